@@ -1,1 +1,5 @@
-export {};
+export * from './certificate-identity';
+export * from './grant-policy';
+export * from './mtls.strategy';
+export * from './operation.guard';
+export * from './current-identity.decorator';

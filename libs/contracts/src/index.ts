@@ -2,3 +2,5 @@ export * from './error-codes';
 export * from './operations';
 export * from './keys';
 export * from './crypto-ops';
+export * from './api-error';
+export * from './grants';

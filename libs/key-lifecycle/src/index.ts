@@ -1,1 +1,5 @@
-export {};
+export * from './key';
+export * from './key-lifecycle-error';
+export * from './clock';
+export * from './key-policy';
+export * from './ports';

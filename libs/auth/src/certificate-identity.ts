@@ -1,0 +1,66 @@
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+
+/** Who called: derived from a client certificate that TLS has already verified against the trusted CAs. */
+export interface ServiceIdentity {
+  /** The first URI SAN (a SPIFFE ID, say), else the first DNS SAN, else the subject CN. */
+  readonly id: string;
+  readonly source: 'uri-san' | 'dns-san' | 'common-name';
+  readonly fingerprintSha256: string;
+  readonly notAfter: number;
+  readonly notBefore: number;
+}
+
+/** Parses Node's `subjectaltname` ("URI:spiffe://a/b, DNS:x.example"); values may be JSON-quoted. */
+export function parseSubjectAltNames(subjectAltName: string | undefined): Array<{ type: string; value: string }> {
+  if (!subjectAltName) return [];
+  const entries: Array<{ type: string; value: string }> = [];
+  const pattern = /(?:^|,\s*)([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)/g;
+  for (const match of subjectAltName.matchAll(pattern)) {
+    const raw = match[2].trim();
+    const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+    entries.push({ type: match[1].trim(), value });
+  }
+  return entries;
+}
+
+export function identityFromPeerCertificate(certificate: PeerCertificate): ServiceIdentity | null {
+  if (!certificate || Object.keys(certificate).length === 0) return null;
+  const sans = parseSubjectAltNames(certificate.subjectaltname);
+  const uri = sans.find((san) => san.type === 'URI')?.value;
+  const dns = sans.find((san) => san.type === 'DNS')?.value;
+  const cn = firstValue(certificate.subject?.CN);
+  const [id, source] = uri
+    ? [uri, 'uri-san' as const]
+    : dns
+      ? [dns, 'dns-san' as const]
+      : cn
+        ? [cn, 'common-name' as const]
+        : [null, null];
+  if (!id || !source) return null;
+  return {
+    id,
+    source,
+    fingerprintSha256: certificate.fingerprint256,
+    notBefore: Date.parse(certificate.valid_from),
+    notAfter: Date.parse(certificate.valid_to),
+  };
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const identities = new WeakMap<TLSSocket, ServiceIdentity | null>();
+
+/**
+ * The identity of a TLS connection, computed once per connection: reading the peer certificate costs about as
+ * much as the AEAD work of a request, and a keep-alive connection carries thousands of requests.
+ */
+export function identityOfConnection(socket: TLSSocket): ServiceIdentity | null {
+  let identity = identities.get(socket);
+  if (identity === undefined) {
+    identity = socket.authorized ? identityFromPeerCertificate(socket.getPeerCertificate(false)) : null;
+    identities.set(socket, identity);
+  }
+  return identity;
+}

@@ -1,0 +1,38 @@
+import { Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import type { TLSSocket } from 'node:tls';
+import { Strategy } from 'passport-custom';
+import { ApiError } from '@keyhold/contracts';
+import { identityOfConnection, type ServiceIdentity } from './certificate-identity';
+
+export const MTLS_STRATEGY = 'mtls';
+
+interface RequestWithSocket {
+  raw?: { socket?: TLSSocket };
+  socket?: TLSSocket;
+}
+
+/**
+ * Passport strategy for the service plane. TLS has already refused certificates that do not chain to the
+ * trusted CAs or are outside their validity; this turns the verified certificate into an identity, and
+ * refuses a keep-alive connection whose certificate has expired since the handshake.
+ */
+@Injectable()
+export class MtlsStrategy extends PassportStrategy(Strategy, MTLS_STRATEGY) {
+  constructor() {
+    super();
+  }
+
+  validate(request: RequestWithSocket): ServiceIdentity {
+    const socket = request.raw?.socket ?? request.socket;
+    const identity = socket && 'authorized' in socket ? identityOfConnection(socket) : null;
+    if (!identity) {
+      throw new ApiError('UNAUTHENTICATED', 'a client certificate signed by a trusted CA is required');
+    }
+    const now = Date.now();
+    if (now > identity.notAfter || now < identity.notBefore) {
+      throw new ApiError('UNAUTHENTICATED', 'the client certificate is not valid at this time');
+    }
+    return identity;
+  }
+}

@@ -1,0 +1,26 @@
+// Builds every project with tsc, dependencies first. Each project resolves the others through npm
+// workspaces (node_modules/@keyhold/* -> their dist/), so the order below is the dependency order.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+
+export const PROJECTS = [
+  'libs/contracts',
+  'libs/crypto-core',
+  'libs/key-lifecycle',
+  'libs/auth',
+  'libs/client-sdk',
+  'migrations',
+  'apps/kms-server',
+];
+
+const clean = process.argv.includes('--clean');
+for (const project of PROJECTS) {
+  if (clean) rmSync(`${project}/dist`, { recursive: true, force: true });
+  const result = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', `${project}/tsconfig.json`], {
+    stdio: 'inherit',
+  });
+  if (result.status !== 0) {
+    console.error(`build failed in ${project}`);
+    process.exit(result.status ?? 1);
+  }
+}
