@@ -1,1 +1,89 @@
-export {};
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { developmentPaths, loadConfig } from './config/keyhold-config';
+import { ensureDevelopmentEnvironment } from './config/development-environment';
+import { openDatabase } from './database/data-source';
+import { startEmbeddedDatabase } from './database/embedded-database';
+import { StaticGrantPolicySource, readGrantsFile } from './grants/grants-file';
+import { startKeyholdServer } from './keyhold-server';
+import { KeyholdLogger, createLogger } from './logging/logger';
+import { loadMasterKey } from './seal/load-master-key';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = new KeyholdLogger(createLogger({ level: config.logLevel }));
+  if (!config.production) {
+    const { created } = await ensureDevelopmentEnvironment(config.home);
+    if (created.length > 0) logger.log({ msg: 'development environment created', files: created }, 'Keyhold');
+  }
+  const masterKey = await loadMasterKey(config);
+  const grants = new StaticGrantPolicySource(readGrantsFile(config.grantsFile));
+  const embedded = config.databaseUrl ? null : await startEmbeddedDatabase(config.home, config.embeddedPostgresPort);
+  const databaseUrl = config.databaseUrl ?? (embedded?.url as string);
+  const dataSource = await openDatabase(databaseUrl);
+  const server = await startKeyholdServer({
+    databaseUrl,
+    dataSource,
+    masterKey,
+    grants,
+    logger,
+    tls: {
+      cert: readFileSync(config.service.certFile),
+      key: readFileSync(config.service.keyFile),
+      clientCa: readFileSync(config.service.clientCaFile),
+    },
+    host: config.service.host,
+    port: config.service.port,
+    keyCache: config.keyCache,
+    schedulerIntervalMs: config.schedulerIntervalMs,
+  });
+  logger.log(
+    {
+      msg: 'Keyhold service plane listening',
+      url: `https://${config.service.host}:${server.port}`,
+      database: embedded ? 'embedded' : 'DATABASE_URL',
+      masterKey: masterKey.protection,
+    },
+    'Keyhold',
+  );
+  if (!config.production) printDevelopmentHelp(config.home, server.port);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log({ msg: 'stopping', signal }, 'Keyhold');
+    await server.close();
+    await dataSource.destroy();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+function printDevelopmentHelp(home: string, port: number): void {
+  const paths = developmentPaths(home);
+  const show = (path: string) => {
+    const rel = relative(process.cwd(), path);
+    return rel.startsWith('..') ? path : rel;
+  };
+  const curl = `curl --cacert ${show(paths.caCert)} --cert ${show(paths.operatorCert)} --key ${show(paths.operatorKey)}`;
+  process.stdout.write(
+    [
+      '',
+      'Keyhold is running with DEVELOPMENT defaults (unsealed master key file, local CA). Not for production.',
+      'Try it:',
+      `  ${curl} https://localhost:${port}/v1/health`,
+      `  ${curl} -H 'content-type: application/json' -d '{"name":"demo","algorithm":"aes-256-gcm"}' https://localhost:${port}/v1/keys`,
+      `  ${curl} -H 'content-type: application/json' -d '{"plaintext":"aGVsbG8="}' https://localhost:${port}/v1/keys/demo/encrypt`,
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`keyhold: cannot start: ${error.message}\n`);
+  process.exit(1);
+});

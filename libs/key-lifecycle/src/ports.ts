@@ -11,7 +11,7 @@ export interface WrappedVersionMaterial {
 export interface LockedKeyTransaction {
   /** Persists `next` (the key row and every version whose state changed), adding any material given for new versions. */
   save(next: Key, newMaterial?: readonly WrappedVersionMaterial[]): Promise<void>;
-  /** Overwrites, then deletes the wrapped material of these versions: crypto-shredding. */
+  /** Overwrites, then deletes the wrapped material of these versions and marks them destroyed: crypto-shredding. Call before `save`. */
   shredMaterial(versions: readonly number[]): Promise<void>;
 }
 

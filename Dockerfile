@@ -1,0 +1,29 @@
+# Keyhold server image. Build: `docker compose build` (or `docker build -t keyhold .`).
+# Runs `node apps/kms-server/dist/src/main.js` as the unprivileged `node` user. With NODE_ENV=production
+# the server demands DATABASE_URL, TLS files, a sealed master key and a grants file; see README, Production.
+
+# --- build: install everything, compile, then drop the dev dependencies -------------------------
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+ENV CI=true NX_DAEMON=false NX_NO_CLOUD=true npm_config_update_notifier=false
+
+# The whole source (see .dockerignore): npm workspaces need every project's package.json to link them.
+COPY . .
+RUN npm ci --no-audit --no-fund \
+ && npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && npm cache clean --force \
+ && find . -name '*.tsbuildinfo' -not -path './node_modules/*' -delete
+
+# --- runtime --------------------------------------------------------------------------------------
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# Root owns the application files; the server only reads them.
+COPY --from=build /app /app
+USER node
+EXPOSE 8443
+# Liveness only: the port accepts connections. (Its HTTP health route needs an mTLS client certificate.)
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "require('node:net').connect(Number(process.env.KEYHOLD_SERVICE_PORT || 8443), '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"]
+CMD ["node", "apps/kms-server/dist/src/main.js"]

@@ -1,0 +1,94 @@
+import type { Key, KeyRepository } from '@keyhold/key-lifecycle';
+import type { MasterKey } from '../seal/master-key';
+import { keyVersionBinding } from './key-version-binding';
+
+/** A key as the hot path needs it: its metadata and the unwrapped material of every version not destroyed. */
+export interface LoadedKey {
+  readonly key: Key;
+  readonly versionKeys: ReadonlyMap<number, Buffer>;
+}
+
+interface CacheEntry {
+  loaded: Promise<LoadedKey | null>;
+  expiresAt: number;
+}
+
+export interface KeyringCacheOptions {
+  /** How long an entry lives without a change notification; bounds staleness if a notification is lost. */
+  ttlMs: number;
+  /** How many keys stay unwrapped in memory at most; the oldest loaded go first. */
+  maxKeys: number;
+}
+
+/**
+ * Unwrapped key versions in memory, bounded and expiring, so that encrypt and decrypt never touch Postgres once
+ * a key is warm. Every state change invalidates the key here and, through Postgres NOTIFY, in every instance.
+ * Concurrent misses for one key share one load.
+ */
+export class KeyringCache {
+  private readonly entries = new Map<string, CacheEntry>();
+  private generation = 0;
+
+  constructor(
+    private readonly repository: KeyRepository,
+    private readonly masterKey: MasterKey,
+    private readonly options: KeyringCacheOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(name: string): Promise<LoadedKey | null> {
+    const entry = this.entries.get(name);
+    if (entry && entry.expiresAt > this.now()) return entry.loaded;
+    return this.load(name);
+  }
+
+  invalidate(name: string): void {
+    this.entries.delete(name);
+  }
+
+  /** After a lost notification channel nothing cached can be trusted to be current. */
+  clear(): void {
+    this.generation += 1;
+    this.entries.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private load(name: string): Promise<LoadedKey | null> {
+    const generation = this.generation;
+    const loaded = this.fetch(name);
+    const entry: CacheEntry = { loaded, expiresAt: this.now() + this.options.ttlMs };
+    this.entries.delete(name);
+    if (this.entries.size >= this.options.maxKeys) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(name, entry);
+    // A failed load (database down) must not stay cached; a missing key is cached only briefly.
+    loaded.then(
+      (result) => {
+        if (result === null && this.entries.get(name) === entry) entry.expiresAt = Math.min(entry.expiresAt, this.now() + 1000);
+      },
+      () => {
+        if (this.entries.get(name) === entry || generation !== this.generation) this.entries.delete(name);
+      },
+    );
+    return loaded;
+  }
+
+  private async fetch(name: string): Promise<LoadedKey | null> {
+    const key = await this.repository.findByName(name);
+    if (!key) return null;
+    const material = await this.repository.loadMaterial(key.id);
+    const versionKeys = new Map<number, Buffer>();
+    for (const entry of material) {
+      versionKeys.set(
+        entry.version,
+        this.masterKey.unwrap(entry.wrapped, entry.masterKeyVersion, keyVersionBinding(key, entry.version)),
+      );
+    }
+    return { key, versionKeys };
+  }
+}

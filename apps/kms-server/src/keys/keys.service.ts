@@ -1,0 +1,207 @@
+import { ApiError, KEY_NAME_PATTERN, type CreateKeyRequest, type KeyListView, type KeyView, type UpdateKeyRequest } from '@keyhold/contracts';
+import { generateKeyMaterial, randomUuid } from '@keyhold/crypto-core';
+import {
+  type Clock,
+  type Key,
+  type WrappedVersionMaterial,
+  cancelKeyDestruction,
+  cancelVersionDestruction,
+  createKey,
+  destroyKey,
+  destroyVersion,
+  disableKey,
+  disableVersion,
+  enableKey,
+  enableVersion,
+  isKeyDestructionDue,
+  isRotationDue,
+  rotateKey,
+  scheduleKeyDestruction,
+  scheduleVersionDestruction,
+  updateKey,
+  versionsDueForDestruction,
+} from '@keyhold/key-lifecycle';
+import type { KeyringCache } from '../keyring/keyring-cache';
+import { keyVersionBinding } from '../keyring/key-version-binding';
+import type { UsageRecorder } from '../keyring/usage-recorder';
+import type { KeyWithUsage, TypeormKeyRepository } from '../persistence/typeorm-key.repository';
+import type { MasterKey } from '../seal/master-key';
+import { toKeyView } from './key.mapper';
+
+const DEFAULT_PAGE_SIZE = 100;
+
+/** What the scheduler did to one key in one pass. */
+export interface DueWorkResult {
+  rotated: boolean;
+  destroyedVersions: number[];
+  keyDestroyed: boolean;
+}
+
+/**
+ * The key lifecycle as an application service: each change runs the domain decision under the key's row
+ * lock, persists it, and drops the key from every instance's cache, all before answering.
+ */
+export class KeysService {
+  constructor(
+    private readonly repository: TypeormKeyRepository,
+    private readonly masterKey: MasterKey,
+    private readonly cache: KeyringCache,
+    private readonly usage: UsageRecorder,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(request: CreateKeyRequest): Promise<KeyView> {
+    const key = createKey({ ...request, id: randomUuid() }, this.clock.now());
+    await this.repository.insert(key, this.newMaterial(key, [1]));
+    this.cache.invalidate(key.name);
+    return this.get(key.name);
+  }
+
+  async get(name: string): Promise<KeyView> {
+    const found = await this.repository.findWithUsage(name);
+    if (!found) throw keyNotFound(name);
+    return this.view(found);
+  }
+
+  /** A page in name order; `canSee` hides keys the caller has no grant to read, without breaking the cursor. */
+  async list(options: { limit?: number; cursor?: string }, canSee: (name: string) => boolean): Promise<KeyListView> {
+    const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+    const afterName = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const page = await this.repository.listWithUsage(limit + 1, afterName);
+    const hasMore = page.length > limit;
+    const shown = page.slice(0, limit);
+    return {
+      keys: shown.filter((entry) => canSee(entry.key.name)).map((entry) => this.view(entry)),
+      nextCursor: hasMore ? encodeCursor(shown[shown.length - 1].key.name) : null,
+    };
+  }
+
+  update(name: string, request: UpdateKeyRequest): Promise<KeyView> {
+    return this.change(name, (key, now) => updateKey(key, request, now));
+  }
+
+  rotate(name: string): Promise<KeyView> {
+    return this.change(name, (key, now) => rotateKey(key, now));
+  }
+
+  disable(name: string): Promise<KeyView> {
+    return this.change(name, (key, now) => disableKey(key, now));
+  }
+
+  enable(name: string): Promise<KeyView> {
+    return this.change(name, (key, now) => enableKey(key, now));
+  }
+
+  scheduleDestruction(name: string, pendingDays?: number): Promise<KeyView> {
+    return this.change(name, (key, now) => scheduleKeyDestruction(key, pendingDays, now));
+  }
+
+  cancelDestruction(name: string): Promise<KeyView> {
+    return this.change(name, (key, now) => cancelKeyDestruction(key, now));
+  }
+
+  disableVersion(name: string, version: number): Promise<KeyView> {
+    return this.change(name, (key, now) => disableVersion(key, version, now));
+  }
+
+  enableVersion(name: string, version: number): Promise<KeyView> {
+    return this.change(name, (key, now) => enableVersion(key, version, now));
+  }
+
+  scheduleVersionDestruction(name: string, version: number, pendingDays?: number): Promise<KeyView> {
+    return this.change(name, (key, now) => scheduleVersionDestruction(key, version, pendingDays, now));
+  }
+
+  cancelVersionDestruction(name: string, version: number): Promise<KeyView> {
+    return this.change(name, (key, now) => cancelVersionDestruction(key, version, now));
+  }
+
+  /**
+   * Runs whatever is due for one key: crypto-shredding of versions (or the whole key) whose window has ended,
+   * then an automatic rotation. Re-checks under the lock, so two schedulers can never do the same work twice.
+   */
+  async runDueWork(name: string): Promise<DueWorkResult | null> {
+    const result = await this.repository.withLockedKey(name, async (key, tx) => {
+      const now = this.clock.now();
+      const outcome: DueWorkResult = { rotated: false, destroyedVersions: [], keyDestroyed: false };
+      let next: Key = key;
+      if (isKeyDestructionDue(key, now)) {
+        next = destroyKey(key, now);
+        outcome.keyDestroyed = true;
+        outcome.destroyedVersions = key.versions.filter((v) => v.state !== 'destroyed').map((v) => v.version);
+      } else {
+        for (const due of versionsDueForDestruction(key, now)) {
+          next = destroyVersion(next, due.version, now);
+          outcome.destroyedVersions.push(due.version);
+        }
+      }
+      await tx.shredMaterial(outcome.destroyedVersions);
+      let material: WrappedVersionMaterial[] = [];
+      if (isRotationDue(next, now)) {
+        next = rotateKey(next, now);
+        material = this.newMaterial(next, [next.primaryVersion]);
+        outcome.rotated = true;
+      }
+      if (next !== key) await tx.save(next, material);
+      return outcome;
+    });
+    this.cache.invalidate(name);
+    return result;
+  }
+
+  private async change(name: string, decide: (key: Key, now: Date) => Key): Promise<KeyView> {
+    const changed = await this.repository.withLockedKey(name, async (key, tx) => {
+      const next = decide(key, this.clock.now());
+      const known = new Set(key.versions.map((v) => v.version));
+      const added = next.versions.filter((v) => !known.has(v.version)).map((v) => v.version);
+      await tx.save(next, this.newMaterial(next, added));
+      return true;
+    });
+    if (!changed) throw keyNotFound(name);
+    this.cache.invalidate(name);
+    return this.get(name);
+  }
+
+  private newMaterial(key: Key, versions: readonly number[]): WrappedVersionMaterial[] {
+    return versions.map((version) => {
+      const material = generateKeyMaterial(key.algorithm);
+      try {
+        return {
+          version,
+          wrapped: this.masterKey.wrap(material, keyVersionBinding(key, version)),
+          masterKeyVersion: this.masterKey.version,
+        };
+      } finally {
+        material.fill(0);
+      }
+    });
+  }
+
+  private view({ key, usage }: KeyWithUsage): KeyView {
+    return toKeyView(key, (version) => {
+      const stored = usage.get(version) ?? { encryptions: 0, lastUsedAt: null };
+      const pending = this.usage.pendingFor(key.id, version);
+      const lastUsedAt =
+        pending.lastUsedAt && (!stored.lastUsedAt || pending.lastUsedAt > stored.lastUsedAt)
+          ? pending.lastUsedAt
+          : stored.lastUsedAt;
+      return { encryptions: stored.encryptions + pending.count, lastUsedAt };
+    });
+  }
+}
+
+export function keyNotFound(name: string): ApiError {
+  return new ApiError('KEY_NOT_FOUND', `key '${name}' does not exist`);
+}
+
+function encodeCursor(name: string): string {
+  return Buffer.from(name, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const name = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!KEY_NAME_PATTERN.test(name) || encodeCursor(name) !== cursor) {
+    throw new ApiError('VALIDATION_FAILED', 'cursor: not a cursor this server returned');
+  }
+  return name;
+}

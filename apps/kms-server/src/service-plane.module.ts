@@ -1,0 +1,43 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { PassportModule } from '@nestjs/passport';
+import { GRANT_POLICY_SOURCE, type GrantPolicySource, MtlsAuthGuard, MtlsStrategy, OperationGuard } from '@keyhold/auth';
+import { ApiErrorFilter } from './common/api-error.filter';
+import { CryptoOpsController } from './crypto-ops/crypto-ops.controller';
+import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
+import { HealthController } from './health/health.controller';
+import { HealthService } from './health/health.service';
+import { KeysController } from './keys/keys.controller';
+import { KeysService } from './keys/keys.service';
+
+export interface ServicePlaneServices {
+  keys: KeysService;
+  crypto: CryptoOpsService;
+  health: HealthService;
+  grants: GrantPolicySource;
+}
+
+/**
+ * The service plane (mTLS listener): key lifecycle, cryptographic operations and health. Every route passes
+ * the mTLS guard, then the grant guard; errors leave through one filter in the contract's shape.
+ */
+@Module({})
+export class ServicePlaneModule {
+  static register(services: ServicePlaneServices): DynamicModule {
+    return {
+      module: ServicePlaneModule,
+      imports: [PassportModule],
+      controllers: [KeysController, CryptoOpsController, HealthController],
+      providers: [
+        { provide: KeysService, useValue: services.keys },
+        { provide: CryptoOpsService, useValue: services.crypto },
+        { provide: HealthService, useValue: services.health },
+        { provide: GRANT_POLICY_SOURCE, useValue: services.grants },
+        MtlsStrategy,
+        { provide: APP_GUARD, useClass: MtlsAuthGuard },
+        { provide: APP_GUARD, useClass: OperationGuard },
+        { provide: APP_FILTER, useClass: ApiErrorFilter },
+      ],
+    };
+  }
+}

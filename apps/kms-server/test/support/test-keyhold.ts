@@ -1,0 +1,140 @@
+import 'reflect-metadata';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import type { DataSource } from 'typeorm';
+import type { Grant } from '@keyhold/contracts';
+import { KeyholdClient } from '@keyhold/client-sdk';
+import { type CertificateAndKey, createCertificateAuthority, issueCertificate, randomBytes } from '@keyhold/crypto-core';
+import { ManualClock } from '@keyhold/key-lifecycle';
+import { openDatabase } from '../../src/database/data-source';
+import { StaticGrantPolicySource } from '../../src/grants/grants-file';
+import { type KeyholdServer, startKeyholdServer } from '../../src/keyhold-server';
+import { KeyholdLogger, createLogger } from '../../src/logging/logger';
+import { InMemoryMasterKey } from '../../src/seal/master-key';
+import { type TestDatabase, createTestDatabase } from './test-database';
+
+export const OPERATOR = 'spiffe://test.keyhold/operator';
+
+export interface Credentials {
+  cert: string;
+  key: string;
+}
+
+export interface TestKeyhold {
+  url: string;
+  ca: string;
+  operator: Credentials;
+  clock: ManualClock;
+  server: KeyholdServer;
+  dataSource: DataSource;
+  database: TestDatabase;
+  masterKey: InMemoryMasterKey;
+  /** Every log line the server wrote, for the no-secrets-in-logs checks. */
+  logs: string[];
+  /** A client certificate from the test CA; `identity` becomes its URI SAN unless told otherwise. */
+  issueClient(options: { uri?: string; dns?: string; commonName?: string; notBefore?: Date; notAfter?: Date }): Promise<Credentials>;
+  client(credentials?: Credentials): KeyholdClient;
+  /** supertest against the real HTTPS listener, presenting `credentials` (the operator's by default). */
+  http(credentials?: Credentials | null): {
+    get(path: string): request.Test;
+    post(path: string): request.Test;
+    patch(path: string): request.Test;
+    put(path: string): request.Test;
+    delete(path: string): request.Test;
+  };
+  stop(): Promise<void>;
+}
+
+/**
+ * A whole Keyhold service plane for one test file: its own database on the test Postgres, real migrations, a
+ * fresh CA, real TLS on a free port, a manual clock and an in-memory log.
+ */
+export async function startTestKeyhold(options: { grants?: Grant[]; clock?: ManualClock } = {}): Promise<TestKeyhold> {
+  const ca = await createCertificateAuthority({ commonName: 'Keyhold test CA' });
+  const serverCertificate = await issueCertificate({
+    issuer: ca,
+    commonName: 'localhost',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    usage: 'server',
+  });
+  const issueClient: TestKeyhold['issueClient'] = async (client) => {
+    const issued: CertificateAndKey = await issueCertificate({
+      issuer: ca,
+      commonName: client.commonName ?? 'test-client',
+      uris: client.uri ? [client.uri] : undefined,
+      dnsNames: client.dns ? [client.dns] : undefined,
+      usage: 'client',
+      notBefore: client.notBefore,
+      notAfter: client.notAfter,
+    });
+    return { cert: issued.certificatePem, key: issued.privateKeyPem };
+  };
+  const operator = await issueClient({ uri: OPERATOR });
+  const database = await createTestDatabase();
+  const dataSource = await openDatabase(database.url);
+  const clock = options.clock ?? new ManualClock(new Date('2026-01-01T00:00:00Z'));
+  const masterKey = new InMemoryMasterKey(randomBytes(32), 1, 'development-file');
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const logger = new KeyholdLogger(createLogger({ level: 'trace', destination }));
+  const grants = options.grants ?? [{ identity: OPERATOR, keys: '*', operations: ['*'] }];
+  const server = await startKeyholdServer({
+    databaseUrl: database.url,
+    dataSource,
+    masterKey,
+    grants: new StaticGrantPolicySource(grants),
+    logger,
+    tls: { cert: serverCertificate.certificatePem, key: serverCertificate.privateKeyPem, clientCa: ca.certificatePem },
+    host: '127.0.0.1',
+    port: 0,
+    clock,
+    startScheduler: false,
+    usageFlushIntervalMs: 60_000,
+  });
+  const clients: KeyholdClient[] = [];
+  const http = (credentials: Credentials | null = operator) => {
+    const withTls = (test: request.Test) => {
+      test.ca(ca.certificatePem);
+      if (credentials) test.cert(credentials.cert).key(credentials.key);
+      return test;
+    };
+    const agent = request(server.url);
+    return {
+      get: (path: string) => withTls(agent.get(path)),
+      post: (path: string) => withTls(agent.post(path)),
+      patch: (path: string) => withTls(agent.patch(path)),
+      put: (path: string) => withTls(agent.put(path)),
+      delete: (path: string) => withTls(agent.delete(path)),
+    };
+  };
+  return {
+    url: server.url,
+    ca: ca.certificatePem,
+    operator,
+    clock,
+    server,
+    dataSource,
+    database,
+    masterKey,
+    logs,
+    issueClient,
+    client(credentials = operator) {
+      const client = new KeyholdClient({ baseUrl: server.url, ca: ca.certificatePem, ...credentials });
+      clients.push(client);
+      return client;
+    },
+    http,
+    async stop() {
+      await Promise.all(clients.map((client) => client.close()));
+      await server.close();
+      await dataSource.destroy();
+      await database.drop();
+    },
+  };
+}
