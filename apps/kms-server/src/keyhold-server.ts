@@ -1,12 +1,11 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DataSource } from 'typeorm';
-import { type ErrorBody, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
+import { MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
 import type { GrantPolicySource } from '@keyhold/auth';
 import { randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
-import { toApiError } from './common/api-error.filter';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthService } from './health/health.service';
 import { KeyChangeListener } from './keyring/key-change-listener';
@@ -78,7 +77,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
         minVersion: 'TLSv1.2',
       },
       bodyLimit: MAX_REQUEST_BODY_BYTES,
-      maxParamLength: 256,
+      routerOptions: { maxParamLength: 256 },
       genReqId: requestIdGenerator(),
       logger: false,
       return503OnClosing: true,
@@ -118,7 +117,7 @@ function requestIdGenerator(): () => string {
   return () => `${prefix}-${(counter += 1).toString(36)}`;
 }
 
-/** Errors raised by Fastify itself (body parsing, limits, unknown routes) get the API's error shape too. */
+/** Fastify settings Nest does not expose; Nest routes Fastify's own errors (parsing, limits) to ApiErrorFilter. */
 function configureFastify(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance();
   // Bodies are JSON; a text/plain body would otherwise arrive as a string and confuse validation.
@@ -126,14 +125,5 @@ function configureFastify(app: NestFastifyApplication): void {
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     void reply.header('x-request-id', request.id);
     done();
-  });
-  fastify.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const apiError = toApiError(error);
-    const body: ErrorBody = { error: { code: apiError.code, message: apiError.message, requestId: request.id } };
-    void reply.status(apiError.status).send(body);
-  });
-  fastify.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    const body: ErrorBody = { error: { code: 'NOT_FOUND', message: 'no such endpoint', requestId: request.id } };
-    void reply.status(404).send(body);
   });
 }

@@ -16,6 +16,7 @@ export function base64Bytes(maxBytes: number, minBytes = 0) {
     .max(Math.ceil(maxBytes / 3) * 4, `must decode to at most ${maxBytes} bytes`)
     .regex(BASE64, 'must be standard base64')
     .transform((value) => Buffer.from(value, 'base64'))
+    .refine((bytes) => bytes.length <= maxBytes, `must decode to at most ${maxBytes} bytes`)
     .refine((bytes) => bytes.length >= minBytes, `must decode to at least ${minBytes} bytes`);
 }
 

@@ -38,6 +38,7 @@ export function toApiError(error: unknown): ApiError {
     if (status === 404) return new ApiError('NOT_FOUND', 'no such endpoint');
     if (status === 405) return new ApiError('NOT_FOUND', 'method not allowed on this endpoint');
     if (status === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'the request body is over the 64 KiB limit');
+    if (status === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
     if (status >= 400 && status < 500) return new ApiError('VALIDATION_FAILED', error.message);
   }
   if (isDatabaseUnavailable(error)) {

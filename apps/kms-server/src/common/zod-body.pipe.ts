@@ -25,11 +25,13 @@ export class ZodPipe<T extends z.ZodType> implements PipeTransform<unknown, z.ou
   ) {}
 
   transform(value: unknown): z.output<T> {
-    if (value === undefined || value === null) {
-      throw new ApiError('VALIDATION_FAILED', `the ${this.what} is missing; send a JSON object`);
+    const result = this.schema.safeParse(value ?? undefined);
+    if (!result.success) {
+      if (value === undefined || value === null) {
+        throw new ApiError('VALIDATION_FAILED', `the ${this.what} is missing; send a JSON object`);
+      }
+      throw new ApiError('VALIDATION_FAILED', describeIssues(result.error));
     }
-    const result = this.schema.safeParse(value);
-    if (!result.success) throw new ApiError('VALIDATION_FAILED', describeIssues(result.error));
     return result.data;
   }
 }

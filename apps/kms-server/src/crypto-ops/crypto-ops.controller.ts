@@ -20,6 +20,7 @@ import {
 } from '@keyhold/contracts';
 import { CurrentIdentity, RequireOperation, type ServiceIdentity } from '@keyhold/auth';
 import type { z } from 'zod';
+import { KeyNamePipe } from '../common/key-name.pipe';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { CryptoOpsService } from './crypto-ops.service';
 
@@ -33,7 +34,7 @@ export class CryptoOpsController {
   @HttpCode(200)
   @RequireOperation('encrypt')
   encrypt(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(encryptRequestSchema)) body: Parsed<typeof encryptRequestSchema>,
   ): Promise<EncryptResponse> {
     return this.crypto.encrypt(name, body.plaintext, body.context);
@@ -44,7 +45,7 @@ export class CryptoOpsController {
   @RequireOperation('decrypt')
   decrypt(
     @CurrentIdentity() caller: ServiceIdentity,
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(decryptRequestSchema)) body: Parsed<typeof decryptRequestSchema>,
   ): Promise<DecryptResponse> {
     return this.crypto.decryptResponse(body.ciphertext, body.context, name, caller.id);
@@ -65,7 +66,7 @@ export class CryptoOpsController {
   @RequireOperation('reencrypt')
   reencrypt(
     @CurrentIdentity() caller: ServiceIdentity,
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(reencryptRequestSchema)) body: Parsed<typeof reencryptRequestSchema>,
   ): Promise<EncryptResponse> {
     return this.crypto.reencrypt(name, body.ciphertext, body.context, caller.id);
@@ -75,7 +76,7 @@ export class CryptoOpsController {
   @HttpCode(200)
   @RequireOperation('datakey')
   datakey(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(datakeyRequestSchema.optional().transform((body) => body ?? {})))
     body: Parsed<typeof datakeyRequestSchema>,
   ): Promise<DatakeyResponse> {
@@ -86,7 +87,7 @@ export class CryptoOpsController {
   @HttpCode(200)
   @RequireOperation('wrap')
   async wrap(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(wrapRequestSchema)) body: Parsed<typeof wrapRequestSchema>,
   ): Promise<WrapResponse> {
     return this.crypto.encrypt(name, body.key, body.context);
@@ -97,7 +98,7 @@ export class CryptoOpsController {
   @RequireOperation('unwrap')
   async unwrap(
     @CurrentIdentity() caller: ServiceIdentity,
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(unwrapRequestSchema)) body: Parsed<typeof unwrapRequestSchema>,
   ): Promise<UnwrapResponse> {
     const result = await this.crypto.decrypt(body.ciphertext, body.context, name, caller.id);
@@ -115,7 +116,7 @@ export class CryptoOpsController {
   @HttpCode(200)
   @RequireOperation('encrypt')
   encryptBatch(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(encryptBatchRequestSchema)) body: Parsed<typeof encryptBatchRequestSchema>,
   ): Promise<BatchResponse<EncryptResponse>> {
     return this.results(this.crypto.batch(body.items, (item) => this.crypto.encrypt(name, item.plaintext, item.context)));
@@ -126,7 +127,7 @@ export class CryptoOpsController {
   @RequireOperation('decrypt')
   decryptBatch(
     @CurrentIdentity() caller: ServiceIdentity,
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(decryptBatchRequestSchema)) body: Parsed<typeof decryptBatchRequestSchema>,
   ): Promise<BatchResponse<DecryptResponse>> {
     return this.results(
@@ -139,7 +140,7 @@ export class CryptoOpsController {
   @RequireOperation('reencrypt')
   reencryptBatch(
     @CurrentIdentity() caller: ServiceIdentity,
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Body(new ZodPipe(reencryptBatchRequestSchema)) body: Parsed<typeof reencryptBatchRequestSchema>,
   ): Promise<BatchResponse<EncryptResponse>> {
     return this.results(

@@ -13,6 +13,7 @@ import {
   versionParamSchema,
 } from '@keyhold/contracts';
 import { CurrentIdentity, GRANT_POLICY_SOURCE, type GrantPolicySource, RequireOperation, type ServiceIdentity } from '@keyhold/auth';
+import { KeyNamePipe } from '../common/key-name.pipe';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { KeysService } from './keys.service';
 
@@ -47,48 +48,48 @@ export class KeysController {
 
   @Get(':name')
   @RequireOperation('read')
-  get(@Param('name') name: string): Promise<KeyView> {
+  get(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
     return this.keys.get(name);
   }
 
   @Patch(':name')
   @RequireOperation('manage')
-  update(@Param('name') name: string, @Body(new ZodPipe(updateKeyRequestSchema)) body: UpdateKeyRequest): Promise<KeyView> {
+  update(@Param('name', KeyNamePipe) name: string, @Body(new ZodPipe(updateKeyRequestSchema)) body: UpdateKeyRequest): Promise<KeyView> {
     return this.keys.update(name, body);
   }
 
   @Post(':name/rotate')
   @HttpCode(200)
   @RequireOperation('rotate')
-  rotate(@Param('name') name: string): Promise<KeyView> {
+  rotate(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
     return this.keys.rotate(name);
   }
 
   @Post(':name/disable')
   @HttpCode(200)
   @RequireOperation('manage')
-  disable(@Param('name') name: string): Promise<KeyView> {
+  disable(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
     return this.keys.disable(name);
   }
 
   @Post(':name/enable')
   @HttpCode(200)
   @RequireOperation('manage')
-  enable(@Param('name') name: string): Promise<KeyView> {
+  enable(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
     return this.keys.enable(name);
   }
 
   @Post(':name/schedule-destruction')
   @HttpCode(200)
   @RequireOperation('manage')
-  scheduleDestruction(@Param('name') name: string, @Body(optionalBody) body: ScheduleDestructionRequest): Promise<KeyView> {
+  scheduleDestruction(@Param('name', KeyNamePipe) name: string, @Body(optionalBody) body: ScheduleDestructionRequest): Promise<KeyView> {
     return this.keys.scheduleDestruction(name, body.pendingDays);
   }
 
   @Post(':name/cancel-destruction')
   @HttpCode(200)
   @RequireOperation('manage')
-  cancelDestruction(@Param('name') name: string): Promise<KeyView> {
+  cancelDestruction(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
     return this.keys.cancelDestruction(name);
   }
 
@@ -96,7 +97,7 @@ export class KeysController {
   @HttpCode(200)
   @RequireOperation('manage')
   disableVersion(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
   ): Promise<KeyView> {
     return this.keys.disableVersion(name, version);
@@ -106,7 +107,7 @@ export class KeysController {
   @HttpCode(200)
   @RequireOperation('manage')
   enableVersion(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
   ): Promise<KeyView> {
     return this.keys.enableVersion(name, version);
@@ -116,7 +117,7 @@ export class KeysController {
   @HttpCode(200)
   @RequireOperation('manage')
   scheduleVersionDestruction(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
     @Body(optionalBody) body: ScheduleDestructionRequest,
   ): Promise<KeyView> {
@@ -127,7 +128,7 @@ export class KeysController {
   @HttpCode(200)
   @RequireOperation('manage')
   cancelVersionDestruction(
-    @Param('name') name: string,
+    @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
   ): Promise<KeyView> {
     return this.keys.cancelVersionDestruction(name, version);

@@ -149,17 +149,18 @@ export class KeysService {
     return result;
   }
 
+  /** Answers with the state this change committed, not whatever a concurrent change made of it since. */
   private async change(name: string, decide: (key: Key, now: Date) => Key): Promise<KeyView> {
-    const changed = await this.repository.withLockedKey(name, async (key, tx) => {
+    const committed = await this.repository.withLockedKey(name, async (key, tx, usage) => {
       const next = decide(key, this.clock.now());
       const known = new Set(key.versions.map((v) => v.version));
       const added = next.versions.filter((v) => !known.has(v.version)).map((v) => v.version);
       await tx.save(next, this.newMaterial(next, added));
-      return true;
+      return { key: next, usage: new Map(usage) };
     });
-    if (!changed) throw keyNotFound(name);
+    if (!committed) throw keyNotFound(name);
     this.cache.invalidate(name);
-    return this.get(name);
+    return this.view(committed);
   }
 
   private newMaterial(key: Key, versions: readonly number[]): WrappedVersionMaterial[] {

@@ -80,7 +80,11 @@ export class TypeormKeyRepository implements KeyRepository {
     }
   }
 
-  withLockedKey<T>(name: string, work: (key: Key, tx: LockedKeyTransaction) => Promise<T>): Promise<T | null> {
+  /** `usage` is the stored usage of each version at lock time, for answering with the committed state. */
+  withLockedKey<T>(
+    name: string,
+    work: (key: Key, tx: LockedKeyTransaction, usage: ReadonlyMap<number, VersionUsage>) => Promise<T>,
+  ): Promise<T | null> {
     return this.dataSource.transaction(async (manager) => {
       // The row lock serialises every state change of one key: concurrent rotations queue here and each sees
       // the versions the previous one committed, so version numbers come out consecutive.
@@ -91,8 +95,8 @@ export class TypeormKeyRepository implements KeyRepository {
         .getOne();
       if (!locked) return null;
       const versions = await manager.find(KeyVersionEntity, { where: { keyId: locked.id } });
-      const current = toKeyWithUsage({ ...locked, versions }).key;
-      return work(current, new TypeormLockedKeyTransaction(manager, current));
+      const current = toKeyWithUsage({ ...locked, versions });
+      return work(current.key, new TypeormLockedKeyTransaction(manager, current.key), current.usage);
     });
   }
 

@@ -1,0 +1,17 @@
+/** A ciphertext that is malformed, altered, or not for this key or context. Says nothing about which. */
+export class InvalidCiphertextError extends Error {
+  readonly code = 'INVALID_CIPHERTEXT';
+  constructor(message = 'the ciphertext is invalid, or does not match this key or context') {
+    super(message);
+    this.name = 'InvalidCiphertextError';
+  }
+}
+
+/** Wrapped material that does not open: altered, or moved from the row it was bound to. */
+export class KeyUnwrapError extends Error {
+  readonly code = 'KEY_UNWRAP_FAILED';
+  constructor(message = 'wrapped key material failed its integrity check') {
+    super(message);
+    this.name = 'KeyUnwrapError';
+  }
+}
