@@ -102,6 +102,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     cache,
     usage,
     async close() {
+      // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
+      await usage.flush();
       await scheduler.stop();
       await app.close();
       await usage.stop();

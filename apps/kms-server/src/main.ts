@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       msg: 'Keyhold service plane listening',
       url: `https://${config.service.host}:${server.port}`,
       database: embedded ? 'embedded' : 'DATABASE_URL',
-      masterKey: masterKey.protection,
+      masterKeyProtection: masterKey.protection,
     },
     'Keyhold',
   );

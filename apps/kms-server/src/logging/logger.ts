@@ -43,6 +43,9 @@ export function createLogger(options: { level?: string; destination?: Destinatio
   );
 }
 
+/** Nest's start-up narration (every module and route), worth seeing only at debug level. */
+const FRAMEWORK_CHATTER = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestApplication']);
+
 /** Nest's logger interface over pino, so framework messages get the same redaction and JSON shape. */
 export class KeyholdLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
@@ -52,7 +55,8 @@ export class KeyholdLogger implements LoggerService {
   }
 
   log(message: unknown, ...rest: unknown[]): void {
-    this.write('info', message, rest);
+    const component = rest[rest.length - 1];
+    this.write(typeof component === 'string' && FRAMEWORK_CHATTER.has(component) ? 'debug' : 'info', message, rest);
   }
   error(message: unknown, ...rest: unknown[]): void {
     this.write('error', message, rest);
