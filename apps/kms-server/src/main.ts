@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     host: config.service.host,
     port: config.service.port,
     keyCache: config.keyCache,
+    rateLimit: config.rateLimit,
     schedulerIntervalMs: config.schedulerIntervalMs,
   });
   logger.log(

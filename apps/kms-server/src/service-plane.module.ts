@@ -1,7 +1,18 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
-import { GRANT_POLICY_SOURCE, type GrantPolicySource, MtlsAuthGuard, MtlsStrategy, OperationGuard } from '@keyhold/auth';
+import {
+  CERTIFICATE_CLOCK,
+  type CertificateClock,
+  GRANT_POLICY_SOURCE,
+  type GrantPolicySource,
+  MtlsAuthGuard,
+  MtlsStrategy,
+  OperationGuard,
+  RATE_LIMITER,
+  RateLimitGuard,
+  type RateLimiter,
+} from '@keyhold/auth';
 import { ApiErrorFilter } from './common/api-error.filter';
 import { CryptoOpsController } from './crypto-ops/crypto-ops.controller';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
@@ -15,11 +26,13 @@ export interface ServicePlaneServices {
   crypto: CryptoOpsService;
   health: HealthService;
   grants: GrantPolicySource;
+  rateLimiter: RateLimiter;
+  certificateClock: CertificateClock;
 }
 
 /**
  * The service plane (mTLS listener): key lifecycle, cryptographic operations and health. Every route passes
- * the mTLS guard, then the grant guard; errors leave through one filter in the contract's shape.
+ * the mTLS guard, the per-identity rate limit, then the grant guard; errors leave through one filter in the contract's shape.
  */
 @Module({})
 export class ServicePlaneModule {
@@ -33,8 +46,11 @@ export class ServicePlaneModule {
         { provide: CryptoOpsService, useValue: services.crypto },
         { provide: HealthService, useValue: services.health },
         { provide: GRANT_POLICY_SOURCE, useValue: services.grants },
+        { provide: RATE_LIMITER, useValue: services.rateLimiter },
+        { provide: CERTIFICATE_CLOCK, useValue: services.certificateClock },
         MtlsStrategy,
         { provide: APP_GUARD, useClass: MtlsAuthGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_GUARD, useClass: OperationGuard },
         { provide: APP_FILTER, useClass: ApiErrorFilter },
       ],

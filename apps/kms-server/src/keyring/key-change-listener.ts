@@ -5,8 +5,9 @@ import type { KeyringCache } from './keyring-cache';
 
 /**
  * Listens for key changes committed by any instance (Postgres LISTEN/NOTIFY) and drops them from this
- * instance's cache. If the channel breaks, the whole cache is cleared, since notifications may have been
- * missed, and the listener reconnects with backoff.
+ * instance's cache. If the channel breaks, the listener reconnects with backoff and clears the whole cache
+ * once it is back, since notifications may have been missed. While it is away the cache keeps serving warm
+ * keys (a database outage must not stop encryption), stale for at most the cache TTL.
  */
 export class KeyChangeListener {
   private readonly logger = new Logger(KeyChangeListener.name);
@@ -57,7 +58,6 @@ export class KeyChangeListener {
   private reconnectLater(client: Client): void {
     if (this.stopped || (this.client !== null && this.client !== client)) return;
     this.client = null;
-    this.cache.clear();
     if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import type { Grant } from '@keyhold/contracts';
+import type { CertificateClock, RateLimit } from '@keyhold/auth';
 import { KeyholdClient } from '@keyhold/client-sdk';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate, randomBytes } from '@keyhold/crypto-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
@@ -49,7 +50,16 @@ export interface TestKeyhold {
  * A whole Keyhold service plane for one test file: its own database on the test Postgres, real migrations, a
  * fresh CA, real TLS on a free port, a manual clock and an in-memory log.
  */
-export async function startTestKeyhold(options: { grants?: Grant[]; clock?: ManualClock } = {}): Promise<TestKeyhold> {
+export interface TestKeyholdOptions {
+  grants?: Grant[];
+  clock?: ManualClock;
+  rateLimit?: RateLimit;
+  certificateClock?: CertificateClock;
+  /** Use this database (already created) instead of a fresh one on the test server; it is not dropped. */
+  databaseUrl?: string;
+}
+
+export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
   const ca = await createCertificateAuthority({ commonName: 'Keyhold test CA' });
   const serverCertificate = await issueCertificate({
     issuer: ca,
@@ -71,7 +81,9 @@ export async function startTestKeyhold(options: { grants?: Grant[]; clock?: Manu
     return { cert: issued.certificatePem, key: issued.privateKeyPem };
   };
   const operator = await issueClient({ uri: OPERATOR });
-  const database = await createTestDatabase();
+  const database: TestDatabase = options.databaseUrl
+    ? { url: options.databaseUrl, name: 'external', drop: async () => undefined }
+    : await createTestDatabase();
   const dataSource = await openDatabase(database.url);
   const clock = options.clock ?? new ManualClock(new Date('2026-01-01T00:00:00Z'));
   const masterKey = new InMemoryMasterKey(randomBytes(32), 1, 'development-file');
@@ -95,6 +107,8 @@ export async function startTestKeyhold(options: { grants?: Grant[]; clock?: Manu
     port: 0,
     clock,
     startScheduler: false,
+    rateLimit: options.rateLimit,
+    certificateClock: options.certificateClock,
     usageFlushIntervalMs: 60_000,
   });
   const clients: KeyholdClient[] = [];
