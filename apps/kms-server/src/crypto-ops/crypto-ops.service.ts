@@ -8,7 +8,7 @@ import {
   type RandomResponse,
 } from '@keyhold/contracts';
 import type { GrantPolicySource } from '@keyhold/auth';
-import { decryptMessage, encryptMessage, parseCiphertext, randomBytes } from '@keyhold/crypto-core';
+import { KeyUnwrapError, decryptMessage, encryptMessage, parseCiphertext, randomBytes } from '@keyhold/crypto-core';
 import { versionForDecryption, versionForEncryption } from '@keyhold/key-lifecycle';
 import { toApiError } from '../common/api-error.filter';
 import type { KeyringCache, LoadedKey } from '../keyring/keyring-cache';
@@ -123,6 +123,7 @@ export class CryptoOpsService {
 
   private versionKey(loaded: LoadedKey, version: number): Buffer {
     const key = loaded.versionKeys.get(version);
+    if (loaded.damagedVersions.has(version)) throw new KeyUnwrapError();
     // A version the lifecycle allows always has material; its absence means the row is damaged.
     if (!key) throw new Error(`material for version ${version} of key '${loaded.key.name}' is missing`);
     return key;

@@ -1,3 +1,5 @@
+import { Logger } from '@nestjs/common';
+import { KeyUnwrapError } from '@keyhold/crypto-core';
 import type { Key, KeyRepository } from '@keyhold/key-lifecycle';
 import type { MasterKey } from '../seal/master-key';
 import { keyVersionBinding } from './key-version-binding';
@@ -6,6 +8,8 @@ import { keyVersionBinding } from './key-version-binding';
 export interface LoadedKey {
   readonly key: Key;
   readonly versionKeys: ReadonlyMap<number, Buffer>;
+  /** Versions whose stored material failed its integrity check: unusable, while the others keep working. */
+  readonly damagedVersions: ReadonlySet<number>;
 }
 
 interface CacheEntry {
@@ -26,6 +30,7 @@ export interface KeyringCacheOptions {
  * Concurrent misses for one key share one load.
  */
 export class KeyringCache {
+  private readonly logger = new Logger(KeyringCache.name);
   private readonly entries = new Map<string, CacheEntry>();
   private generation = 0;
 
@@ -83,12 +88,19 @@ export class KeyringCache {
     if (!key) return null;
     const material = await this.repository.loadMaterial(key.id);
     const versionKeys = new Map<number, Buffer>();
+    const damagedVersions = new Set<number>();
     for (const entry of material) {
-      versionKeys.set(
-        entry.version,
-        this.masterKey.unwrap(entry.wrapped, entry.masterKeyVersion, keyVersionBinding(key, entry.version)),
-      );
+      try {
+        versionKeys.set(
+          entry.version,
+          this.masterKey.unwrap(entry.wrapped, entry.masterKeyVersion, keyVersionBinding(key, entry.version)),
+        );
+      } catch (error) {
+        if (!(error instanceof KeyUnwrapError)) throw error;
+        damagedVersions.add(entry.version);
+        this.logger.error({ msg: 'stored key material failed its integrity check', keyName: name, version: entry.version });
+      }
     }
-    return { key, versionKeys };
+    return { key, versionKeys, damagedVersions };
   }
 }

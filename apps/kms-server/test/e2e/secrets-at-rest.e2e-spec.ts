@@ -7,11 +7,13 @@ import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 describe('secrets at rest: the database and the logs', () => {
   let kh: TestKeyhold;
   const secrets: Buffer[] = [];
+  let firstCiphertext = '';
   before(async () => {
     kh = await startTestKeyhold();
     const client = kh.client();
     for (const name of ['vault-a', 'vault-b']) {
       await client.createKey({ name, algorithm: 'aes-256-gcm' });
+      if (name === 'vault-a') firstCiphertext = (await client.encrypt(name, Buffer.from('under v1'))).ciphertext;
       await client.rotateKey(name);
     }
     for (let i = 0; i < 10; i += 1) {
@@ -71,5 +73,9 @@ describe('secrets at rest: the database and the logs', () => {
       assert.match(response.body.error.message, /integrity/);
       assert.ok(!JSON.stringify(response.body).includes(' at '), 'no stack trace');
     }
+    // Only the damaged version is unusable: a ciphertext under version 1 still decrypts.
+    const v1 = await kh.http().post('/v1/keys/vault-a/decrypt').send({ ciphertext: firstCiphertext });
+    assert.equal(v1.status, 200);
+    assert.ok(kh.logs.some((line) => line.includes('failed its integrity check') && line.includes('vault-a')));
   });
 });
