@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidCiphertextError } from './errors';
 
 /**
@@ -25,6 +25,16 @@ export interface ParsedCiphertext extends CiphertextHeader {
 }
 
 export type EncryptionContext = Readonly<Record<string, string>>;
+
+/**
+ * A version key held as an opaque key object: importing the bytes once, instead of on every message, takes
+ * a measurable share of the hot path's time off each request.
+ */
+export type VersionKey = KeyObject;
+
+export function importVersionKey(bytes: Uint8Array): VersionKey {
+  return createSecretKey(bytes);
+}
 
 const SALT_BYTES = 32;
 const COMMITMENT_BYTES = 32;
@@ -58,7 +68,7 @@ function headerOf({ keyName, keyVersion }: CiphertextHeader): string {
   return `${CIPHERTEXT_PREFIX}:${keyName}:${keyVersion}:`;
 }
 
-function deriveMessageKeys(versionKey: Uint8Array, salt: Uint8Array, header: Buffer) {
+function deriveMessageKeys(versionKey: Uint8Array | VersionKey, salt: Uint8Array, header: Buffer) {
   const okm = Buffer.from(
     hkdfSync('sha256', versionKey, salt, Buffer.concat([HKDF_INFO_LABEL, header]), KEY_BYTES + IV_BYTES + COMMITMENT_BYTES),
   );
@@ -71,7 +81,7 @@ function deriveMessageKeys(versionKey: Uint8Array, salt: Uint8Array, header: Buf
 
 /** Deterministic given the salt; exported for known-answer tests only (not from the package index). */
 export function encryptMessageWithSalt(
-  versionKey: Uint8Array,
+  versionKey: Uint8Array | VersionKey,
   header: CiphertextHeader,
   plaintext: Uint8Array,
   context: EncryptionContext | undefined,
@@ -90,7 +100,7 @@ export function encryptMessageWithSalt(
 
 /** Encrypts under one key version. Every call uses a fresh 256-bit salt, hence a fresh message key. */
 export function encryptMessage(
-  versionKey: Uint8Array,
+  versionKey: Uint8Array | VersionKey,
   header: CiphertextHeader,
   plaintext: Uint8Array,
   context?: EncryptionContext,
@@ -129,7 +139,7 @@ export function parseCiphertext(ciphertext: string): ParsedCiphertext {
  * Decrypts a parsed ciphertext with the version key it names. The commitment is checked first, in constant
  * time, so a different key is refused before GCM runs; any failure is an InvalidCiphertextError.
  */
-export function decryptMessage(versionKey: Uint8Array, parsed: ParsedCiphertext, context?: EncryptionContext): Buffer {
+export function decryptMessage(versionKey: Uint8Array | VersionKey, parsed: ParsedCiphertext, context?: EncryptionContext): Buffer {
   const { body, header } = parsed;
   if (body.length < MIN_BODY_BYTES) throw new InvalidCiphertextError();
   const salt = body.subarray(0, SALT_BYTES);

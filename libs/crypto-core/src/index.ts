@@ -8,6 +8,8 @@ export {
   type CiphertextHeader,
   type EncryptionContext,
   type ParsedCiphertext,
+  type VersionKey,
+  importVersionKey,
   canonicalContext,
   decryptMessage,
   encryptMessage,

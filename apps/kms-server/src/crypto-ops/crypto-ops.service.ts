@@ -8,7 +8,7 @@ import {
   type RandomResponse,
 } from '@keyhold/contracts';
 import type { GrantPolicySource } from '@keyhold/auth';
-import { KeyUnwrapError, decryptMessage, encryptMessage, parseCiphertext, randomBytes } from '@keyhold/crypto-core';
+import { KeyUnwrapError, type VersionKey, decryptMessage, encryptMessage, parseCiphertext, randomBytes } from '@keyhold/crypto-core';
 import { versionForDecryption, versionForEncryption } from '@keyhold/key-lifecycle';
 import { toApiError } from '../common/api-error.filter';
 import type { KeyringCache, LoadedKey } from '../keyring/keyring-cache';
@@ -121,7 +121,7 @@ export class CryptoOpsService {
     return loaded;
   }
 
-  private versionKey(loaded: LoadedKey, version: number): Buffer {
+  private versionKey(loaded: LoadedKey, version: number): VersionKey {
     const key = loaded.versionKeys.get(version);
     if (loaded.damagedVersions.has(version)) throw new KeyUnwrapError();
     // A version the lifecycle allows always has material; its absence means the row is damaged.

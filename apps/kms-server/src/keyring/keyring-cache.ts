@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { KeyUnwrapError } from '@keyhold/crypto-core';
+import { KeyUnwrapError, type VersionKey, importVersionKey } from '@keyhold/crypto-core';
 import type { Key, KeyRepository } from '@keyhold/key-lifecycle';
 import type { MasterKey } from '../seal/master-key';
 import { keyVersionBinding } from './key-version-binding';
@@ -7,7 +7,7 @@ import { keyVersionBinding } from './key-version-binding';
 /** A key as the hot path needs it: its metadata and the unwrapped material of every version not destroyed. */
 export interface LoadedKey {
   readonly key: Key;
-  readonly versionKeys: ReadonlyMap<number, Buffer>;
+  readonly versionKeys: ReadonlyMap<number, VersionKey>;
   /** Versions whose stored material failed its integrity check: unusable, while the others keep working. */
   readonly damagedVersions: ReadonlySet<number>;
 }
@@ -87,14 +87,13 @@ export class KeyringCache {
     const key = await this.repository.findByName(name);
     if (!key) return null;
     const material = await this.repository.loadMaterial(key.id);
-    const versionKeys = new Map<number, Buffer>();
+    const versionKeys = new Map<number, VersionKey>();
     const damagedVersions = new Set<number>();
     for (const entry of material) {
       try {
-        versionKeys.set(
-          entry.version,
-          this.masterKey.unwrap(entry.wrapped, entry.masterKeyVersion, keyVersionBinding(key, entry.version)),
-        );
+        const material = this.masterKey.unwrap(entry.wrapped, entry.masterKeyVersion, keyVersionBinding(key, entry.version));
+        versionKeys.set(entry.version, importVersionKey(material));
+        material.fill(0);
       } catch (error) {
         if (!(error instanceof KeyUnwrapError)) throw error;
         damagedVersions.add(entry.version);

@@ -33,7 +33,7 @@ describe('secrets at rest: the database and the logs', () => {
     for (const name of ['vault-a', 'vault-b']) {
       const loaded = await kh.server.cache.get(name);
       assert.ok(loaded);
-      secrets.push(...loaded.versionKeys.values());
+      secrets.push(...[...loaded.versionKeys.values()].map((versionKey) => versionKey.export()));
     }
     await kh.server.usage.flush();
   });
