@@ -57,6 +57,8 @@ export interface TestKeyholdOptions {
   certificateClock?: CertificateClock;
   /** Use this database (already created) instead of a fresh one on the test server; it is not dropped. */
   databaseUrl?: string;
+  /** Instances sharing a database share their master key. */
+  masterKey?: InMemoryMasterKey;
 }
 
 export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
@@ -86,7 +88,7 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
     : await createTestDatabase();
   const dataSource = await openDatabase(database.url);
   const clock = options.clock ?? new ManualClock(new Date('2026-01-01T00:00:00Z'));
-  const masterKey = new InMemoryMasterKey(randomBytes(32), 1, 'development-file');
+  const masterKey = options.masterKey ?? new InMemoryMasterKey(randomBytes(32), 1, 'development-file');
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk, _encoding, done) {
