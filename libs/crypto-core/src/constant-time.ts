@@ -8,10 +8,12 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** SHA-256 of `data`; a string is hashed as its UTF-8 bytes. */
 export function sha256(data: Uint8Array | string): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
+/** HMAC-SHA256 (RFC 2104) of `data` under `key`; a string is MACed as its UTF-8 bytes. Compare in constant time. */
 export function hmacSha256(key: Uint8Array, data: Uint8Array | string): Buffer {
   return createHmac('sha256', key).update(data).digest();
 }

@@ -1,3 +1,5 @@
+// The package's public API. Test seams (encryptMessageWithSalt, parseSubjectAltName) are exported from
+// their files for the specs only and deliberately left out here.
 export * from './errors';
 export * from './random';
 export * from './constant-time';
@@ -15,4 +17,10 @@ export {
   encryptMessage,
   parseCiphertext,
 } from './ciphertext-format';
-export * from './pki/certificates';
+export {
+  type CertificateAndKey,
+  type CertificateIdentityInfo,
+  createCertificateAuthority,
+  describeCertificate,
+  issueCertificate,
+} from './pki/certificates';
