@@ -169,6 +169,18 @@ export default tseslint.config(
   { files: CRYPTO_CORE, rules: { ...restrictImports([]), ...CRYPTO_GLOBAL_ALLOWED } },
   { files: MIGRATIONS, rules: restrictImports([...NODE_CRYPTO, ...KEY_MATERIAL_LIBS]) },
   { files: SERVER_APP, rules: restrictImports([...NODE_CRYPTO, ...CLIENT_SDK_IN_SERVER]) },
+  // The Kubernetes KMS plugin hashes non-secret key metadata into its key_id (and sha256(key_id) for its
+  // metrics): only `createHash` from node:crypto, in this app alone. It never handles key material.
+  {
+    files: ['apps/k8s-kms-plugin/**'],
+    rules: restrictImports([
+      ...['crypto', 'node:crypto'].map((name) => ({
+        name,
+        allowImportNames: ['createHash'],
+        message: 'The KMS plugin may hash metadata (createHash) and nothing else: key material stays in Keyhold.',
+      })),
+    ]),
+  },
   // Tests may use node:crypto for setup (certificates, random inputs) and kms-server's tests the SDK.
   // Migration tests still never touch key-material libs.
   { files: TEST_FILES, rules: { ...restrictImports([]), ...CRYPTO_GLOBAL_ALLOWED } },

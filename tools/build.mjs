@@ -9,6 +9,7 @@ export const PROJECTS = [
   'libs/key-lifecycle',
   'libs/auth',
   'libs/client-sdk',
+  'apps/k8s-kms-plugin',
   'migrations',
   'apps/kms-server',
 ];
