@@ -102,7 +102,9 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const keys = new KeysService(repository, options.masterKey, cache, usage, clock);
   const grantsRepository = new GrantsRepository(options.dataSource);
   const grants = new DatabaseGrantPolicySource(options.fileGrants, grantsRepository);
-  const authority = new CertificateAuthorityService(options.dataSource, options.masterKey, () => clock.now());
+  const wallClock = options.certificateClock ?? Date.now;
+  // Certificates live in real time (TLS checks them against it), not on the lifecycle clock tests move.
+  const authority = new CertificateAuthorityService(options.dataSource, options.masterKey, () => new Date(wallClock()));
   const revocations = new RevocationList(authority);
   const crypto = new CryptoOpsService(cache, usage, grants);
   const health = new HealthService(options.dataSource, options.masterKey);
@@ -155,7 +157,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   if (options.startScheduler !== false) scheduler.start();
   await app.listen({ host: options.host, port: options.port });
   const port = listeningPort(app, options.port);
-  const admin = options.admin ? await startAdminListener(options, options.admin, keys, clock) : null;
+  const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
+  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock) : null;
 
   return {
     app,
@@ -165,7 +168,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     scheduler,
     cache,
     usage,
-    identities: { grants: grantsRepository, grantPolicy: grants, authority, revocations },
+    identities,
     admin,
     async close() {
       // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
@@ -188,6 +191,7 @@ async function startAdminListener(
   options: KeyholdServerOptions,
   listen: AdminListenerOptions,
   keys: KeysService,
+  identities: KeyholdServer['identities'],
   clock: Clock,
 ): Promise<NonNullable<KeyholdServer['admin']>> {
   const now = () => clock.now();
@@ -198,7 +202,17 @@ async function startAdminListener(
   const sessions = new AdminSessions(repository, now);
   const signInLimiter = new RateLimiter(options.signInRateLimit ?? { perSecond: 0.5, burst: 30 });
   const adminApp = await NestFactory.create<NestFastifyApplication>(
-    AdminPlaneModule.register({ repository, auth, sessions, keys, signInLimiter, publicOrigin: listen.publicOrigin }),
+    AdminPlaneModule.register({
+      repository,
+      auth,
+      sessions,
+      keys,
+      signInLimiter,
+      publicOrigin: listen.publicOrigin,
+      grants: identities.grants,
+      grantPolicy: identities.grantPolicy,
+      authority: identities.authority,
+    }),
     new FastifyAdapter({
       https: {
         cert: listen.cert,

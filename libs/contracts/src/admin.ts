@@ -43,3 +43,13 @@ export interface SessionView {
   csrfToken: string;
   expiresAt: string;
 }
+
+export const MAX_CERTIFICATE_VALIDITY_HOURS = 24 * 397;
+export const issueCertificateRequestSchema = z
+  .object({
+    identity: z.string().min(1).max(512).regex(/^[a-z][a-z0-9+.-]*:\/\/[\x21-\x7e]+$/i, 'a URI such as spiffe://prod/ns/payments/sa/api'),
+    validityHours: z.number().int().min(1).max(MAX_CERTIFICATE_VALIDITY_HOURS).optional(),
+    csr: z.string().min(100).max(16_384).optional(),
+  })
+  .strict();
+export const revokeCertificateRequestSchema = z.object({ reason: z.string().max(256).optional() }).strict();

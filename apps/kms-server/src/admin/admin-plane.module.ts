@@ -20,6 +20,10 @@ import { AdminSessions } from './admin-sessions';
 import { ADMIN_PUBLIC_ORIGIN, AdminsController } from './admins.controller';
 import { DocsController } from './docs.controller';
 import { KeysAdminController } from './keys-admin.controller';
+import { ServiceIdentitiesController } from './service-identities.controller';
+import { CertificateAuthorityService } from '../service-identities/certificate-authority.service';
+import { DatabaseGrantPolicySource } from '../service-identities/database-grant-policy-source';
+import { GrantsRepository } from '../service-identities/grants.repository';
 
 export interface AdminPlaneServices {
   repository: AdminRepository;
@@ -28,6 +32,9 @@ export interface AdminPlaneServices {
   keys: KeysService;
   signInLimiter: RateLimiter;
   publicOrigin: string;
+  grants: GrantsRepository;
+  grantPolicy: DatabaseGrantPolicySource;
+  authority: CertificateAuthorityService;
 }
 
 /**
@@ -41,7 +48,7 @@ export class AdminPlaneModule {
     return {
       module: AdminPlaneModule,
       imports: [PassportModule],
-      controllers: [AdminAuthController, AdminsController, KeysAdminController, DocsController],
+      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, DocsController],
       providers: [
         { provide: AdminRepository, useValue: services.repository },
         { provide: AdminAuthService, useValue: services.auth },
@@ -49,6 +56,9 @@ export class AdminPlaneModule {
         { provide: KeysService, useValue: services.keys },
         { provide: SIGN_IN_LIMITS, useValue: services.signInLimiter },
         { provide: ADMIN_PUBLIC_ORIGIN, useValue: services.publicOrigin },
+        { provide: GrantsRepository, useValue: services.grants },
+        { provide: DatabaseGrantPolicySource, useValue: services.grantPolicy },
+        { provide: CertificateAuthorityService, useValue: services.authority },
         AdminSessionStrategy,
         WebAuthnStrategy,
         SignInRateLimitGuard,

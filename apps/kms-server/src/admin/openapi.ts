@@ -11,6 +11,9 @@ import {
   scheduleDestructionRequestSchema,
   signInRequestSchema,
   updateKeyRequestSchema,
+  grantSchema,
+  issueCertificateRequestSchema,
+  revokeCertificateRequestSchema,
 } from '@keyhold/contracts';
 
 interface Route {
@@ -57,6 +60,14 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'post', path: '/api/v1/keys/{name}/versions/{version}/enable', summary: 'Enable a version', access: CHANGE_KEYS },
   { method: 'post', path: '/api/v1/keys/{name}/versions/{version}/schedule-destruction', summary: 'Schedule destruction of a version', access: CHANGE_KEYS, body: scheduleDestructionRequestSchema },
   { method: 'post', path: '/api/v1/keys/{name}/versions/{version}/cancel-destruction', summary: 'Cancel destruction of a version', access: CHANGE_KEYS },
+  { method: 'get', path: '/api/v1/grants', summary: 'Grants managed here (on top of the grants file)', access: ALL },
+  { method: 'post', path: '/api/v1/grants', summary: 'Grant an identity pattern operations on a key pattern; applies within a second', access: ['admin'], body: grantSchema },
+  { method: 'patch', path: '/api/v1/grants/{id}', summary: 'Replace a grant', access: ['admin'], body: grantSchema },
+  { method: 'delete', path: '/api/v1/grants/{id}', summary: 'Delete a grant', access: ['admin'] },
+  { method: 'get', path: '/api/v1/ca', summary: "Keyhold's service identity CA certificate", access: ALL },
+  { method: 'get', path: '/api/v1/certificates', summary: 'Issued client certificates (filter with ?identity=)', access: ALL },
+  { method: 'post', path: '/api/v1/certificates', summary: 'Issue a client certificate for a URI identity (24 h by default); a generated private key is returned once', access: ['admin'], body: issueCertificateRequestSchema },
+  { method: 'post', path: '/api/v1/certificates/{serial}/revoke', summary: 'Revoke a certificate; the service listener refuses it within a second', access: ['admin'], body: revokeCertificateRequestSchema },
 ];
 
 const errorSchema = {
