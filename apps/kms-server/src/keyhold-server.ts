@@ -10,6 +10,7 @@ import { AdminRepository } from './admin/admin.repository';
 import { AdminAuthService } from './admin/admin-auth.service';
 import { AdminPlaneModule } from './admin/admin-plane.module';
 import { AdminSessions } from './admin/admin-sessions';
+import { ApprovalsService } from './admin/approvals.service';
 import { PostgresChallengeStore } from './admin/challenge-store';
 import { WebAuthnCeremonies } from './admin/webauthn-ceremonies';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
@@ -212,6 +213,7 @@ async function startAdminListener(
       grants: identities.grants,
       grantPolicy: identities.grantPolicy,
       authority: identities.authority,
+      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now),
     }),
     new FastifyAdapter({
       https: {

@@ -53,3 +53,12 @@ export const issueCertificateRequestSchema = z
   })
   .strict();
 export const revokeCertificateRequestSchema = z.object({ reason: z.string().max(256).optional() }).strict();
+
+/** Sensitive operations: they need the requester's fresh passkey assertion and, with a quorum, M admins'. */
+export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('destroy-key-now'), key: keyNameSchema }).strict(),
+  z.object({ kind: z.literal('destroy-version-now'), key: keyNameSchema, version: z.number().int().min(1) }).strict(),
+  z.object({ kind: z.literal('remove-admin'), adminId: z.uuid() }).strict(),
+  z.object({ kind: z.literal('set-quorum'), approvals: z.number().int().min(1).max(10) }).strict(),
+]);
+export const approvalRequestSchema = z.object({ response: webauthnResponseSchema }).strict();

@@ -17,6 +17,8 @@ import {
 } from './admin-auth.guards';
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSessions } from './admin-sessions';
+import { ApprovalsController } from './approvals.controller';
+import { ApprovalsService } from './approvals.service';
 import { ADMIN_PUBLIC_ORIGIN, AdminsController } from './admins.controller';
 import { DocsController } from './docs.controller';
 import { KeysAdminController } from './keys-admin.controller';
@@ -35,6 +37,7 @@ export interface AdminPlaneServices {
   grants: GrantsRepository;
   grantPolicy: DatabaseGrantPolicySource;
   authority: CertificateAuthorityService;
+  approvals: ApprovalsService;
 }
 
 /**
@@ -48,7 +51,7 @@ export class AdminPlaneModule {
     return {
       module: AdminPlaneModule,
       imports: [PassportModule],
-      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, DocsController],
+      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, DocsController],
       providers: [
         { provide: AdminRepository, useValue: services.repository },
         { provide: AdminAuthService, useValue: services.auth },
@@ -59,6 +62,7 @@ export class AdminPlaneModule {
         { provide: GrantsRepository, useValue: services.grants },
         { provide: DatabaseGrantPolicySource, useValue: services.grantPolicy },
         { provide: CertificateAuthorityService, useValue: services.authority },
+        { provide: ApprovalsService, useValue: services.approvals },
         AdminSessionStrategy,
         WebAuthnStrategy,
         SignInRateLimitGuard,

@@ -108,7 +108,8 @@ export class WebAuthnCeremonies {
     return generateAuthenticationOptions({
       rpID: this.relyingParty.rpId,
       allowCredentials: input.allowCredentialIds?.map((id) => ({ id })),
-      challenge: input.challenge,
+      // Bytes, not a string: a string would be UTF-8 encoded and no longer equal the challenge we stored.
+      challenge: input.challenge ? Buffer.from(input.challenge, 'base64url') : undefined,
       userVerification: 'required',
       timeout: 300_000,
     });
