@@ -2,18 +2,29 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DataSource } from 'typeorm';
-import { MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
-import { type CertificateClock, type GrantPolicySource, type RateLimit, RateLimiter } from '@keyhold/auth';
+import { type Grant, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
+import { type CertificateClock, type RateLimit, RateLimiter } from '@keyhold/auth';
 import { randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
+import { AdminRepository } from './admin/admin.repository';
+import { AdminAuthService } from './admin/admin-auth.service';
+import { AdminPlaneModule } from './admin/admin-plane.module';
+import { AdminSessions } from './admin/admin-sessions';
+import { ApprovalsService } from './admin/approvals.service';
+import { PostgresChallengeStore } from './admin/challenge-store';
+import { WebAuthnCeremonies } from './admin/webauthn-ceremonies';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthService } from './health/health.service';
-import { KeyChangeListener } from './keyring/key-change-listener';
+import { NotificationListener } from './database/notification-listener';
+import { CERTIFICATE_REVOKED_CHANNEL, CertificateAuthorityService } from './service-identities/certificate-authority.service';
+import { DatabaseGrantPolicySource } from './service-identities/database-grant-policy-source';
+import { GRANTS_CHANGED_CHANNEL, GrantsRepository } from './service-identities/grants.repository';
+import { RevocationList } from './service-identities/revocation-list';
 import { KeyringCache } from './keyring/keyring-cache';
 import { UsageRecorder } from './keyring/usage-recorder';
 import { KeysService } from './keys/keys.service';
 import type { KeyholdLogger } from './logging/logger';
-import { TypeormKeyRepository } from './persistence/typeorm-key.repository';
+import { KEY_CHANGED_CHANNEL, TypeormKeyRepository } from './persistence/typeorm-key.repository';
 import { LifecycleScheduler } from './scheduler/lifecycle-scheduler';
 import type { MasterKey } from './seal/master-key';
 import { ServicePlaneModule } from './service-plane.module';
@@ -25,11 +36,26 @@ export interface ServiceTls {
   clientCa: string | Buffer;
 }
 
+export interface AdminListenerOptions {
+  host: string;
+  port: number;
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** When set, the admin listener also demands a client certificate chaining to this bundle. */
+  requireClientCa?: string | Buffer;
+  /** WebAuthn relying party: the host name admins see, and the exact origins their browsers send. */
+  rpId: string;
+  origins: string[];
+  /** The origin Keyhold prints in setup and invitation links. */
+  publicOrigin: string;
+}
+
 export interface KeyholdServerOptions {
   databaseUrl: string;
   dataSource: DataSource;
   masterKey: MasterKey;
-  grants: GrantPolicySource;
+  /** Grants from the grants file; those managed on the admin plane come from Postgres on top of them. */
+  fileGrants: readonly Grant[];
   logger: KeyholdLogger;
   tls: ServiceTls;
   host: string;
@@ -44,6 +70,10 @@ export interface KeyholdServerOptions {
   certificateClock?: CertificateClock;
   /** Tests drive the scheduler by hand with a manual clock. */
   startScheduler?: boolean;
+  /** The admin listener; omitted, only the service plane runs. */
+  admin?: AdminListenerOptions;
+  /** Sign-in, enrolment and recovery attempts per source address. */
+  signInRateLimit?: RateLimit;
 }
 
 export interface KeyholdServer {
@@ -54,6 +84,13 @@ export interface KeyholdServer {
   scheduler: LifecycleScheduler;
   cache: KeyringCache;
   usage: UsageRecorder;
+  identities: {
+    grants: GrantsRepository;
+    grantPolicy: DatabaseGrantPolicySource;
+    authority: CertificateAuthorityService;
+    revocations: RevocationList;
+  };
+  admin: { app: NestFastifyApplication; url: string; port: number; auth: AdminAuthService; setupLink: string | null } | null;
   close(): Promise<void>;
 }
 
@@ -64,17 +101,36 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const cache = new KeyringCache(repository, options.masterKey, options.keyCache ?? { ttlMs: 300_000, maxKeys: 10_000 });
   const usage = new UsageRecorder(repository, options.usageFlushIntervalMs ?? 5000, () => clock.now());
   const keys = new KeysService(repository, options.masterKey, cache, usage, clock);
-  const crypto = new CryptoOpsService(cache, usage, options.grants);
+  const grantsRepository = new GrantsRepository(options.dataSource);
+  const grants = new DatabaseGrantPolicySource(options.fileGrants, grantsRepository);
+  const wallClock = options.certificateClock ?? Date.now;
+  // Certificates live in real time (TLS checks them against it), not on the lifecycle clock tests move.
+  const authority = new CertificateAuthorityService(options.dataSource, options.masterKey, () => new Date(wallClock()));
+  const revocations = new RevocationList(authority);
+  const crypto = new CryptoOpsService(cache, usage, grants);
   const health = new HealthService(options.dataSource, options.masterKey);
   const scheduler = new LifecycleScheduler(options.dataSource, repository, keys, clock, options.schedulerIntervalMs ?? 30_000);
-  const listener = new KeyChangeListener({ connectionString: options.databaseUrl }, cache);
+  const listener = new NotificationListener({ connectionString: options.databaseUrl });
+  listener.subscribe(KEY_CHANGED_CHANNEL, (name) => cache.invalidate(name));
+  listener.subscribe(GRANTS_CHANGED_CHANNEL, () => void grants.reload());
+  listener.subscribe(CERTIFICATE_REVOKED_CHANNEL, (fingerprint) => revocations.add(fingerprint));
+  listener.onResync(() => {
+    cache.clear();
+    void grants.reload();
+    void revocations.reload();
+  });
+  await grants.reload();
+  await revocations.reload();
+  // Certificates Keyhold issues must open the service listener, besides those of the configured CA.
+  const serviceIdentityCa = await authority.ensure();
 
   const app = await NestFactory.create<NestFastifyApplication>(
     ServicePlaneModule.register({
       keys,
       crypto,
       health,
-      grants: options.grants,
+      grants,
+      revocations,
       rateLimiter: new RateLimiter(options.rateLimit ?? { perSecond: 0, burst: 0 }),
       certificateClock: options.certificateClock ?? Date.now,
     }),
@@ -82,7 +138,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       https: {
         cert: options.tls.cert,
         key: options.tls.key,
-        ca: options.tls.clientCa,
+        ca: [options.tls.clientCa, serviceIdentityCa],
         requestCert: true,
         rejectUnauthorized: true,
         minVersion: 'TLSv1.2',
@@ -101,8 +157,9 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   usage.start();
   if (options.startScheduler !== false) scheduler.start();
   await app.listen({ host: options.host, port: options.port });
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
+  const port = listeningPort(app, options.port);
+  const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
+  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock) : null;
 
   return {
     app,
@@ -112,14 +169,86 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     scheduler,
     cache,
     usage,
+    identities,
+    admin,
     async close() {
       // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
       await usage.flush();
       await scheduler.stop();
+      await admin?.app.close();
       await app.close();
       await usage.stop();
       await listener.stop();
     },
+  };
+}
+
+function listeningPort(app: NestFastifyApplication, fallback: number): number {
+  const address = app.getHttpServer().address();
+  return typeof address === 'object' && address ? address.port : fallback;
+}
+
+async function startAdminListener(
+  options: KeyholdServerOptions,
+  listen: AdminListenerOptions,
+  keys: KeysService,
+  identities: KeyholdServer['identities'],
+  clock: Clock,
+): Promise<NonNullable<KeyholdServer['admin']>> {
+  const now = () => clock.now();
+  const repository = new AdminRepository(options.dataSource);
+  const challenges = new PostgresChallengeStore(options.dataSource, now);
+  const webauthn = new WebAuthnCeremonies({ rpId: listen.rpId, rpName: 'Keyhold', origins: listen.origins });
+  const auth = new AdminAuthService(repository, challenges, webauthn, now);
+  const sessions = new AdminSessions(repository, now);
+  const signInLimiter = new RateLimiter(options.signInRateLimit ?? { perSecond: 0.5, burst: 30 });
+  const adminApp = await NestFactory.create<NestFastifyApplication>(
+    AdminPlaneModule.register({
+      repository,
+      auth,
+      sessions,
+      keys,
+      signInLimiter,
+      publicOrigin: listen.publicOrigin,
+      grants: identities.grants,
+      grantPolicy: identities.grantPolicy,
+      authority: identities.authority,
+      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now),
+    }),
+    new FastifyAdapter({
+      https: {
+        cert: listen.cert,
+        key: listen.key,
+        ...(listen.requireClientCa ? { ca: listen.requireClientCa, requestCert: true, rejectUnauthorized: true } : {}),
+        minVersion: 'TLSv1.2',
+      },
+      bodyLimit: MAX_REQUEST_BODY_BYTES,
+      routerOptions: { maxParamLength: 256 },
+      genReqId: requestIdGenerator(),
+      logger: false,
+      return503OnClosing: true,
+    }),
+    { logger: options.logger, bufferLogs: false },
+  );
+  configureFastify(adminApp);
+  adminApp.getHttpAdapter().getInstance().addHook('onSend', (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+    // The admin plane is only ever read by its own console: no framing, no sniffing, no caching of answers.
+    void reply.header('x-frame-options', 'DENY');
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('cache-control', 'no-store');
+    void reply.header('strict-transport-security', 'max-age=31536000');
+    void reply.header('referrer-policy', 'no-referrer');
+    done(null, payload);
+  });
+  await adminApp.listen({ host: listen.host, port: listen.port });
+  const port = listeningPort(adminApp, listen.port);
+  const setupToken = await auth.ensureSetupToken();
+  return {
+    app: adminApp,
+    url: `https://localhost:${port}`,
+    port,
+    auth,
+    setupLink: setupToken ? `${listen.publicOrigin}/setup#token=${setupToken}` : null,
   };
 }
 

@@ -5,7 +5,7 @@ import { developmentPaths, loadConfig } from './config/keyhold-config';
 import { ensureDevelopmentEnvironment } from './config/development-environment';
 import { openDatabase } from './database/data-source';
 import { startEmbeddedDatabase } from './database/embedded-database';
-import { StaticGrantPolicySource, readGrantsFile } from './grants/grants-file';
+import { readGrantsFile } from './grants/grants-file';
 import { startKeyholdServer } from './keyhold-server';
 import { KeyholdLogger, createLogger } from './logging/logger';
 import { loadMasterKey } from './seal/load-master-key';
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     if (created.length > 0) logger.log({ msg: 'development environment created', files: created }, 'Keyhold');
   }
   const masterKey = await loadMasterKey(config);
-  const grants = new StaticGrantPolicySource(readGrantsFile(config.grantsFile));
+  const fileGrants = readGrantsFile(config.grantsFile);
   const embedded = config.databaseUrl ? null : await startEmbeddedDatabase(config.home, config.embeddedPostgresPort);
   const databaseUrl = config.databaseUrl ?? (embedded?.url as string);
   const dataSource = await openDatabase(databaseUrl);
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     databaseUrl,
     dataSource,
     masterKey,
-    grants,
+    fileGrants,
     logger,
     tls: {
       cert: readFileSync(config.service.certFile),
@@ -35,6 +35,16 @@ async function main(): Promise<void> {
     },
     host: config.service.host,
     port: config.service.port,
+    admin: {
+      host: config.admin.host,
+      port: config.admin.port,
+      cert: readFileSync(config.admin.certFile),
+      key: readFileSync(config.admin.keyFile),
+      requireClientCa: config.admin.clientCaFile ? readFileSync(config.admin.clientCaFile) : undefined,
+      rpId: config.admin.rpId,
+      origins: config.admin.origins,
+      publicOrigin: config.admin.publicOrigin,
+    },
     keyCache: config.keyCache,
     rateLimit: config.rateLimit,
     schedulerIntervalMs: config.schedulerIntervalMs,
@@ -48,7 +58,16 @@ async function main(): Promise<void> {
     },
     'Keyhold',
   );
+  if (server.admin) {
+    logger.log({ msg: 'Keyhold admin plane listening', url: `https://${config.admin.host}:${server.admin.port}` }, 'Keyhold');
+  }
   if (!config.production) printDevelopmentHelp(config.home, server.port);
+  if (server.admin?.setupLink) {
+    // Printed, never logged: the link is a credential until it is used (single use, 24 hours).
+    process.stdout.write(
+      `\nNo administrator yet. Open this one-time setup link within 24 hours to register the first passkey:\n  ${server.admin.setupLink}\n\n`,
+    );
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

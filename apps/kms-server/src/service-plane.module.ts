@@ -10,7 +10,9 @@ import {
   MtlsStrategy,
   OperationGuard,
   RATE_LIMITER,
+  REVOCATION_CHECK,
   RateLimitGuard,
+  type RevocationCheck,
   type RateLimiter,
 } from '@keyhold/auth';
 import { ApiErrorFilter } from './common/api-error.filter';
@@ -26,6 +28,7 @@ export interface ServicePlaneServices {
   crypto: CryptoOpsService;
   health: HealthService;
   grants: GrantPolicySource;
+  revocations: RevocationCheck;
   rateLimiter: RateLimiter;
   certificateClock: CertificateClock;
 }
@@ -48,6 +51,7 @@ export class ServicePlaneModule {
         { provide: GRANT_POLICY_SOURCE, useValue: services.grants },
         { provide: RATE_LIMITER, useValue: services.rateLimiter },
         { provide: CERTIFICATE_CLOCK, useValue: services.certificateClock },
+        { provide: REVOCATION_CHECK, useValue: services.revocations },
         MtlsStrategy,
         { provide: APP_GUARD, useClass: MtlsAuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },

@@ -21,9 +21,18 @@ interface RequestWithSocket {
 export const CERTIFICATE_CLOCK = Symbol('CERTIFICATE_CLOCK');
 export type CertificateClock = () => number;
 
+/** Revoked client certificates, by SHA-256 fingerprint (Node's colon-separated upper-case hex). */
+export interface RevocationCheck {
+  isRevoked(fingerprintSha256: string): boolean;
+}
+export const REVOCATION_CHECK = Symbol('REVOCATION_CHECK');
+
 @Injectable()
 export class MtlsStrategy extends PassportStrategy(Strategy, MTLS_STRATEGY) {
-  constructor(@Optional() @Inject(CERTIFICATE_CLOCK) private readonly now: CertificateClock = Date.now) {
+  constructor(
+    @Optional() @Inject(CERTIFICATE_CLOCK) private readonly now: CertificateClock = Date.now,
+    @Optional() @Inject(REVOCATION_CHECK) private readonly revocations: RevocationCheck | null = null,
+  ) {
     super();
   }
 
@@ -36,6 +45,9 @@ export class MtlsStrategy extends PassportStrategy(Strategy, MTLS_STRATEGY) {
     const now = this.now();
     if (now > identity.notAfter || now < identity.notBefore) {
       throw new ApiError('UNAUTHENTICATED', 'the client certificate is not valid at this time');
+    }
+    if (this.revocations?.isRevoked(identity.fingerprintSha256)) {
+      throw new ApiError('UNAUTHENTICATED', 'the client certificate has been revoked');
     }
     return identity;
   }

@@ -4,3 +4,4 @@ export * from './keys';
 export * from './crypto-ops';
 export * from './api-error';
 export * from './grants';
+export * from './admin';

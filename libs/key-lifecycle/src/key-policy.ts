@@ -280,3 +280,20 @@ function assertNotPrimary(key: Key, target: KeyVersion, action: string): void {
     );
   }
 }
+
+/**
+ * Destroys a key now, skipping its waiting window. Only ever reached through an approved operation (a quorum
+ * of administrators, each signing this exact operation with a passkey).
+ */
+export function destroyKeyImmediately(key: Key, now: Date): Key {
+  assertKeyIn(key, ['enabled', 'disabled', 'pending_destruction'], 'destroy');
+  return destroyKey({ ...key, state: 'pending_destruction', destroyAt: now }, now);
+}
+
+/** Destroys one version now (never the primary one); reached only through an approved operation. */
+export function destroyVersionImmediately(key: Key, version: number, now: Date): Key {
+  const target = requireVersion(key, version);
+  assertVersionIn(key, target, ['enabled', 'disabled', 'pending_destruction'], 'destroy');
+  assertNotPrimary(key, target, 'destroy');
+  return destroyVersion(withVersion(key, { ...target, state: 'pending_destruction', destroyAt: now }, now), version, now);
+}

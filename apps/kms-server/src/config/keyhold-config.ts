@@ -17,6 +17,14 @@ const environmentSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   KEYHOLD_SERVICE_HOST: z.string().optional(),
   KEYHOLD_SERVICE_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  KEYHOLD_ADMIN_HOST: z.string().optional(),
+  KEYHOLD_ADMIN_PORT: z.coerce.number().int().min(0).max(65535).default(8444),
+  KEYHOLD_ADMIN_PUBLIC_ORIGIN: z.string().url().optional(),
+  KEYHOLD_ADMIN_RP_ID: z.string().min(1).optional(),
+  KEYHOLD_ADMIN_ORIGINS: z.string().optional(),
+  KEYHOLD_ADMIN_TLS_CERT_FILE: z.string().optional(),
+  KEYHOLD_ADMIN_TLS_KEY_FILE: z.string().optional(),
+  KEYHOLD_ADMIN_CLIENT_CA_FILE: z.string().optional(),
   KEYHOLD_TLS_CERT_FILE: z.string().optional(),
   KEYHOLD_TLS_KEY_FILE: z.string().optional(),
   KEYHOLD_CLIENT_CA_FILE: z.string().optional(),
@@ -40,6 +48,17 @@ export interface KeyholdConfig {
   databaseUrl: string | null;
   embeddedPostgresPort: number;
   service: { host: string; port: number; certFile: string; keyFile: string; clientCaFile: string };
+  admin: {
+    host: string;
+    port: number;
+    certFile: string;
+    keyFile: string;
+    /** Set: the admin listener also requires a client certificate from this bundle. */
+    clientCaFile: string | null;
+    publicOrigin: string;
+    rpId: string;
+    origins: string[];
+  };
   masterKey: { file: string; passphrase: string | null };
   grantsFile: string;
   logLevel: string;
@@ -99,6 +118,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
   }
 
   const file = (value: string | undefined, fallback: string) => (value ? absolute(value) : fallback);
+  const adminOrigin = e.KEYHOLD_ADMIN_PUBLIC_ORIGIN ?? `https://localhost:${e.KEYHOLD_ADMIN_PORT}`;
+  const origins = e.KEYHOLD_ADMIN_ORIGINS ? e.KEYHOLD_ADMIN_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean) : [adminOrigin];
+  if (production && !origins.every((origin) => origin.startsWith('https://'))) {
+    throw new ConfigError('KEYHOLD_ADMIN_ORIGINS must all be https:// origins in production');
+  }
+  const certFile = file(e.KEYHOLD_TLS_CERT_FILE, dev.serverCert);
+  const keyFile = file(e.KEYHOLD_TLS_KEY_FILE, dev.serverKey);
   return {
     production,
     home,
@@ -107,9 +133,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     service: {
       host: e.KEYHOLD_SERVICE_HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
       port: e.KEYHOLD_SERVICE_PORT,
-      certFile: file(e.KEYHOLD_TLS_CERT_FILE, dev.serverCert),
-      keyFile: file(e.KEYHOLD_TLS_KEY_FILE, dev.serverKey),
+      certFile,
+      keyFile,
       clientCaFile: file(e.KEYHOLD_CLIENT_CA_FILE, dev.caCert),
+    },
+    admin: {
+      host: e.KEYHOLD_ADMIN_HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
+      port: e.KEYHOLD_ADMIN_PORT,
+      certFile: file(e.KEYHOLD_ADMIN_TLS_CERT_FILE, certFile),
+      keyFile: file(e.KEYHOLD_ADMIN_TLS_KEY_FILE, keyFile),
+      clientCaFile: e.KEYHOLD_ADMIN_CLIENT_CA_FILE ? absolute(e.KEYHOLD_ADMIN_CLIENT_CA_FILE) : null,
+      publicOrigin: adminOrigin,
+      rpId: e.KEYHOLD_ADMIN_RP_ID ?? new URL(adminOrigin).hostname,
+      origins,
     },
     masterKey: { file: file(e.KEYHOLD_MASTER_KEY_FILE, dev.masterKey), passphrase },
     grantsFile: file(e.KEYHOLD_GRANTS_FILE, dev.grants),

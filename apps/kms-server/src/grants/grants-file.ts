@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { type Grant, grantsFileSchema } from '@keyhold/contracts';
-import { GrantPolicy, type GrantPolicySource } from '@keyhold/auth';
 import { describeIssues } from '../common/zod-body.pipe';
 
 export class GrantsFileError extends Error {
@@ -21,17 +20,4 @@ export function readGrantsFile(path: string): Grant[] {
   const parsed = grantsFileSchema.safeParse(raw);
   if (!parsed.success) throw new GrantsFileError(`grants file ${path} is invalid: ${describeIssues(parsed.error)}`);
   return parsed.data.grants as Grant[];
-}
-
-/** Grants fixed at start-up (until the admin plane manages them in Postgres). */
-export class StaticGrantPolicySource implements GrantPolicySource {
-  private readonly policy: GrantPolicy;
-
-  constructor(grants: readonly Grant[]) {
-    this.policy = new GrantPolicy(grants);
-  }
-
-  current(): GrantPolicy {
-    return this.policy;
-  }
 }

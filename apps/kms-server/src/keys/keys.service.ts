@@ -8,7 +8,9 @@ import {
   cancelVersionDestruction,
   createKey,
   destroyKey,
+  destroyKeyImmediately,
   destroyVersion,
+  destroyVersionImmediately,
   disableKey,
   disableVersion,
   enableKey,
@@ -116,6 +118,16 @@ export class KeysService {
     return this.change(name, (key, now) => cancelVersionDestruction(key, version, now));
   }
 
+  /** Crypto-shreds the key now, skipping the window: only an approved operation calls this. */
+  destroyNow(name: string): Promise<KeyView> {
+    return this.change(name, (key, now) => destroyKeyImmediately(key, now));
+  }
+
+  /** Crypto-shreds one version now, skipping the window: only an approved operation calls this. */
+  destroyVersionNow(name: string, version: number): Promise<KeyView> {
+    return this.change(name, (key, now) => destroyVersionImmediately(key, version, now));
+  }
+
   /**
    * Runs whatever is due for one key: crypto-shredding of versions (or the whole key) whose window has ended,
    * then an automatic rotation. Re-checks under the lock, so two schedulers can never do the same work twice.
@@ -153,8 +165,13 @@ export class KeysService {
   private async change(name: string, decide: (key: Key, now: Date) => Key): Promise<KeyView> {
     const committed = await this.repository.withLockedKey(name, async (key, tx, usage) => {
       const next = decide(key, this.clock.now());
-      const known = new Set(key.versions.map((v) => v.version));
-      const added = next.versions.filter((v) => !known.has(v.version)).map((v) => v.version);
+      const before = new Map(key.versions.map((v) => [v.version, v.state]));
+      const added = next.versions.filter((v) => !before.has(v.version)).map((v) => v.version);
+      // Any version this decision destroys loses its material in the same transaction.
+      const destroyed = next.versions
+        .filter((v) => v.state === 'destroyed' && before.has(v.version) && before.get(v.version) !== 'destroyed')
+        .map((v) => v.version);
+      await tx.shredMaterial(destroyed);
       await tx.save(next, this.newMaterial(next, added));
       return { key: next, usage: new Map(usage) };
     });

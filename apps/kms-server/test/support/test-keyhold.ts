@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
@@ -8,11 +9,20 @@ import { KeyholdClient } from '@keyhold/client-sdk';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate, randomBytes } from '@keyhold/crypto-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
 import { openDatabase } from '../../src/database/data-source';
-import { StaticGrantPolicySource } from '../../src/grants/grants-file';
 import { type KeyholdServer, startKeyholdServer } from '../../src/keyhold-server';
 import { KeyholdLogger, createLogger } from '../../src/logging/logger';
 import { InMemoryMasterKey } from '../../src/seal/master-key';
 import { type TestDatabase, createTestDatabase } from './test-database';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}
 
 export const OPERATOR = 'spiffe://test.keyhold/operator';
 
@@ -30,6 +40,15 @@ export interface TestKeyhold {
   dataSource: DataSource;
   database: TestDatabase;
   masterKey: InMemoryMasterKey;
+  /** The admin listener's origin (https://localhost:PORT), when started with `admin: true`. */
+  adminOrigin: string;
+  /** supertest against the admin listener, with an optional session cookie and CSRF token. */
+  adminHttp(session?: { cookie?: string; csrfToken?: string }): {
+    get(path: string): request.Test;
+    post(path: string): request.Test;
+    patch(path: string): request.Test;
+    delete(path: string): request.Test;
+  };
   /** Every log line the server wrote, for the no-secrets-in-logs checks. */
   logs: string[];
   /** A client certificate from the test CA; `identity` becomes its URI SAN unless told otherwise. */
@@ -59,6 +78,9 @@ export interface TestKeyholdOptions {
   databaseUrl?: string;
   /** Instances sharing a database share their master key. */
   masterKey?: InMemoryMasterKey;
+  /** Also start the admin listener (WebAuthn relying party `localhost`, origin https://localhost:<port>). */
+  admin?: boolean;
+  signInRateLimit?: RateLimit;
 }
 
 export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
@@ -98,11 +120,13 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
   });
   const logger = new KeyholdLogger(createLogger({ level: 'trace', destination }));
   const grants = options.grants ?? [{ identity: OPERATOR, keys: '*', operations: ['*'] }];
+  const adminPort = options.admin ? await freePort() : 0;
+  const adminOrigin = `https://localhost:${adminPort}`;
   const server = await startKeyholdServer({
     databaseUrl: database.url,
     dataSource,
     masterKey,
-    grants: new StaticGrantPolicySource(grants),
+    fileGrants: grants,
     logger,
     tls: { cert: serverCertificate.certificatePem, key: serverCertificate.privateKeyPem, clientCa: ca.certificatePem },
     host: '127.0.0.1',
@@ -110,6 +134,18 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
     clock,
     startScheduler: false,
     rateLimit: options.rateLimit,
+    signInRateLimit: options.signInRateLimit ?? { perSecond: 0, burst: 0 },
+    admin: options.admin
+      ? {
+          host: '127.0.0.1',
+          port: adminPort,
+          cert: serverCertificate.certificatePem,
+          key: serverCertificate.privateKeyPem,
+          rpId: 'localhost',
+          origins: [adminOrigin],
+          publicOrigin: adminOrigin,
+        }
+      : undefined,
     certificateClock: options.certificateClock,
     usageFlushIntervalMs: 60_000,
   });
@@ -146,6 +182,23 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
       return client;
     },
     http,
+    adminOrigin,
+    adminHttp(session = {}) {
+      if (!server.admin) throw new Error('start the test server with admin: true');
+      const agent = request(server.admin.url);
+      const prepare = (test: request.Test) => {
+        test.ca(ca.certificatePem);
+        if (session.cookie) test.set('cookie', session.cookie);
+        if (session.csrfToken) test.set('x-csrf-token', session.csrfToken);
+        return test;
+      };
+      return {
+        get: (path: string) => prepare(agent.get(path)),
+        post: (path: string) => prepare(agent.post(path)),
+        patch: (path: string) => prepare(agent.patch(path)),
+        delete: (path: string) => prepare(agent.delete(path)),
+      };
+    },
     async stop() {
       await Promise.all(clients.map((client) => client.close()));
       await server.close();

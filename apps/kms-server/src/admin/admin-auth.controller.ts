@@ -1,0 +1,171 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Req, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ApiError,
+  type PasskeyView,
+  type SessionView,
+  addPasskeyRequestSchema,
+  enrolmentOptionsRequestSchema,
+  enrolmentRequestSchema,
+  recoveryRequestSchema,
+  renamePasskeyRequestSchema,
+  signInRequestSchema,
+} from '@keyhold/contracts';
+import type { z } from 'zod';
+import { ZodPipe } from '../common/zod-body.pipe';
+import type { AdminRecord } from './admin.repository';
+import { AdminRepository } from './admin.repository';
+import { AdminAuthService } from './admin-auth.service';
+import { PublicRoute, Roles, SignInRateLimitGuard, WebAuthnSignInGuard } from './admin-auth.guards';
+import { type AuthenticatedAdmin, AdminSessions, SESSION_COOKIE } from './admin-sessions';
+import { toAdminView, toPasskeyView } from './admin-views';
+
+type Parsed<T extends z.ZodType> = z.output<T>;
+type WithUser<T> = FastifyRequest & { user: T };
+
+function sessionCookie(value: string, expiresAt: Date): string {
+  return `${SESSION_COOKIE}=${value}; Path=/; Secure; HttpOnly; SameSite=Strict; Expires=${expiresAt.toUTCString()}`;
+}
+const CLEARED_COOKIE = `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0`;
+
+function clientContext(request: FastifyRequest) {
+  const agent = request.headers['user-agent'];
+  return { sourceAddress: request.ip ?? null, userAgent: typeof agent === 'string' ? agent.slice(0, 256) : null };
+}
+
+/** Enrolment (setup link, invitation, recovery), sign-in and sign-out, and one's own passkeys. */
+@Controller('api/v1')
+export class AdminAuthController {
+  constructor(
+    private readonly auth: AdminAuthService,
+    private readonly sessions: AdminSessions,
+    private readonly repository: AdminRepository,
+  ) {}
+
+  @Post('enrolment/options')
+  @HttpCode(200)
+  @PublicRoute()
+  @UseGuards(SignInRateLimitGuard)
+  enrolmentOptions(@Body(new ZodPipe(enrolmentOptionsRequestSchema)) body: Parsed<typeof enrolmentOptionsRequestSchema>) {
+    return this.auth.enrolmentOptions(body.token, body.name);
+  }
+
+  @Post('enrolment')
+  @PublicRoute()
+  @UseGuards(SignInRateLimitGuard)
+  async enrol(
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Body(new ZodPipe(enrolmentRequestSchema)) body: Parsed<typeof enrolmentRequestSchema>,
+  ) {
+    const { admin, recoveryCodes } = await this.auth.completeEnrolment(body.token, body.response, body.passkeyName);
+    const session = await this.sessions.create(admin, clientContext(request));
+    void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
+    return { admin: toAdminView(admin), recoveryCodes, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
+  }
+
+  @Post('recovery')
+  @HttpCode(200)
+  @PublicRoute()
+  @UseGuards(SignInRateLimitGuard)
+  recover(@Body(new ZodPipe(recoveryRequestSchema)) body: Parsed<typeof recoveryRequestSchema>) {
+    return this.auth.redeemRecoveryCode(body.name, body.code);
+  }
+
+  @Post('session/options')
+  @HttpCode(200)
+  @PublicRoute()
+  @UseGuards(SignInRateLimitGuard)
+  signInOptions() {
+    return this.auth.signInOptions();
+  }
+
+  @Post('session')
+  @HttpCode(200)
+  @PublicRoute()
+  @UseGuards(SignInRateLimitGuard, WebAuthnSignInGuard)
+  async signIn(
+    @Req() request: WithUser<AdminRecord>,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Body(new ZodPipe(signInRequestSchema)) _body: Parsed<typeof signInRequestSchema>,
+  ): Promise<SessionView> {
+    const session = await this.sessions.create(request.user, clientContext(request));
+    void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
+    return { admin: toAdminView(request.user), csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
+  }
+
+  @Get('session')
+  @Roles('admin', 'operator', 'auditor')
+  session(@Req() request: WithUser<AuthenticatedAdmin>): SessionView {
+    const { admin, session, csrfToken } = request.user;
+    return { admin: toAdminView(admin), csrfToken, expiresAt: session.expiresAt.toISOString() };
+  }
+
+  @Delete('session')
+  @HttpCode(204)
+  @Roles('admin', 'operator', 'auditor')
+  async signOut(@Req() request: WithUser<AuthenticatedAdmin>, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
+    await this.sessions.signOut(request.user.session);
+    void reply.header('set-cookie', CLEARED_COOKIE);
+  }
+
+  @Post('session/sign-out-everywhere')
+  @HttpCode(200)
+  @Roles('admin', 'operator', 'auditor')
+  async signOutEverywhere(@Req() request: WithUser<AuthenticatedAdmin>, @Res({ passthrough: true }) reply: FastifyReply) {
+    const revoked = await this.sessions.signOutEverywhere(request.user.admin.id);
+    void reply.header('set-cookie', CLEARED_COOKIE);
+    return { revokedSessions: revoked };
+  }
+
+  @Get('me/passkeys')
+  @Roles('admin', 'operator', 'auditor')
+  async passkeys(@Req() request: WithUser<AuthenticatedAdmin>): Promise<{ passkeys: PasskeyView[] }> {
+    return { passkeys: (await this.repository.listPasskeys(request.user.admin.id)).map(toPasskeyView) };
+  }
+
+  @Post('me/passkeys/options')
+  @HttpCode(200)
+  @Roles('admin', 'operator', 'auditor')
+  addPasskeyOptions(@Req() request: WithUser<AuthenticatedAdmin>) {
+    return this.auth.addPasskeyOptions(request.user.admin);
+  }
+
+  @Post('me/passkeys')
+  @Roles('admin', 'operator', 'auditor')
+  async addPasskey(
+    @Req() request: WithUser<AuthenticatedAdmin>,
+    @Body(new ZodPipe(addPasskeyRequestSchema)) body: Parsed<typeof addPasskeyRequestSchema>,
+  ): Promise<PasskeyView> {
+    return toPasskeyView(await this.auth.addPasskey(request.user.admin, body.response, body.name));
+  }
+
+  @Patch('me/passkeys/:id')
+  @Roles('admin', 'operator', 'auditor')
+  async renamePasskey(
+    @Req() request: WithUser<AuthenticatedAdmin>,
+    @Param('id') id: string,
+    @Body(new ZodPipe(renamePasskeyRequestSchema)) body: Parsed<typeof renamePasskeyRequestSchema>,
+  ): Promise<{ passkeys: PasskeyView[] }> {
+    if (!/^[0-9a-f-]{36}$/.test(id) || !(await this.repository.renamePasskey(request.user.admin.id, id, body.name))) {
+      throw new ApiError('NOT_FOUND', 'no such passkey of yours');
+    }
+    return this.passkeys(request);
+  }
+
+  @Delete('me/passkeys/:id')
+  @Roles('admin', 'operator', 'auditor')
+  async removePasskey(@Req() request: WithUser<AuthenticatedAdmin>, @Param('id') id: string): Promise<{ passkeys: PasskeyView[] }> {
+    const outcome = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.deletePasskey(request.user.admin.id, id) : 'not-found';
+    if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of yours');
+    if (outcome === 'last') throw new ApiError('INVALID_STATE', 'this is your last passkey; add another before removing it');
+    return this.passkeys(request);
+  }
+
+  @Post('me/recovery-codes')
+  @HttpCode(200)
+  @Roles('admin', 'operator', 'auditor')
+  async regenerateRecoveryCodes(@Req() request: WithUser<AuthenticatedAdmin>) {
+    return { recoveryCodes: await this.auth.regenerateRecoveryCodes(request.user.admin) };
+  }
+}

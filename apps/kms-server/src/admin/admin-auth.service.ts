@@ -1,0 +1,242 @@
+import { Logger } from '@nestjs/common';
+import { ApiError } from '@keyhold/contracts';
+import { randomToken, randomUuid } from '@keyhold/crypto-core';
+import { generateRecoveryCodes, hashSecret, makeLookupToken, normaliseRecoveryCode, splitToken, verifySecret } from './secret-hashing';
+import { WebAuthnCeremonies, WebAuthnError } from './webauthn-ceremonies';
+import type { AdminRecord, AdminRepository, AdminRole, EnrolmentTokenRecord, PasskeyRecord } from './admin.repository';
+import { PostgresChallengeStore, challengeOfResponse } from './challenge-store';
+
+export const SETUP_TOKEN_TTL_MS = 24 * 3_600_000;
+export const INVITATION_TTL_MS = 72 * 3_600_000;
+export const RECOVERY_ENROLMENT_TTL_MS = 15 * 60_000;
+
+export interface EnrolmentResult {
+  admin: AdminRecord;
+  /** Shown once, at the first enrolment of an administrator; only their Argon2id hashes are kept. */
+  recoveryCodes: string[] | null;
+}
+
+/**
+ * Who may become or act as an administrator: enrolment through a one-time token (first-admin setup,
+ * invitation, or recovery), passkey registration and sign-in, recovery codes. Every token, code and secret is
+ * stored only as an Argon2id hash; every WebAuthn challenge is single-use and expires in five minutes.
+ */
+export class AdminAuthService {
+  private readonly logger = new Logger(AdminAuthService.name);
+
+  constructor(
+    private readonly repository: AdminRepository,
+    private readonly challenges: PostgresChallengeStore,
+    private readonly webauthn: WebAuthnCeremonies,
+    private readonly now: () => Date,
+  ) {}
+
+  /** On a start with no administrator, a setup token for the first one (null when one exists or is pending). */
+  async ensureSetupToken(): Promise<string | null> {
+    if ((await this.repository.countActiveAdmins()) > 0) return null;
+    return this.issueEnrolmentToken({ kind: 'setup', role: 'admin', name: null, adminId: null, createdBy: null }, SETUP_TOKEN_TTL_MS);
+  }
+
+  async invite(inviter: AdminRecord, role: AdminRole, name: string | null): Promise<{ token: string; expiresAt: Date }> {
+    const token = await this.issueEnrolmentToken({ kind: 'invitation', role, name, adminId: null, createdBy: inviter.id }, INVITATION_TTL_MS);
+    return { token, expiresAt: new Date(this.now().getTime() + INVITATION_TTL_MS) };
+  }
+
+  /** Registration options for whoever holds a valid enrolment token. The token is checked, not yet used. */
+  async enrolmentOptions(token: string, name: string | undefined): Promise<object & { challenge: string }> {
+    const record = await this.checkEnrolmentToken(token);
+    const existing = record.adminId ? await this.repository.findAdmin(record.adminId) : null;
+    const adminName = existing?.name ?? record.name ?? name;
+    if (!adminName) throw new ApiError('VALIDATION_FAILED', 'name: give the new administrator a name');
+    const webauthnUserId = existing?.webauthnUserId ?? randomToken(32);
+    const options = await this.webauthn.registrationOptions({
+      userId: webauthnUserId,
+      userName: adminName,
+      displayName: adminName,
+      excludeCredentialIds: existing ? (await this.repository.listPasskeys(existing.id)).map((p) => p.credentialId) : [],
+    });
+    await this.challenges.issue('enrolment', { tokenId: record.id, webauthnUserId, name: adminName }, String(options.challenge));
+    return options;
+  }
+
+  /** Completes enrolment: verifies the passkey, uses up the token, creates (or recovers) the administrator. */
+  async completeEnrolment(token: string, response: unknown, passkeyName: string | undefined): Promise<EnrolmentResult> {
+    const parts = splitToken(token);
+    const challenge = challengeOfResponse(response);
+    const data = challenge ? await this.challenges.consume(challenge, 'enrolment') : null;
+    if (!parts || !challenge || !data || data.tokenId !== parts.id) {
+      throw new ApiError('UNAUTHENTICATED', 'the registration answers no current challenge for this token; start again');
+    }
+    const credential = await this.verifyRegistration(response, challenge);
+    const now = this.now();
+    return this.repository.transaction(async (manager) => {
+      // The token row is locked: two enrolments racing with one token cannot both succeed.
+      const record = await this.repository.findEnrolmentToken(parts.id, manager, true);
+      if (!record || !(await verifySecret(record.secretHash, parts.secret))) throw invalidToken();
+      if (record.usedAt) throw new ApiError('UNAUTHENTICATED', 'this link was already used');
+      if (record.expiresAt.getTime() <= now.getTime()) throw new ApiError('UNAUTHENTICATED', 'this link has expired; ask for a new one');
+      if (record.kind === 'setup' && (await this.repository.countActiveAdmins(manager)) > 0) {
+        throw new ApiError('UNAUTHENTICATED', 'Keyhold already has an administrator; ask them for an invitation');
+      }
+      let admin: AdminRecord;
+      let recoveryCodes: string[] | null = null;
+      if (record.kind === 'recovery' && record.adminId) {
+        const existing = await this.repository.findAdmin(record.adminId, manager);
+        if (!existing) throw invalidToken();
+        admin = existing;
+      } else {
+        admin = {
+          id: randomUuid(),
+          name: String(data.name),
+          role: record.role,
+          webauthnUserId: String(data.webauthnUserId),
+          createdAt: now,
+          removedAt: null,
+        };
+        await this.repository.insertAdmin(admin, manager);
+        recoveryCodes = generateRecoveryCodes();
+        await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(recoveryCodes.map((code) => hashSecret(normaliseRecoveryCode(code)))), now, manager);
+      }
+      await this.repository.insertPasskey({ ...credential, id: randomUuid(), adminId: admin.id, name: passkeyName ?? 'passkey', createdAt: now, lastUsedAt: null }, manager);
+      await this.repository.markTokenUsed(record.id, admin.id, now, manager);
+      return { admin, recoveryCodes };
+    });
+  }
+
+  async signInOptions(): Promise<object & { challenge: string }> {
+    const options = await this.webauthn.authenticationOptions({});
+    await this.challenges.issue('sign-in', {}, String(options.challenge));
+    return options;
+  }
+
+  /** Verifies a discoverable-credential assertion; the passport WebAuthn strategy calls this. */
+  async verifySignIn(response: unknown): Promise<AdminRecord> {
+    const challenge = challengeOfResponse(response);
+    if (!challenge || !(await this.challenges.consume(challenge, 'sign-in'))) {
+      throw new ApiError('UNAUTHENTICATED', 'the sign-in answers no current challenge (used, expired or unknown); start again');
+    }
+    return this.verifyAssertionOf(response, challenge);
+  }
+
+  /** Checks an assertion over `challenge` by any passkey of an active admin; moves its counter forward. */
+  async verifyAssertionOf(response: unknown, challenge: string): Promise<AdminRecord> {
+    const credentialId = (response as { id?: unknown })?.id;
+    const passkey = typeof credentialId === 'string' ? await this.repository.findPasskeyByCredentialId(credentialId) : null;
+    if (!passkey) throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold');
+    let newCounter: number;
+    try {
+      ({ newCounter } = await this.webauthn.verifyAuthentication({
+        response,
+        expectedChallenge: challenge,
+        credential: { id: passkey.credentialId, publicKey: passkey.publicKey, counter: passkey.counter, transports: passkey.transports },
+      }));
+    } catch (error) {
+      if (error instanceof WebAuthnError && error.code === 'COUNTER_REGRESSION') {
+        await this.repository.recordCounterRegression(passkey.id);
+        this.logger.warn({ msg: 'passkey signature counter went backwards: possible cloned authenticator', passkeyId: passkey.id, adminId: passkey.adminId });
+      }
+      throw webauthnRefusal(error);
+    }
+    if (!(await this.repository.recordPasskeyUse(passkey.id, passkey.counter, newCounter, this.now()))) {
+      throw new ApiError('UNAUTHENTICATED', 'this passkey was used concurrently; try again');
+    }
+    const admin = await this.repository.findAdmin(passkey.adminId);
+    if (!admin) throw new ApiError('UNAUTHENTICATED', 'this administrator was removed');
+    return admin;
+  }
+
+  async addPasskeyOptions(admin: AdminRecord): Promise<object & { challenge: string }> {
+    const options = await this.webauthn.registrationOptions({
+      userId: admin.webauthnUserId,
+      userName: admin.name,
+      displayName: admin.name,
+      excludeCredentialIds: (await this.repository.listPasskeys(admin.id)).map((p) => p.credentialId),
+    });
+    await this.challenges.issue('add-passkey', { adminId: admin.id }, String(options.challenge));
+    return options;
+  }
+
+  async addPasskey(admin: AdminRecord, response: unknown, name: string): Promise<PasskeyRecord> {
+    const challenge = challengeOfResponse(response);
+    const data = challenge ? await this.challenges.consume(challenge, 'add-passkey') : null;
+    if (!challenge || !data || data.adminId !== admin.id) {
+      throw new ApiError('UNAUTHENTICATED', 'the registration answers no current challenge; start again');
+    }
+    const credential = await this.verifyRegistration(response, challenge);
+    const passkey: PasskeyRecord = { ...credential, id: randomUuid(), adminId: admin.id, name, createdAt: this.now(), lastUsedAt: null };
+    await this.repository.insertPasskey(passkey);
+    return passkey;
+  }
+
+  /** A recovery code (used up now) opens a short enrolment for a new passkey of the same administrator. */
+  async redeemRecoveryCode(adminName: string, code: string): Promise<{ token: string; expiresAt: Date }> {
+    const admin = await this.repository.findAdminByName(adminName);
+    const normalised = normaliseRecoveryCode(code);
+    for (const candidate of admin ? await this.repository.unusedRecoveryCodes(admin.id) : []) {
+      if ((await verifySecret(candidate.codeHash, normalised)) && (await this.repository.useRecoveryCode(candidate.id, this.now()))) {
+        const token = await this.issueEnrolmentToken(
+          { kind: 'recovery', role: (admin as AdminRecord).role, name: null, adminId: (admin as AdminRecord).id, createdBy: null },
+          RECOVERY_ENROLMENT_TTL_MS,
+        );
+        return { token, expiresAt: new Date(this.now().getTime() + RECOVERY_ENROLMENT_TTL_MS) };
+      }
+    }
+    throw new ApiError('UNAUTHENTICATED', 'that name and recovery code do not match an unused code');
+  }
+
+  async regenerateRecoveryCodes(admin: AdminRecord): Promise<string[]> {
+    const codes = generateRecoveryCodes();
+    await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code)))), this.now());
+    return codes;
+  }
+
+  private async issueEnrolmentToken(
+    token: Omit<EnrolmentTokenRecord, 'id' | 'secretHash' | 'expiresAt' | 'usedAt'>,
+    ttlMs: number,
+  ): Promise<string> {
+    const { id, secret, token: value } = makeLookupToken();
+    const now = this.now();
+    await this.repository.insertEnrolmentToken({
+      ...token,
+      id,
+      secretHash: await hashSecret(secret),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + ttlMs),
+      usedAt: null,
+    });
+    return value;
+  }
+
+  private async checkEnrolmentToken(token: string): Promise<EnrolmentTokenRecord> {
+    const parts = splitToken(token);
+    const record = parts ? await this.repository.findEnrolmentToken(parts.id) : null;
+    if (!parts || !record || !(await verifySecret(record.secretHash, parts.secret))) throw invalidToken();
+    if (record.usedAt) throw new ApiError('UNAUTHENTICATED', 'this link was already used');
+    if (record.expiresAt.getTime() <= this.now().getTime()) throw new ApiError('UNAUTHENTICATED', 'this link has expired; ask for a new one');
+    return record;
+  }
+
+  private async verifyRegistration(response: unknown, expectedChallenge: string) {
+    try {
+      const verified = await this.webauthn.verifyRegistration({ response, expectedChallenge });
+      return {
+        credentialId: verified.credentialId,
+        publicKey: Buffer.from(verified.publicKey),
+        counter: verified.counter,
+        transports: verified.transports ?? [],
+      };
+    } catch (error) {
+      throw webauthnRefusal(error);
+    }
+  }
+}
+
+function invalidToken(): ApiError {
+  return new ApiError('UNAUTHENTICATED', 'this link is not valid');
+}
+
+function webauthnRefusal(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof WebAuthnError) return new ApiError('UNAUTHENTICATED', `passkey refused: ${error.message}`);
+  return new ApiError('UNAUTHENTICATED', 'passkey refused: the response could not be verified');
+}

@@ -1,0 +1,278 @@
+import type { DataSource, EntityManager } from 'typeorm';
+
+export type AdminRole = 'admin' | 'operator' | 'auditor';
+
+export interface AdminRecord {
+  id: string;
+  name: string;
+  role: AdminRole;
+  webauthnUserId: string;
+  createdAt: Date;
+  removedAt: Date | null;
+}
+
+export interface PasskeyRecord {
+  id: string;
+  adminId: string;
+  credentialId: string;
+  publicKey: Buffer;
+  counter: number;
+  transports: string[];
+  name: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+export interface EnrolmentTokenRecord {
+  id: string;
+  kind: 'setup' | 'invitation' | 'recovery';
+  secretHash: string;
+  role: AdminRole;
+  name: string | null;
+  adminId: string | null;
+  createdBy: string | null;
+  expiresAt: Date;
+  usedAt: Date | null;
+}
+
+export interface SessionRecord {
+  id: string;
+  secretHash: string;
+  adminId: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+}
+
+type Row = Record<string, unknown>;
+
+const toAdmin = (row: Row): AdminRecord => ({
+  id: row.id as string,
+  name: row.name as string,
+  role: row.role as AdminRole,
+  webauthnUserId: row.webauthn_user_id as string,
+  createdAt: row.created_at as Date,
+  removedAt: (row.removed_at as Date | null) ?? null,
+});
+
+const toPasskey = (row: Row): PasskeyRecord => ({
+  id: row.id as string,
+  adminId: row.admin_id as string,
+  credentialId: row.credential_id as string,
+  publicKey: row.public_key as Buffer,
+  counter: Number(row.counter),
+  transports: (row.transports as string[]) ?? [],
+  name: row.name as string,
+  createdAt: row.created_at as Date,
+  lastUsedAt: (row.last_used_at as Date | null) ?? null,
+});
+
+const toToken = (row: Row): EnrolmentTokenRecord => ({
+  id: row.id as string,
+  kind: row.kind as EnrolmentTokenRecord['kind'],
+  secretHash: row.secret_hash as string,
+  role: row.role as AdminRole,
+  name: (row.name as string | null) ?? null,
+  adminId: (row.admin_id as string | null) ?? null,
+  createdBy: (row.created_by as string | null) ?? null,
+  expiresAt: row.expires_at as Date,
+  usedAt: (row.used_at as Date | null) ?? null,
+});
+
+const toSession = (row: Row): SessionRecord => ({
+  id: row.id as string,
+  secretHash: row.secret_hash as string,
+  adminId: row.admin_id as string,
+  createdAt: row.created_at as Date,
+  lastSeenAt: row.last_seen_at as Date,
+  expiresAt: row.expires_at as Date,
+  revokedAt: (row.revoked_at as Date | null) ?? null,
+});
+
+/** Administrators, passkeys, enrolment tokens, recovery codes and sessions in Postgres. */
+export class AdminRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(work);
+  }
+
+  private q(manager?: EntityManager) {
+    return manager ?? this.dataSource.manager;
+  }
+
+  async countActiveAdmins(manager?: EntityManager): Promise<number> {
+    const [row] = await this.q(manager).query(`SELECT count(*)::int AS n FROM keyhold_admins WHERE removed_at IS NULL`);
+    return row.n as number;
+  }
+
+  async listAdmins(): Promise<AdminRecord[]> {
+    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_admins WHERE removed_at IS NULL ORDER BY created_at`);
+    return rows.map(toAdmin);
+  }
+
+  async findAdmin(id: string, manager?: EntityManager): Promise<AdminRecord | null> {
+    const rows: Row[] = await this.q(manager).query(`SELECT * FROM keyhold_admins WHERE id = $1 AND removed_at IS NULL`, [id]);
+    return rows[0] ? toAdmin(rows[0]) : null;
+  }
+
+  async findAdminByName(name: string): Promise<AdminRecord | null> {
+    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_admins WHERE name = $1 AND removed_at IS NULL`, [name]);
+    return rows[0] ? toAdmin(rows[0]) : null;
+  }
+
+  async insertAdmin(admin: AdminRecord, manager: EntityManager): Promise<void> {
+    await manager.query(
+      `INSERT INTO keyhold_admins (id, name, role, webauthn_user_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
+      [admin.id, admin.name, admin.role, admin.webauthnUserId, admin.createdAt],
+    );
+  }
+
+  async updateAdminRole(id: string, role: AdminRole): Promise<void> {
+    await this.dataSource.query(`UPDATE keyhold_admins SET role = $2 WHERE id = $1 AND removed_at IS NULL`, [id, role]);
+  }
+
+  async removeAdmin(id: string, at: Date, manager?: EntityManager): Promise<void> {
+    await this.q(manager).query(`UPDATE keyhold_admins SET removed_at = $2 WHERE id = $1`, [id, at]);
+    await this.q(manager).query(`UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL`, [id, at]);
+  }
+
+  async insertPasskey(passkey: PasskeyRecord, manager?: EntityManager): Promise<void> {
+    await this.q(manager).query(
+      `INSERT INTO keyhold_passkeys (id, admin_id, credential_id, public_key, counter, transports, name, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [passkey.id, passkey.adminId, passkey.credentialId, passkey.publicKey, passkey.counter, passkey.transports, passkey.name, passkey.createdAt],
+    );
+  }
+
+  async findPasskeyByCredentialId(credentialId: string): Promise<PasskeyRecord | null> {
+    const rows: Row[] = await this.dataSource.query(
+      `SELECT p.* FROM keyhold_passkeys p JOIN keyhold_admins a ON a.id = p.admin_id
+        WHERE p.credential_id = $1 AND a.removed_at IS NULL`,
+      [credentialId],
+    );
+    return rows[0] ? toPasskey(rows[0]) : null;
+  }
+
+  async listPasskeys(adminId: string): Promise<PasskeyRecord[]> {
+    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_passkeys WHERE admin_id = $1 ORDER BY created_at`, [adminId]);
+    return rows.map(toPasskey);
+  }
+
+  /** Moves the counter forward only if it still is what we read: two sign-ins racing cannot both pass. */
+  async recordPasskeyUse(id: string, expectedCounter: number, newCounter: number, at: Date): Promise<boolean> {
+    const result: [unknown[], number] = await this.dataSource.query(
+      `UPDATE keyhold_passkeys SET counter = $3, last_used_at = $4 WHERE id = $1 AND counter = $2`,
+      [id, expectedCounter, newCounter, at],
+    );
+    return result[1] === 1;
+  }
+
+  async recordCounterRegression(id: string): Promise<void> {
+    await this.dataSource.query(`UPDATE keyhold_passkeys SET counter_regressions = counter_regressions + 1 WHERE id = $1`, [id]);
+  }
+
+  async renamePasskey(adminId: string, id: string, name: string): Promise<boolean> {
+    const result: [unknown[], number] = await this.dataSource.query(
+      `UPDATE keyhold_passkeys SET name = $3 WHERE id = $2 AND admin_id = $1`,
+      [adminId, id, name],
+    );
+    return result[1] === 1;
+  }
+
+  /** Deletes a passkey unless it is the admin's last one (checked under a lock on the admin's row). */
+  async deletePasskey(adminId: string, id: string): Promise<'deleted' | 'not-found' | 'last'> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query(`SELECT id FROM keyhold_admins WHERE id = $1 FOR UPDATE`, [adminId]);
+      const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1`, [adminId]);
+      if (!rows.some((row) => row.id === id)) return 'not-found';
+      if (rows.length <= 1) return 'last';
+      await manager.query(`DELETE FROM keyhold_passkeys WHERE id = $1`, [id]);
+      return 'deleted';
+    });
+  }
+
+  async insertEnrolmentToken(token: EnrolmentTokenRecord & { createdAt: Date }): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO keyhold_enrolment_tokens (id, kind, secret_hash, role, name, admin_id, created_by, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [token.id, token.kind, token.secretHash, token.role, token.name, token.adminId, token.createdBy, token.createdAt, token.expiresAt],
+    );
+  }
+
+  async findEnrolmentToken(id: string, manager?: EntityManager, lock = false): Promise<EnrolmentTokenRecord | null> {
+    const rows: Row[] = await this.q(manager).query(
+      `SELECT * FROM keyhold_enrolment_tokens WHERE id = $1 ${lock ? 'FOR UPDATE' : ''}`,
+      [id],
+    );
+    return rows[0] ? toToken(rows[0]) : null;
+  }
+
+  async hasUsableSetupToken(now: Date): Promise<boolean> {
+    const rows: Row[] = await this.dataSource.query(
+      `SELECT 1 FROM keyhold_enrolment_tokens WHERE kind = 'setup' AND used_at IS NULL AND expires_at > $1 LIMIT 1`,
+      [now],
+    );
+    return rows.length > 0;
+  }
+
+  async markTokenUsed(id: string, adminId: string, at: Date, manager: EntityManager): Promise<void> {
+    await manager.query(`UPDATE keyhold_enrolment_tokens SET used_at = $2, used_by = $3 WHERE id = $1`, [id, at, adminId]);
+  }
+
+  async replaceRecoveryCodes(adminId: string, hashes: string[], at: Date, manager?: EntityManager): Promise<void> {
+    await this.q(manager).query(`DELETE FROM keyhold_recovery_codes WHERE admin_id = $1`, [adminId]);
+    for (const hash of hashes) {
+      await this.q(manager).query(
+        `INSERT INTO keyhold_recovery_codes (id, admin_id, code_hash, created_at) VALUES (gen_random_uuid(), $1, $2, $3)`,
+        [adminId, hash, at],
+      );
+    }
+  }
+
+  async unusedRecoveryCodes(adminId: string): Promise<Array<{ id: string; codeHash: string }>> {
+    const rows: Row[] = await this.dataSource.query(
+      `SELECT id, code_hash FROM keyhold_recovery_codes WHERE admin_id = $1 AND used_at IS NULL`,
+      [adminId],
+    );
+    return rows.map((row) => ({ id: row.id as string, codeHash: row.code_hash as string }));
+  }
+
+  async useRecoveryCode(id: string, at: Date): Promise<boolean> {
+    const result: [unknown[], number] = await this.dataSource.query(
+      `UPDATE keyhold_recovery_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL`,
+      [id, at],
+    );
+    return result[1] === 1;
+  }
+
+  async insertSession(session: SessionRecord & { sourceAddress: string | null; userAgent: string | null }): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO keyhold_admin_sessions (id, secret_hash, admin_id, created_at, last_seen_at, expires_at, source_address, user_agent)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [session.id, session.secretHash, session.adminId, session.createdAt, session.lastSeenAt, session.expiresAt, session.sourceAddress, session.userAgent],
+    );
+  }
+
+  async findSession(id: string): Promise<SessionRecord | null> {
+    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_admin_sessions WHERE id = $1`, [id]);
+    return rows[0] ? toSession(rows[0]) : null;
+  }
+
+  async touchSession(id: string, at: Date): Promise<void> {
+    await this.dataSource.query(`UPDATE keyhold_admin_sessions SET last_seen_at = $2 WHERE id = $1`, [id, at]);
+  }
+
+  async revokeSession(id: string, at: Date): Promise<void> {
+    await this.dataSource.query(`UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, [id, at]);
+  }
+
+  async revokeAllSessions(adminId: string, at: Date): Promise<number> {
+    const result: [unknown[], number] = await this.dataSource.query(
+      `UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL`,
+      [adminId, at],
+    );
+    return result[1];
+  }
+}

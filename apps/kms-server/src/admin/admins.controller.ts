@@ -1,0 +1,55 @@
+import { Body, Controller, Get, Inject, Param, Patch, Post, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { ApiError, type AdminView, changeRoleRequestSchema, inviteRequestSchema } from '@keyhold/contracts';
+import type { z } from 'zod';
+import { ZodPipe } from '../common/zod-body.pipe';
+import { AdminRepository } from './admin.repository';
+import { AdminAuthService } from './admin-auth.service';
+import { Roles } from './admin-auth.guards';
+import type { AuthenticatedAdmin } from './admin-sessions';
+import { toAdminView } from './admin-views';
+
+type WithUser = FastifyRequest & { user: AuthenticatedAdmin };
+
+/** The origin admins use (https://host:8444), for the links Keyhold hands out. */
+export const ADMIN_PUBLIC_ORIGIN = Symbol('ADMIN_PUBLIC_ORIGIN');
+
+/** Administrators: list, invite with a role, change roles. Removing one goes through approvals. */
+@Controller('api/v1/admins')
+export class AdminsController {
+  constructor(
+    private readonly repository: AdminRepository,
+    private readonly auth: AdminAuthService,
+    @Inject(ADMIN_PUBLIC_ORIGIN) private readonly publicOrigin: string,
+  ) {}
+
+  @Get()
+  @Roles('admin', 'operator', 'auditor')
+  async list(): Promise<{ admins: AdminView[] }> {
+    return { admins: (await this.repository.listAdmins()).map(toAdminView) };
+  }
+
+  @Post('invitations')
+  @Roles('admin')
+  async invite(@Req() request: WithUser, @Body(new ZodPipe(inviteRequestSchema)) body: z.output<typeof inviteRequestSchema>) {
+    const { token, expiresAt } = await this.auth.invite(request.user.admin, body.role, body.name ?? null);
+    return { token, link: `${this.publicOrigin}/enrol#token=${token}`, role: body.role, expiresAt: expiresAt.toISOString() };
+  }
+
+  @Patch(':id')
+  @Roles('admin')
+  async changeRole(
+    @Req() request: WithUser,
+    @Param('id') id: string,
+    @Body(new ZodPipe(changeRoleRequestSchema)) body: z.output<typeof changeRoleRequestSchema>,
+  ): Promise<AdminView> {
+    const target = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.findAdmin(id) : null;
+    if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
+    if (target.id === request.user.admin.id && body.role !== 'admin') {
+      const admins = (await this.repository.listAdmins()).filter((admin) => admin.role === 'admin');
+      if (admins.length <= 1) throw new ApiError('INVALID_STATE', 'you are the last admin; promote someone else first');
+    }
+    await this.repository.updateAdminRole(id, body.role);
+    return toAdminView({ ...target, role: body.role });
+  }
+}

@@ -1,0 +1,53 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { approvalRequestSchema, sensitiveOperationSchema } from '@keyhold/contracts';
+import type { z } from 'zod';
+import { ZodPipe } from '../common/zod-body.pipe';
+import { Roles } from './admin-auth.guards';
+import type { AuthenticatedAdmin } from './admin-sessions';
+import { ApprovalsService, type SensitiveOperation } from './approvals.service';
+
+type WithUser = FastifyRequest & { user: AuthenticatedAdmin };
+
+/** Pending sensitive operations, their approvals (each a passkey assertion over the operation), and rejection. */
+@Controller('api/v1/operations')
+export class ApprovalsController {
+  constructor(private readonly approvals: ApprovalsService) {}
+
+  @Get()
+  @Roles('admin', 'operator', 'auditor')
+  async list() {
+    return { operations: await this.approvals.list(), quorum: await this.approvals.quorum() };
+  }
+
+  @Post()
+  @Roles('admin')
+  request(@Req() request: WithUser, @Body(new ZodPipe(sensitiveOperationSchema)) body: SensitiveOperation) {
+    return this.approvals.request(request.user.admin, body);
+  }
+
+  @Get(':id')
+  @Roles('admin', 'operator', 'auditor')
+  async get(@Param('id') id: string) {
+    const operation = await this.approvals.get(id);
+    return { operation, assertionOptions: await this.approvals.assertionOptions(operation.challenge) };
+  }
+
+  @Post(':id/approvals')
+  @HttpCode(200)
+  @Roles('admin')
+  approve(
+    @Req() request: WithUser,
+    @Param('id') id: string,
+    @Body(new ZodPipe(approvalRequestSchema)) body: z.output<typeof approvalRequestSchema>,
+  ) {
+    return this.approvals.approve(request.user.admin, id, body.response);
+  }
+
+  @Post(':id/reject')
+  @HttpCode(200)
+  @Roles('admin')
+  reject(@Req() request: WithUser, @Param('id') id: string) {
+    return this.approvals.reject(request.user.admin, id);
+  }
+}

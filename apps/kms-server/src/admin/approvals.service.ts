@@ -1,0 +1,207 @@
+import { ApiError } from '@keyhold/contracts';
+import { randomToken, randomUuid, sha256 } from '@keyhold/crypto-core';
+import type { DataSource } from 'typeorm';
+import type { KeysService } from '../keys/keys.service';
+import type { AdminRecord, AdminRepository } from './admin.repository';
+import type { AdminAuthService } from './admin-auth.service';
+import type { WebAuthnCeremonies } from './webauthn-ceremonies';
+
+/** Operations that need a fresh passkey assertion from the requester and, with a quorum, from M admins. */
+export type SensitiveOperation =
+  | { kind: 'destroy-key-now'; key: string }
+  | { kind: 'destroy-version-now'; key: string; version: number }
+  | { kind: 'remove-admin'; adminId: string }
+  | { kind: 'set-quorum'; approvals: number };
+
+export const OPERATION_TTL_MS = 60 * 60_000;
+
+export interface PendingOperationView {
+  id: string;
+  operation: SensitiveOperation;
+  requestedBy: string;
+  requiredApprovals: number;
+  approvals: Array<{ adminId: string; approvedAt: string }>;
+  status: 'pending' | 'executed' | 'rejected' | 'expired' | 'failed';
+  createdAt: string;
+  expiresAt: string;
+  result: unknown;
+  /** The WebAuthn challenge every approval signs: a hash of the canonical operation. */
+  challenge: string;
+}
+
+type Row = Record<string, unknown>;
+
+/** JSON with keys sorted at every level: the same operation always has the same bytes. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The challenge for an operation: only an assertion over exactly this operation, by this requester, before this expiry, approves it. */
+export function challengeForOperation(canonical: string): string {
+  return sha256(`keyhold approval v1\u0000${canonical}`).toString('base64url');
+}
+
+/**
+ * Multi-admin approvals bound to the exact operation. A request is persisted with its canonical form
+ * (kind, parameters, requester, expiry and a nonce); its hash is the WebAuthn challenge. Each approval is
+ * a user-verified assertion over that challenge by a distinct admin; the requester's own counts as the
+ * first. When the quorum is met the operation runs, once, and its result is kept.
+ */
+export class ApprovalsService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly admins: AdminRepository,
+    private readonly auth: AdminAuthService,
+    private readonly webauthn: WebAuthnCeremonies,
+    private readonly keys: KeysService,
+    private readonly now: () => Date,
+  ) {}
+
+  async quorum(): Promise<number> {
+    const rows: Row[] = await this.dataSource.query(`SELECT value FROM keyhold_settings WHERE name = 'approval_quorum'`);
+    return rows[0] ? Number(rows[0].value) : 1;
+  }
+
+  async request(requester: AdminRecord, operation: SensitiveOperation) {
+    await this.validate(operation);
+    const now = this.now();
+    const expiresAt = new Date(now.getTime() + OPERATION_TTL_MS);
+    const canonical = canonicalJson({ operation, requestedBy: requester.id, expiresAt: expiresAt.toISOString(), nonce: randomToken(16) });
+    const challenge = challengeForOperation(canonical);
+    const id = randomUuid();
+    const required = Math.min(await this.quorum(), (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin').length);
+    await this.dataSource.query(
+      `INSERT INTO keyhold_pending_operations (id, kind, canonical, challenge, requested_by, required_approvals, status, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
+      [id, operation.kind, canonical, challenge, requester.id, Math.max(1, required), now, expiresAt],
+    );
+    return { operation: await this.get(id), assertionOptions: await this.assertionOptions(challenge) };
+  }
+
+  /** Options for the browser's passkey prompt: the prompt's signature is the approval. */
+  async assertionOptions(challenge: string) {
+    return this.webauthn.authenticationOptions({ challenge });
+  }
+
+  async approve(approver: AdminRecord, id: string, response: unknown): Promise<PendingOperationView> {
+    if (approver.role !== 'admin') throw new ApiError('FORBIDDEN', `the ${approver.role} role may not approve sensitive operations`);
+    const pending = await this.get(id);
+    if (pending.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${pending.status}`);
+    if (Date.parse(pending.expiresAt) <= this.now().getTime()) {
+      await this.dataSource.query(`UPDATE keyhold_pending_operations SET status = 'expired', decided_at = $2 WHERE id = $1 AND status = 'pending'`, [id, this.now()]);
+      throw new ApiError('INVALID_STATE', 'this operation expired before it was approved; request it again');
+    }
+    if (pending.approvals.length === 0 && approver.id !== pending.requestedBy) {
+      throw new ApiError('INVALID_STATE', 'the requester approves first, with a fresh passkey assertion');
+    }
+    // The assertion must be over this operation's challenge, by a passkey of the admin who is signed in.
+    const signer = await this.auth.verifyAssertionOf(response, pending.challenge);
+    if (signer.id !== approver.id) throw new ApiError('FORBIDDEN', 'approve with one of your own passkeys');
+    const passkey = await this.admins.findPasskeyByCredentialId(String((response as { id: string }).id));
+    return this.dataSource.transaction(async (manager) => {
+      const [locked] = await manager.query(`SELECT status FROM keyhold_pending_operations WHERE id = $1 FOR UPDATE`, [id]);
+      if (locked.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${locked.status}`);
+      const inserted: Row[] = await manager.query(
+        `INSERT INTO keyhold_approvals (operation_id, admin_id, passkey_id, approved_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING RETURNING admin_id`,
+        [id, approver.id, passkey?.id, this.now()],
+      );
+      if (inserted.length === 0) throw new ApiError('INVALID_STATE', 'you have already approved this operation');
+      const [{ count }] = await manager.query(`SELECT count(*)::int AS count FROM keyhold_approvals WHERE operation_id = $1`, [id]);
+      if (count >= pending.requiredApprovals) {
+        let status = 'executed';
+        let result: unknown;
+        try {
+          result = await this.execute(pending.operation);
+        } catch (error) {
+          status = 'failed';
+          result = { error: error instanceof ApiError ? { code: error.code, message: error.message } : { code: 'INTERNAL', message: 'the operation failed' } };
+        }
+        await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [id, status, this.now(), JSON.stringify(result ?? null)]);
+      }
+      return undefined;
+    }).then(() => this.get(id));
+  }
+
+  async reject(admin: AdminRecord, id: string): Promise<PendingOperationView> {
+    if (admin.role !== 'admin') throw new ApiError('FORBIDDEN', `the ${admin.role} role may not reject sensitive operations`);
+    const result: [unknown[], number] = await this.dataSource.query(
+      `UPDATE keyhold_pending_operations SET status = 'rejected', decided_at = $2 WHERE id = $1 AND status = 'pending'`,
+      [id, this.now()],
+    );
+    if (result[1] !== 1) throw new ApiError('INVALID_STATE', 'only a pending operation can be rejected');
+    return this.get(id);
+  }
+
+  async list(): Promise<PendingOperationView[]> {
+    const rows: Row[] = await this.dataSource.query(`SELECT id FROM keyhold_pending_operations ORDER BY created_at DESC LIMIT 200`);
+    return Promise.all(rows.map((row) => this.get(row.id as string)));
+  }
+
+  async get(id: string): Promise<PendingOperationView> {
+    const rows: Row[] = /^[0-9a-f-]{36}$/.test(id) ? await this.dataSource.query(`SELECT * FROM keyhold_pending_operations WHERE id = $1`, [id]) : [];
+    if (!rows[0]) throw new ApiError('NOT_FOUND', 'no such operation');
+    const row = rows[0];
+    const approvals: Row[] = await this.dataSource.query(
+      `SELECT admin_id, approved_at FROM keyhold_approvals WHERE operation_id = $1 ORDER BY approved_at`,
+      [id],
+    );
+    const canonical = JSON.parse(row.canonical as string) as { operation: SensitiveOperation };
+    return {
+      id,
+      operation: canonical.operation,
+      requestedBy: row.requested_by as string,
+      requiredApprovals: row.required_approvals as number,
+      approvals: approvals.map((a) => ({ adminId: a.admin_id as string, approvedAt: (a.approved_at as Date).toISOString() })),
+      status: row.status as PendingOperationView['status'],
+      createdAt: (row.created_at as Date).toISOString(),
+      expiresAt: (row.expires_at as Date).toISOString(),
+      result: row.result ?? null,
+      challenge: row.challenge as string,
+    };
+  }
+
+  private async validate(operation: SensitiveOperation): Promise<void> {
+    switch (operation.kind) {
+      case 'destroy-key-now':
+      case 'destroy-version-now':
+        await this.keys.get(operation.key);
+        return;
+      case 'remove-admin':
+        if (!(await this.admins.findAdmin(operation.adminId))) throw new ApiError('NOT_FOUND', 'no such administrator');
+        return;
+      case 'set-quorum':
+        return;
+    }
+  }
+
+  private async execute(operation: SensitiveOperation): Promise<unknown> {
+    switch (operation.kind) {
+      case 'destroy-key-now':
+        return this.keys.destroyNow(operation.key);
+      case 'destroy-version-now':
+        return this.keys.destroyVersionNow(operation.key, operation.version);
+      case 'remove-admin': {
+        const admins = (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin' && admin.id !== operation.adminId);
+        const target = await this.admins.findAdmin(operation.adminId);
+        if (target?.role === 'admin' && admins.length === 0) throw new ApiError('INVALID_STATE', 'the last admin cannot be removed');
+        await this.admins.removeAdmin(operation.adminId, this.now());
+        return { removed: operation.adminId };
+      }
+      case 'set-quorum':
+        await this.dataSource.query(
+          `INSERT INTO keyhold_settings (name, value, updated_at) VALUES ('approval_quorum', $1, $2)
+           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+          [JSON.stringify(operation.approvals), this.now()],
+        );
+        return { approvals: operation.approvals };
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import {
+  addPasskeyRequestSchema,
+  changeRoleRequestSchema,
+  createKeyRequestSchema,
+  enrolmentOptionsRequestSchema,
+  enrolmentRequestSchema,
+  inviteRequestSchema,
+  recoveryRequestSchema,
+  renamePasskeyRequestSchema,
+  scheduleDestructionRequestSchema,
+  signInRequestSchema,
+  updateKeyRequestSchema,
+  grantSchema,
+  issueCertificateRequestSchema,
+  revokeCertificateRequestSchema,
+  sensitiveOperationSchema,
+  approvalRequestSchema,
+} from '@keyhold/contracts';
+
+interface Route {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  /** `public` routes need no session; others list the roles allowed. */
+  access: 'public' | string[];
+  body?: z.ZodType;
+}
+
+const ALL = ['admin', 'operator', 'auditor'];
+const CHANGE_KEYS = ['admin', 'operator'];
+
+/** The admin API, one line a route: the source of the OpenAPI document served at /docs. */
+export const ADMIN_ROUTES: Route[] = [
+  { method: 'post', path: '/api/v1/enrolment/options', summary: 'Passkey registration options for a setup, invitation or recovery token', access: 'public', body: enrolmentOptionsRequestSchema },
+  { method: 'post', path: '/api/v1/enrolment', summary: 'Register the passkey and use up the token; starts a session (recovery codes shown once)', access: 'public', body: enrolmentRequestSchema },
+  { method: 'post', path: '/api/v1/recovery', summary: 'Use a recovery code: returns a 15-minute enrolment token for a new passkey', access: 'public', body: recoveryRequestSchema },
+  { method: 'post', path: '/api/v1/session/options', summary: 'Sign-in options (discoverable credentials, user verification required)', access: 'public' },
+  { method: 'post', path: '/api/v1/session', summary: 'Sign in with a passkey assertion; sets the session cookie', access: 'public', body: signInRequestSchema },
+  { method: 'get', path: '/api/v1/session', summary: 'The current session and its CSRF token', access: ALL },
+  { method: 'delete', path: '/api/v1/session', summary: 'Sign out', access: ALL },
+  { method: 'post', path: '/api/v1/session/sign-out-everywhere', summary: 'Revoke every session of the current administrator', access: ALL },
+  { method: 'get', path: '/api/v1/me/passkeys', summary: 'Your passkeys', access: ALL },
+  { method: 'post', path: '/api/v1/me/passkeys/options', summary: 'Registration options for another passkey', access: ALL },
+  { method: 'post', path: '/api/v1/me/passkeys', summary: 'Add a passkey', access: ALL, body: addPasskeyRequestSchema },
+  { method: 'patch', path: '/api/v1/me/passkeys/{id}', summary: 'Rename a passkey', access: ALL, body: renamePasskeyRequestSchema },
+  { method: 'delete', path: '/api/v1/me/passkeys/{id}', summary: 'Remove a passkey (never the last one)', access: ALL },
+  { method: 'post', path: '/api/v1/me/recovery-codes', summary: 'Replace your recovery codes (shown once)', access: ALL },
+  { method: 'get', path: '/api/v1/admins', summary: 'Administrators', access: ALL },
+  { method: 'post', path: '/api/v1/admins/invitations', summary: 'Invite an administrator with a role (single-use link, 72 h)', access: ['admin'], body: inviteRequestSchema },
+  { method: 'patch', path: '/api/v1/admins/{id}', summary: "Change an administrator's role", access: ['admin'], body: changeRoleRequestSchema },
+  { method: 'get', path: '/api/v1/keys', summary: 'Keys, with per-version usage (cursor pagination)', access: ALL },
+  { method: 'post', path: '/api/v1/keys', summary: 'Create a key', access: CHANGE_KEYS, body: createKeyRequestSchema },
+  { method: 'get', path: '/api/v1/keys/{name}', summary: 'A key and its versions, with encryptions counted and last use', access: ALL },
+  { method: 'patch', path: '/api/v1/keys/{name}', summary: 'Update description, labels, rotation period, minDecryptionVersion', access: CHANGE_KEYS, body: updateKeyRequestSchema },
+  { method: 'post', path: '/api/v1/keys/{name}/rotate', summary: 'Rotate now', access: CHANGE_KEYS },
+  { method: 'post', path: '/api/v1/keys/{name}/disable', summary: 'Disable the key', access: CHANGE_KEYS },
+  { method: 'post', path: '/api/v1/keys/{name}/enable', summary: 'Enable the key', access: CHANGE_KEYS },
+  { method: 'post', path: '/api/v1/keys/{name}/schedule-destruction', summary: 'Schedule destruction after a 7-30 day window', access: CHANGE_KEYS, body: scheduleDestructionRequestSchema },
+  { method: 'post', path: '/api/v1/keys/{name}/cancel-destruction', summary: 'Cancel a scheduled destruction (key becomes disabled)', access: CHANGE_KEYS },
+  { method: 'post', path: '/api/v1/keys/{name}/versions/{version}/disable', summary: 'Disable a version', access: CHANGE_KEYS },
+  { method: 'post', path: '/api/v1/keys/{name}/versions/{version}/enable', summary: 'Enable a version', access: CHANGE_KEYS },
+  { method: 'post', path: '/api/v1/keys/{name}/versions/{version}/schedule-destruction', summary: 'Schedule destruction of a version', access: CHANGE_KEYS, body: scheduleDestructionRequestSchema },
+  { method: 'post', path: '/api/v1/keys/{name}/versions/{version}/cancel-destruction', summary: 'Cancel destruction of a version', access: CHANGE_KEYS },
+  { method: 'get', path: '/api/v1/grants', summary: 'Grants managed here (on top of the grants file)', access: ALL },
+  { method: 'post', path: '/api/v1/grants', summary: 'Grant an identity pattern operations on a key pattern; applies within a second', access: ['admin'], body: grantSchema },
+  { method: 'patch', path: '/api/v1/grants/{id}', summary: 'Replace a grant', access: ['admin'], body: grantSchema },
+  { method: 'delete', path: '/api/v1/grants/{id}', summary: 'Delete a grant', access: ['admin'] },
+  { method: 'get', path: '/api/v1/ca', summary: "Keyhold's service identity CA certificate", access: ALL },
+  { method: 'get', path: '/api/v1/certificates', summary: 'Issued client certificates (filter with ?identity=)', access: ALL },
+  { method: 'post', path: '/api/v1/certificates', summary: 'Issue a client certificate for a URI identity (24 h by default); a generated private key is returned once', access: ['admin'], body: issueCertificateRequestSchema },
+  { method: 'post', path: '/api/v1/certificates/{serial}/revoke', summary: 'Revoke a certificate; the service listener refuses it within a second', access: ['admin'], body: revokeCertificateRequestSchema },
+  { method: 'get', path: '/api/v1/operations', summary: 'Sensitive operations (pending and decided) and the quorum', access: ALL },
+  { method: 'post', path: '/api/v1/operations', summary: 'Request a sensitive operation (destroy now, remove an admin, set the quorum); returns the passkey challenge bound to it', access: ['admin'], body: sensitiveOperationSchema },
+  { method: 'get', path: '/api/v1/operations/{id}', summary: 'One operation, with the assertion options for approving it', access: ALL },
+  { method: 'post', path: '/api/v1/operations/{id}/approvals', summary: 'Approve with a passkey assertion over the operation; runs it once the quorum is met', access: ['admin'], body: approvalRequestSchema },
+  { method: 'post', path: '/api/v1/operations/{id}/reject', summary: 'Reject a pending operation', access: ['admin'] },
+];
+
+const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, requestId: { type: 'string' } },
+    },
+  },
+};
+
+/** OpenAPI 3.1 for the admin listener, generated from ADMIN_ROUTES and the contracts' zod schemas. */
+export function adminOpenApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of ADMIN_ROUTES) {
+    const parameters = [...route.path.matchAll(/\{(\w+)\}/g)].map((match) => ({
+      name: match[1],
+      in: 'path',
+      required: true,
+      schema: { type: match[1] === 'version' ? 'integer' : 'string' },
+    }));
+    paths[route.path] ??= {};
+    paths[route.path][route.method] = {
+      summary: route.summary,
+      description:
+        route.access === 'public'
+          ? 'No session needed. Rate-limited per source address.'
+          : `Session cookie required; roles: ${route.access.join(', ')}.${route.method === 'get' ? '' : ' Send the x-csrf-token header.'}`,
+      security: route.access === 'public' ? [] : [{ session: [] }],
+      parameters,
+      ...(route.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(route.body, { io: 'input', unrepresentable: 'any' }) } } } }
+        : {}),
+      responses: {
+        '200': { description: 'OK' },
+        default: { description: 'Error', content: { 'application/json': { schema: errorSchema } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Keyhold admin API',
+      version: '1',
+      description:
+        'The admin plane: passkey-only administrators, sessions, roles and the key lifecycle. Served on the admin listener only; service certificates open nothing here.',
+    },
+    components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: '__Host-keyhold_session' } } },
+    paths,
+  };
+}

@@ -1,0 +1,139 @@
+import { Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { ApiError } from '@keyhold/contracts';
+import {
+  type CertificateAndKey,
+  createCertificateAuthority,
+  describeCertificate,
+  issueCertificate,
+} from '@keyhold/crypto-core';
+import type { MasterKey } from '../seal/master-key';
+
+export const CERTIFICATE_REVOKED_CHANNEL = 'keyhold_certificate_revoked';
+const SEAL_LABEL = 'certificate-authority-private-key';
+
+export interface IssuedCertificateView {
+  serialNumber: string;
+  identity: string;
+  fingerprintSha256: string;
+  notBefore: string;
+  notAfter: string;
+  issuedAt: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+}
+
+export interface IssueRequest {
+  /** The service identity, a URI (a SPIFFE ID, say): it becomes the certificate's URI SAN. */
+  identity: string;
+  validityHours: number;
+  /** A PKCS#10 request whose key to certify; without one Keyhold makes the key and hands it out once. */
+  requestPem?: string;
+  issuedBy: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+const toView = (row: Row): IssuedCertificateView => ({
+  serialNumber: row.serial_number as string,
+  identity: row.identity as string,
+  fingerprintSha256: row.fingerprint_sha256 as string,
+  notBefore: (row.not_before as Date).toISOString(),
+  notAfter: (row.not_after as Date).toISOString(),
+  issuedAt: (row.issued_at as Date).toISOString(),
+  revokedAt: row.revoked_at ? (row.revoked_at as Date).toISOString() : null,
+  revocationReason: (row.revocation_reason as string | null) ?? null,
+});
+
+/**
+ * Keyhold's own CA for service identities. Its private key is generated once and stored only sealed under
+ * the master key; it is unsealed in memory for each issuance. Certificates are short-lived by default and
+ * revocable: the service listener refuses a revoked one as soon as the revocation is announced.
+ */
+export class CertificateAuthorityService {
+  private readonly logger = new Logger(CertificateAuthorityService.name);
+  private certificatePem: string | null = null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly masterKey: MasterKey,
+    private readonly now: () => Date,
+  ) {}
+
+  /** Loads the CA, creating it on first use. Returns its certificate (public). */
+  async ensure(): Promise<string> {
+    if (this.certificatePem) return this.certificatePem;
+    const rows: Row[] = await this.dataSource.query(`SELECT certificate_pem FROM keyhold_certificate_authority WHERE id = 1`);
+    if (rows[0]) {
+      this.certificatePem = rows[0].certificate_pem as string;
+      return this.certificatePem;
+    }
+    const ca = await createCertificateAuthority({ commonName: 'Keyhold service identity CA' });
+    await this.dataSource.query(
+      `INSERT INTO keyhold_certificate_authority (id, certificate_pem, sealed_private_key, master_key_version, created_at)
+       VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+      [ca.certificatePem, this.masterKey.seal(Buffer.from(ca.privateKeyPem, 'utf8'), SEAL_LABEL), this.masterKey.version, this.now()],
+    );
+    this.logger.log({ msg: 'created the service identity CA' });
+    this.certificatePem = null;
+    return this.ensure();
+  }
+
+  async issue(request: IssueRequest): Promise<{ certificatePem: string; privateKeyPem: string | null; caCertificatePem: string; certificate: IssuedCertificateView }> {
+    const issuer = await this.unsealIssuer();
+    const notBefore = new Date(this.now().getTime() - 60_000);
+    const notAfter = new Date(notBefore.getTime() + 60_000 + request.validityHours * 3_600_000);
+    const leaf = { issuer, commonName: request.identity.slice(0, 64), uris: [request.identity], usage: 'client' as const, notBefore, notAfter };
+    if (request.requestPem) throw new ApiError('VALIDATION_FAILED', 'issuing from a certificate request is not supported yet');
+    const issued: { certificatePem: string; privateKeyPem: string | null } = await issueCertificate(leaf);
+    const described = describeCertificate(issued.certificatePem);
+    const rows: Row[] = await this.dataSource.query(
+      `INSERT INTO keyhold_service_certificates (serial_number, identity, fingerprint_sha256, certificate_pem, not_before, not_after, issued_by, issued_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+      [described.serialNumber, request.identity, described.fingerprintSha256, issued.certificatePem, described.notBefore, described.notAfter, request.issuedBy, this.now()],
+    );
+    return { ...issued, caCertificatePem: issuer.certificatePem, certificate: toView(rows[0]) };
+  }
+
+  async list(identity?: string): Promise<IssuedCertificateView[]> {
+    const rows: Row[] = identity
+      ? await this.dataSource.query(`SELECT * FROM keyhold_service_certificates WHERE identity = $1 ORDER BY issued_at DESC`, [identity])
+      : await this.dataSource.query(`SELECT * FROM keyhold_service_certificates ORDER BY issued_at DESC LIMIT 1000`);
+    return rows.map(toView);
+  }
+
+  async revoke(serialNumber: string, revokedBy: string | null, reason: string | null): Promise<IssuedCertificateView> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows: Row[] = await manager.query(
+        `UPDATE keyhold_service_certificates SET revoked_at = COALESCE(revoked_at, $2), revoked_by = COALESCE(revoked_by, $3),
+                revocation_reason = COALESCE(revocation_reason, $4)
+          WHERE serial_number = $1 RETURNING *`,
+        [serialNumber, this.now(), revokedBy, reason],
+      );
+      const updated = (Array.isArray(rows[0]) ? rows[0] : rows) as Row[];
+      if (!updated[0]) throw new ApiError('NOT_FOUND', 'no certificate with that serial number');
+      await manager.query(`SELECT pg_notify($1, $2)`, [CERTIFICATE_REVOKED_CHANNEL, updated[0].fingerprint_sha256]);
+      return toView(updated[0]);
+    });
+  }
+
+  /** Fingerprints of revoked certificates that have not expired yet (expired ones TLS refuses by itself). */
+  async revokedFingerprints(): Promise<string[]> {
+    const rows: Row[] = await this.dataSource.query(
+      `SELECT fingerprint_sha256 FROM keyhold_service_certificates WHERE revoked_at IS NOT NULL AND not_after > $1`,
+      [this.now()],
+    );
+    return rows.map((row) => row.fingerprint_sha256 as string);
+  }
+
+  private async unsealIssuer(): Promise<CertificateAndKey> {
+    const certificatePem = await this.ensure();
+    const rows: Row[] = await this.dataSource.query(`SELECT sealed_private_key FROM keyhold_certificate_authority WHERE id = 1`);
+    const privateKey = this.masterKey.open(rows[0].sealed_private_key as Buffer, SEAL_LABEL);
+    try {
+      return { certificatePem, privateKeyPem: privateKey.toString('utf8') };
+    } finally {
+      privateKey.fill(0);
+    }
+  }
+}

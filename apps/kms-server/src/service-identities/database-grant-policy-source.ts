@@ -1,0 +1,52 @@
+import { Logger } from '@nestjs/common';
+import type { Grant } from '@keyhold/contracts';
+import { GrantPolicy, type GrantPolicySource } from '@keyhold/auth';
+import type { GrantsRepository } from './grants.repository';
+
+/**
+ * The grants in force: those of the grants file (fixed at start-up) plus those managed in Postgres, which
+ * are reloaded whenever any instance announces a change. A reload that fails keeps the previous policy:
+ * a database outage must not turn into "deny everything" for warm services.
+ */
+export class DatabaseGrantPolicySource implements GrantPolicySource {
+  private readonly logger = new Logger(DatabaseGrantPolicySource.name);
+  private policy: GrantPolicy;
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+
+  constructor(
+    private readonly fileGrants: readonly Grant[],
+    private readonly repository: GrantsRepository,
+  ) {
+    this.policy = new GrantPolicy(fileGrants);
+  }
+
+  current(): GrantPolicy {
+    return this.policy;
+  }
+
+  /** Coalesces bursts of notifications into at most one reload in flight plus one queued. */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = this.load().finally(() => {
+      this.reloading = null;
+      if (this.reloadAgain) {
+        this.reloadAgain = false;
+        void this.reload();
+      }
+    });
+    return this.reloading;
+  }
+
+  private async load(): Promise<void> {
+    try {
+      const stored = await this.repository.list();
+      this.policy = new GrantPolicy([...this.fileGrants, ...stored]);
+    } catch (error) {
+      this.logger.warn({ msg: 'grants not reloaded; keeping the previous ones', err: (error as Error).message });
+    }
+  }
+}

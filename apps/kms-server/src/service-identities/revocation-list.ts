@@ -1,0 +1,30 @@
+import { Logger } from '@nestjs/common';
+import type { RevocationCheck } from '@keyhold/auth';
+import type { CertificateAuthorityService } from './certificate-authority.service';
+
+/**
+ * Revoked service certificates, in memory, for the mTLS strategy's check on every request. A revocation on
+ * any instance is announced through Postgres and added here at once; a full reload follows every reconnect.
+ */
+export class RevocationList implements RevocationCheck {
+  private readonly logger = new Logger(RevocationList.name);
+  private revoked = new Set<string>();
+
+  constructor(private readonly authority: CertificateAuthorityService) {}
+
+  isRevoked(fingerprintSha256: string): boolean {
+    return this.revoked.size > 0 && this.revoked.has(fingerprintSha256);
+  }
+
+  add(fingerprintSha256: string): void {
+    this.revoked.add(fingerprintSha256);
+  }
+
+  async reload(): Promise<void> {
+    try {
+      this.revoked = new Set([...this.revoked, ...(await this.authority.revokedFingerprints())]);
+    } catch (error) {
+      this.logger.warn({ msg: 'revocations not reloaded; keeping the previous list', err: (error as Error).message });
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { SoftwareAuthenticator } from '../support/software-authenticator';
+import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
+
+async function eventually(check: () => Promise<boolean>, what: string, withinMs = 1000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  assert.fail(`not within ${withinMs} ms: ${what}`);
+}
+
+describe('service identities: grants in Postgres, Keyhold-issued certificates, revocation', () => {
+  let kh: TestKeyhold;
+  let session: { cookie: string; csrfToken: string };
+
+  before(async () => {
+    kh = await startTestKeyhold({ admin: true });
+    const token = new URL(kh.server.admin?.setupLink as string).hash.replace('#token=', '');
+    const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
+    const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name: 'root' }).expect(200);
+    const enrolled = await kh.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
+    session = { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken };
+    await kh.http().post('/v1/keys').send({ name: 'pay-orders', algorithm: 'aes-256-gcm' }).expect(201);
+  });
+  after(() => kh.stop());
+
+  it('issues a certificate for a service identity, which then works on the service listener within its grants', async () => {
+    const admin = kh.adminHttp(session);
+    const grant = await admin
+      .post('/api/v1/grants')
+      .send({ identity: 'spiffe://prod/ns/payments/*', keys: 'pay-*', operations: ['encrypt', 'decrypt'] });
+    assert.equal(grant.status, 201, grant.text);
+    const issued = await admin.post('/api/v1/certificates').send({ identity: 'spiffe://prod/ns/payments/sa/api' });
+    assert.equal(issued.status, 201, issued.text);
+    assert.match(issued.body.certificatePem, /BEGIN CERTIFICATE/);
+    assert.match(issued.body.privateKeyPem, /BEGIN PRIVATE KEY/);
+    const notAfter = Date.parse(issued.body.certificate.notAfter);
+    assert.ok(Math.abs(notAfter - (Date.now() + 24 * 3_600_000)) < 5 * 60_000, 'short-lived: 24 h by default');
+    const [stored] = await kh.dataSource.query(`SELECT * FROM keyhold_service_certificates`);
+    assert.ok(!JSON.stringify(stored).includes('PRIVATE KEY'), 'the generated private key is not kept');
+    const [ca] = await kh.dataSource.query(`SELECT sealed_private_key FROM keyhold_certificate_authority`);
+    assert.ok(!ca.sealed_private_key.toString('latin1').includes('PRIVATE KEY'), 'the CA key is stored sealed');
+
+    const service = { cert: issued.body.certificatePem, key: issued.body.privateKeyPem };
+    const encrypted = await kh.http(service).post('/v1/keys/pay-orders/encrypt').send({ plaintext: 'cGF5' });
+    assert.equal(encrypted.status, 200, encrypted.text);
+    const notGranted = await kh.http(service).post('/v1/keys/pay-orders/rotate');
+    assert.equal(notGranted.status, 403);
+
+    const revoked = await admin.post(`/api/v1/certificates/${issued.body.certificate.serialNumber}/revoke`).send({ reason: 'key compromise' });
+    assert.equal(revoked.status, 200, revoked.text);
+    assert.ok(revoked.body.revokedAt);
+    await eventually(
+      async () => (await kh.http(service).post('/v1/keys/pay-orders/encrypt').send({ plaintext: 'cGF5' })).status === 401,
+      'a revoked certificate is refused',
+    );
+  });
+
+  it('sees grant changes within a second, and refuses invalid grants and identities', async () => {
+    const admin = kh.adminHttp(session);
+    const issued = await admin.post('/api/v1/certificates').send({ identity: 'spiffe://prod/ns/reports/sa/batch', validityHours: 1 }).expect(201);
+    const service = { cert: issued.body.certificatePem, key: issued.body.privateKeyPem };
+    assert.equal((await kh.http(service).get('/v1/keys/pay-orders')).status, 404, 'no grant yet: the key is invisible');
+    const grant = await admin.post('/api/v1/grants').send({ identity: 'spiffe://prod/ns/reports/*', keys: '*', operations: ['read'] }).expect(201);
+    await eventually(async () => (await kh.http(service).get('/v1/keys/pay-orders')).status === 200, 'a new grant applies');
+    await admin.delete(`/api/v1/grants/${grant.body.id}`).expect(204);
+    await eventually(async () => (await kh.http(service).get('/v1/keys/pay-orders')).status === 404, 'a deleted grant stops applying');
+    const listed = await admin.get('/api/v1/grants').expect(200);
+    assert.ok(Array.isArray(listed.body.grants));
+    const invalid = await admin.post('/api/v1/grants').send({ identity: 'x', keys: '*', operations: ['fly'] });
+    assert.equal(invalid.status, 400);
+    const badIdentity = await admin.post('/api/v1/certificates').send({ identity: 'not a uri' });
+    assert.equal(badIdentity.status, 400);
+  });
+});

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { keyNameSchema } from './keys';
+
+/** The admin plane's wire schemas, shared by the server and the console. */
+export const ADMIN_ROLES = ['admin', 'operator', 'auditor'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+
+const tokenSchema = z.string().min(10).max(200).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'not a Keyhold link token');
+const adminNameSchema = z.string().trim().min(1).max(100);
+/** A WebAuthn response as @simplewebauthn/browser produces it; verified in depth by the ceremony. */
+const webauthnResponseSchema = z
+  .object({ id: z.string().min(1).max(1024), rawId: z.string().max(1024), type: z.literal('public-key'), response: z.record(z.string(), z.unknown()) })
+  .passthrough();
+
+export const enrolmentOptionsRequestSchema = z.object({ token: tokenSchema, name: adminNameSchema.optional() }).strict();
+export const enrolmentRequestSchema = z
+  .object({ token: tokenSchema, response: webauthnResponseSchema, passkeyName: z.string().trim().min(1).max(100).optional() })
+  .strict();
+export const signInRequestSchema = z.object({ response: webauthnResponseSchema }).strict();
+export const recoveryRequestSchema = z.object({ name: adminNameSchema, code: z.string().min(10).max(64) }).strict();
+export const addPasskeyRequestSchema = z.object({ response: webauthnResponseSchema, name: z.string().trim().min(1).max(100) }).strict();
+export const renamePasskeyRequestSchema = z.object({ name: z.string().trim().min(1).max(100) }).strict();
+export const inviteRequestSchema = z.object({ role: z.enum(ADMIN_ROLES), name: adminNameSchema.optional() }).strict();
+export const changeRoleRequestSchema = z.object({ role: z.enum(ADMIN_ROLES) }).strict();
+export const adminKeyNameParamSchema = keyNameSchema;
+
+export interface AdminView {
+  id: string;
+  name: string;
+  role: AdminRole;
+  createdAt: string;
+}
+
+export interface PasskeyView {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+export interface SessionView {
+  admin: AdminView;
+  csrfToken: string;
+  expiresAt: string;
+}
+
+export const MAX_CERTIFICATE_VALIDITY_HOURS = 24 * 397;
+export const issueCertificateRequestSchema = z
+  .object({
+    identity: z.string().min(1).max(512).regex(/^[a-z][a-z0-9+.-]*:\/\/[\x21-\x7e]+$/i, 'a URI such as spiffe://prod/ns/payments/sa/api'),
+    validityHours: z.number().int().min(1).max(MAX_CERTIFICATE_VALIDITY_HOURS).optional(),
+    csr: z.string().min(100).max(16_384).optional(),
+  })
+  .strict();
+export const revokeCertificateRequestSchema = z.object({ reason: z.string().max(256).optional() }).strict();
+
+/** Sensitive operations: they need the requester's fresh passkey assertion and, with a quorum, M admins'. */
+export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('destroy-key-now'), key: keyNameSchema }).strict(),
+  z.object({ kind: z.literal('destroy-version-now'), key: keyNameSchema, version: z.number().int().min(1) }).strict(),
+  z.object({ kind: z.literal('remove-admin'), adminId: z.uuid() }).strict(),
+  z.object({ kind: z.literal('set-quorum'), approvals: z.number().int().min(1).max(10) }).strict(),
+]);
+export const approvalRequestSchema = z.object({ response: webauthnResponseSchema }).strict();
