@@ -81,6 +81,7 @@ export async function startKeyhold(options: { pluginKeys: string }): Promise<Key
   );
   const port = await freePort();
   const pgPort = await freePort();
+  const adminPort = await freePort();
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let output = '';
@@ -93,6 +94,7 @@ export async function startKeyhold(options: { pluginKeys: string }): Promise<Key
       KEYHOLD_HOME: home,
       KEYHOLD_SERVICE_PORT: String(port),
       KEYHOLD_EMBEDDED_POSTGRES_PORT: String(pgPort),
+      KEYHOLD_ADMIN_PORT: String(adminPort), // the admin listener: never the shared default 8444
       KEYHOLD_LOG_LEVEL: 'warn',
     };
     delete env.DATABASE_URL; // its own embedded Postgres under KEYHOLD_HOME
@@ -152,8 +154,11 @@ export async function startKeyhold(options: { pluginKeys: string }): Promise<Key
     async stop() {
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const timeout = sleep(20_000).then(() => 'timeout');
-      if ((await Promise.race([exited, timeout])) === 'timeout') await fixture.kill();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), 20_000)));
+      const first = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (first === 'timeout') await fixture.kill();
     },
     async kill() {
       if (!child?.pid) return;
