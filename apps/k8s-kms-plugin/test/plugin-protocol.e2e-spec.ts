@@ -2,10 +2,13 @@
 // talking over mTLS to a real Keyhold (apps/kms-server on its embedded Postgres), with a grpc-js client.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { type KeyholdFixture, startKeyhold } from './support/keyhold-fixture';
+import { type KeyholdFixture, REPO, startKeyhold } from './support/keyhold-fixture';
 import { KmsClient, type PluginProcess, eventually, httpGet, pluginEnv, startPlugin } from './support/plugin-fixture';
 
 const KEY = 'k8s-secrets';
@@ -155,6 +158,21 @@ void describe('KMS v2 plugin: protocol conformance (grpc-js client)', () => {
     } finally {
       old.close();
     }
+  });
+
+  void it("independent client: Debian's python3-grpcio (C-core) with stubs generated from the project's .proto", async () => {
+    const stubs = mkdtempSync(join(tmpdir(), 'kms-py-'));
+    const script = join(REPO, 'apps/k8s-kms-plugin/test/python/kms_v2_client.py');
+    const proto = join(REPO, 'apps/k8s-kms-plugin/proto');
+    const { stdout, failed } = await new Promise<{ stdout: string; failed: string }>((resolve) => {
+      execFile('/usr/bin/python3', [script, plugin.socketPath, proto, stubs], { timeout: 120_000 }, (error, out, err) =>
+        resolve({ stdout: out, failed: error ? `${error.message}\n${err}` : '' }),
+      );
+    });
+    const checks = stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { check: string; ok: boolean; error?: string });
+    assert.ok(checks.length >= 8, `the Python client ran its checks:\n${stdout}\n${failed}`);
+    for (const c of checks) assert.ok(c.ok, `${c.check}: ${c.error}`);
+    assert.equal(failed, '');
   });
 
   void it('E5: 10 000 random seeds give 10 000 distinct ciphertexts', async () => {
