@@ -215,9 +215,11 @@ async function waitForQuiet(roots) {
 async function startKeyhold(home) {
   const port = await freePort();
   const postgresPort = await freePort();
+  const adminPort = await freePort();
   const env = {
     KEYHOLD_HOME: home,
     KEYHOLD_SERVICE_PORT: String(port),
+    KEYHOLD_ADMIN_PORT: String(adminPort),
     KEYHOLD_EMBEDDED_POSTGRES_PORT: String(postgresPort),
     KEYHOLD_LOG_LEVEL: 'warn',
   };
