@@ -110,9 +110,22 @@ async function rewriteOne(kube: KubeClient, item: SecretItem): Promise<'rewritte
   return { error: 'still conflicting after 5 attempts' };
 }
 
-export async function rewriteSecretsCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, now = Date.now): Promise<number> {
-  const out = (line: string) => process.stdout.write(`${line}\n`);
-  const progress = (line: string) => process.stderr.write(`[rewrite-secrets] ${line}\n`);
+export interface CommandIo {
+  env: NodeJS.ProcessEnv;
+  now: () => number;
+  out: (line: string) => void;
+  progress: (line: string) => void;
+}
+
+const PROCESS_IO: CommandIo = {
+  env: process.env,
+  now: Date.now,
+  out: (line) => process.stdout.write(`${line}\n`),
+  progress: (line) => process.stderr.write(`[rewrite-secrets] ${line}\n`),
+};
+
+export async function rewriteSecretsCommand(argv: string[], io: Partial<CommandIo> = {}): Promise<number> {
+  const { env, now, out, progress } = { ...PROCESS_IO, ...io };
   let args;
   try {
     args = parseArgs({
@@ -129,7 +142,7 @@ export async function rewriteSecretsCommand(argv: string[], env: NodeJS.ProcessE
       },
     }).values;
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${HELP}`);
+    out(`${(error as Error).message}\n\n${HELP}`);
     return 2;
   }
   if (args.help) {
@@ -140,7 +153,7 @@ export async function rewriteSecretsCommand(argv: string[], env: NodeJS.ProcessE
   const concurrency = Number(args.concurrency);
   const bufferMinutes = Number(args['buffer-minutes']);
   if (!args.kubeconfig || !(pageSize >= 1) || !(concurrency >= 1) || !(bufferMinutes >= 0)) {
-    process.stderr.write(`--kubeconfig is required; --page-size, --concurrency and --buffer-minutes must be positive\n\n${HELP}`);
+    out(`--kubeconfig is required; --page-size, --concurrency and --buffer-minutes must be positive\n\n${HELP}`);
     return 2;
   }
   const config = loadConfig({ KEYHOLD_KMS_HEALTH_ADDR: 'off', ...env });
