@@ -4,3 +4,4 @@ export * from './mtls.strategy';
 export * from './operation.guard';
 export * from './current-identity.decorator';
 export * from './rate-limiter';
+export * from './secret-hashing';
