@@ -199,9 +199,10 @@ async function startAdminListener(
   const repository = new AdminRepository(options.dataSource);
   const challenges = new PostgresChallengeStore(options.dataSource, now);
   const webauthn = new WebAuthnCeremonies({ rpId: listen.rpId, rpName: 'Keyhold', origins: listen.origins });
-  const auth = new AdminAuthService(repository, challenges, webauthn, now);
+  const signInLimit = options.signInRateLimit ?? { perSecond: 0.5, burst: 30 };
+  const auth = new AdminAuthService(repository, challenges, webauthn, now, new RateLimiter(signInLimit));
   const sessions = new AdminSessions(repository, now);
-  const signInLimiter = new RateLimiter(options.signInRateLimit ?? { perSecond: 0.5, burst: 30 });
+  const signInLimiter = new RateLimiter(signInLimit);
   const adminApp = await NestFactory.create<NestFastifyApplication>(
     AdminPlaneModule.register({
       repository,

@@ -60,5 +60,14 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('destroy-version-now'), key: keyNameSchema, version: z.number().int().min(1) }).strict(),
   z.object({ kind: z.literal('remove-admin'), adminId: z.uuid() }).strict(),
   z.object({ kind: z.literal('set-quorum'), approvals: z.number().int().min(1).max(10) }).strict(),
+  z
+    .object({
+      kind: z.literal('shorten-destruction-window'),
+      key: keyNameSchema,
+      version: z.number().int().min(1).optional(),
+      destroyAt: z.iso.datetime({ offset: true }),
+    })
+    .strict(),
+  z.object({ kind: z.literal('remove-passkey'), adminId: z.uuid(), passkeyId: z.uuid() }).strict(),
 ]);
 export const approvalRequestSchema = z.object({ response: webauthnResponseSchema }).strict();

@@ -20,7 +20,10 @@ export {
 export {
   type CertificateAndKey,
   type CertificateIdentityInfo,
+  CertificateRequestError,
+  type LeafCertificateOptions,
   createCertificateAuthority,
   describeCertificate,
   issueCertificate,
+  issueCertificateForRequest,
 } from './pki/certificates';

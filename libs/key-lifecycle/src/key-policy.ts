@@ -230,7 +230,7 @@ export function isRotationDue(key: Key, now: Date): boolean {
   return key.state === 'enabled' && key.nextRotationAt !== null && key.nextRotationAt.getTime() <= now.getTime();
 }
 
-/** Versions whose destruction window has ended (all of them when the key itself is due). */
+/** Versions whose own destruction window has ended (a key that is due is handled by destroyKey instead). */
 export function versionsDueForDestruction(key: Key, now: Date): KeyVersion[] {
   return key.versions.filter(
     (v) => v.state === 'pending_destruction' && v.destroyAt !== null && v.destroyAt.getTime() <= now.getTime(),
@@ -296,4 +296,27 @@ export function destroyVersionImmediately(key: Key, version: number, now: Date):
   assertVersionIn(key, target, ['enabled', 'disabled', 'pending_destruction'], 'destroy');
   assertNotPrimary(key, target, 'destroy');
   return destroyVersion(withVersion(key, { ...target, state: 'pending_destruction', destroyAt: now }, now), version, now);
+}
+
+/**
+ * Brings a pending destruction (of the key, or of one version) forward to `destroyAt`, which must be earlier
+ * than the current date and not in the past. Only ever reached through an approved operation.
+ */
+export function shortenDestructionWindow(key: Key, version: number | null, destroyAt: Date, now: Date): Key {
+  if (destroyAt.getTime() < now.getTime()) {
+    throw new KeyLifecycleError('VALIDATION_FAILED', 'the new destruction date is in the past');
+  }
+  if (version === null) {
+    assertKeyIn(key, ['pending_destruction'], 'shorten the destruction window of');
+    if (!key.destroyAt || destroyAt.getTime() >= key.destroyAt.getTime()) {
+      throw new KeyLifecycleError('VALIDATION_FAILED', 'the new destruction date must be earlier than the scheduled one');
+    }
+    return { ...key, destroyAt, updatedAt: now };
+  }
+  const target = requireVersion(key, version);
+  assertVersionIn(key, target, ['pending_destruction'], 'shorten the destruction window of');
+  if (!target.destroyAt || destroyAt.getTime() >= target.destroyAt.getTime()) {
+    throw new KeyLifecycleError('VALIDATION_FAILED', 'the new destruction date must be earlier than the scheduled one');
+  }
+  return withVersion(key, { ...target, destroyAt }, now);
 }

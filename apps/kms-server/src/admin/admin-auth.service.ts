@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ApiError } from '@keyhold/contracts';
+import { RateLimitedError, RateLimiter } from '@keyhold/auth';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
 import { generateRecoveryCodes, hashSecret, makeLookupToken, normaliseRecoveryCode, splitToken, verifySecret } from './secret-hashing';
 import { WebAuthnCeremonies, WebAuthnError } from './webauthn-ceremonies';
@@ -29,6 +30,8 @@ export class AdminAuthService {
     private readonly challenges: PostgresChallengeStore,
     private readonly webauthn: WebAuthnCeremonies,
     private readonly now: () => Date,
+    /** Sign-in and recovery attempts per account, besides the per-address limit at the edge. */
+    private readonly accountLimiter: RateLimiter = new RateLimiter({ perSecond: 0, burst: 0 }),
   ) {}
 
   /** On a start with no administrator, a setup token for the first one (null when one exists or is pending). */
@@ -123,6 +126,8 @@ export class AdminAuthService {
     const credentialId = (response as { id?: unknown })?.id;
     const passkey = typeof credentialId === 'string' ? await this.repository.findPasskeyByCredentialId(credentialId) : null;
     if (!passkey) throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold');
+    const retryAfter = this.accountLimiter.take(`admin:${passkey.adminId}`);
+    if (retryAfter > 0) throw new RateLimitedError(retryAfter);
     let newCounter: number;
     try {
       ({ newCounter } = await this.webauthn.verifyAuthentication({
@@ -170,6 +175,8 @@ export class AdminAuthService {
 
   /** A recovery code (used up now) opens a short enrolment for a new passkey of the same administrator. */
   async redeemRecoveryCode(adminName: string, code: string): Promise<{ token: string; expiresAt: Date }> {
+    const retryAfter = this.accountLimiter.take(`name:${adminName}`);
+    if (retryAfter > 0) throw new RateLimitedError(retryAfter);
     const admin = await this.repository.findAdminByName(adminName);
     const normalised = normaliseRecoveryCode(code);
     for (const candidate of admin ? await this.repository.unusedRecoveryCodes(admin.id) : []) {

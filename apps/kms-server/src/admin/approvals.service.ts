@@ -1,6 +1,7 @@
 import { ApiError } from '@keyhold/contracts';
 import { randomToken, randomUuid, sha256 } from '@keyhold/crypto-core';
 import type { DataSource } from 'typeorm';
+import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
@@ -11,7 +12,9 @@ export type SensitiveOperation =
   | { kind: 'destroy-key-now'; key: string }
   | { kind: 'destroy-version-now'; key: string; version: number }
   | { kind: 'remove-admin'; adminId: string }
-  | { kind: 'set-quorum'; approvals: number };
+  | { kind: 'set-quorum'; approvals: number }
+  | { kind: 'shorten-destruction-window'; key: string; version?: number; destroyAt: string }
+  | { kind: 'remove-passkey'; adminId: string; passkeyId: string };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
 
@@ -122,7 +125,8 @@ export class ApprovalsService {
           result = await this.execute(pending.operation);
         } catch (error) {
           status = 'failed';
-          result = { error: error instanceof ApiError ? { code: error.code, message: error.message } : { code: 'INTERNAL', message: 'the operation failed' } };
+          const refusal = toApiError(error);
+          result = { error: { code: refusal.code, message: refusal.message } };
         }
         await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [id, status, this.now(), JSON.stringify(result ?? null)]);
       }
@@ -179,6 +183,14 @@ export class ApprovalsService {
         return;
       case 'set-quorum':
         return;
+      case 'shorten-destruction-window':
+        await this.keys.get(operation.key);
+        return;
+      case 'remove-passkey':
+        if (!(await this.admins.listPasskeys(operation.adminId)).some((passkey) => passkey.id === operation.passkeyId)) {
+          throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
+        }
+        return;
     }
   }
 
@@ -202,6 +214,14 @@ export class ApprovalsService {
           [JSON.stringify(operation.approvals), this.now()],
         );
         return { approvals: operation.approvals };
+      case 'shorten-destruction-window':
+        return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt));
+      case 'remove-passkey': {
+        const outcome = await this.admins.deletePasskey(operation.adminId, operation.passkeyId);
+        if (outcome === 'last') throw new ApiError('INVALID_STATE', "that is the administrator's last passkey");
+        if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
+        return { removed: operation.passkeyId };
+      }
     }
   }
 }

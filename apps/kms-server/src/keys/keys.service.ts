@@ -20,6 +20,7 @@ import {
   rotateKey,
   scheduleKeyDestruction,
   scheduleVersionDestruction,
+  shortenDestructionWindow,
   updateKey,
   versionsDueForDestruction,
 } from '@keyhold/key-lifecycle';
@@ -126,6 +127,11 @@ export class KeysService {
   /** Crypto-shreds one version now, skipping the window: only an approved operation calls this. */
   destroyVersionNow(name: string, version: number): Promise<KeyView> {
     return this.change(name, (key, now) => destroyVersionImmediately(key, version, now));
+  }
+
+  /** Brings a scheduled destruction forward; only an approved operation calls this. */
+  shortenDestructionWindow(name: string, version: number | null, destroyAt: Date): Promise<KeyView> {
+    return this.change(name, (key, now) => shortenDestructionWindow(key, version, destroyAt, now));
   }
 
   /**

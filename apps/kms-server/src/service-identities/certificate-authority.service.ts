@@ -4,8 +4,10 @@ import { ApiError } from '@keyhold/contracts';
 import {
   type CertificateAndKey,
   createCertificateAuthority,
+  CertificateRequestError,
   describeCertificate,
   issueCertificate,
+  issueCertificateForRequest,
 } from '@keyhold/crypto-core';
 import type { MasterKey } from '../seal/master-key';
 
@@ -84,8 +86,15 @@ export class CertificateAuthorityService {
     const notBefore = new Date(this.now().getTime() - 60_000);
     const notAfter = new Date(notBefore.getTime() + 60_000 + request.validityHours * 3_600_000);
     const leaf = { issuer, commonName: request.identity.slice(0, 64), uris: [request.identity], usage: 'client' as const, notBefore, notAfter };
-    if (request.requestPem) throw new ApiError('VALIDATION_FAILED', 'issuing from a certificate request is not supported yet');
-    const issued: { certificatePem: string; privateKeyPem: string | null } = await issueCertificate(leaf);
+    let issued: { certificatePem: string; privateKeyPem: string | null };
+    try {
+      issued = request.requestPem
+        ? { certificatePem: await issueCertificateForRequest({ ...leaf, requestPem: request.requestPem }), privateKeyPem: null }
+        : await issueCertificate(leaf);
+    } catch (error) {
+      if (error instanceof CertificateRequestError) throw new ApiError('VALIDATION_FAILED', `csr: ${error.message}`);
+      throw error;
+    }
     const described = describeCertificate(issued.certificatePem);
     const rows: Row[] = await this.dataSource.query(
       `INSERT INTO keyhold_service_certificates (serial_number, identity, fingerprint_sha256, certificate_pem, not_before, not_after, issued_by, issued_at)

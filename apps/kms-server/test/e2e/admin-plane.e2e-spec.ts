@@ -157,9 +157,31 @@ describe('admin plane: passkeys, sessions, roles', () => {
     assert.equal((await auditor.post('/api/v1/keys/op-key/rotate')).status, 403);
     assert.equal((await auditor.post('/api/v1/keys').send({ name: 'nope', algorithm: 'aes-256-gcm' })).status, 403);
     assert.equal((await auditor.post('/api/v1/admins/invitations').send({ role: 'auditor' })).status, 403);
+    for (const [path, body] of [
+      ['/api/v1/grants', { identity: 'x', keys: '*', operations: ['read'] }],
+      ['/api/v1/certificates', { identity: 'spiffe://x/y' }],
+      ['/api/v1/operations', { kind: 'set-quorum', approvals: 1 }],
+    ] as const) {
+      assert.equal((await operator.post(path).send(body)).status, 403, `operator ${path}`);
+      assert.equal((await auditor.post(path).send(body)).status, 403, `auditor ${path}`);
+    }
+    for (const path of ['/api/v1/grants', '/api/v1/certificates', '/api/v1/operations', '/api/v1/ca']) {
+      assert.equal((await auditor.get(path)).status, 200, `auditor reads ${path}`);
+    }
     const promoted = await kh.adminHttp(aliceSession).patch(`/api/v1/admins/${(await auditor.get('/api/v1/session')).body.admin.id}`).send({ role: 'operator' });
     assert.equal(promoted.status, 200);
     assert.equal((await auditor.post('/api/v1/keys/op-key/rotate')).status, 200, 'the new role applies at once');
+  });
+
+  it('refuses an invitation once it has expired', async () => {
+    const invite = await kh.adminHttp(aliceSession).post('/api/v1/admins/invitations').send({ role: 'auditor', name: 'late' }).expect(201);
+    kh.clock.advanceMs(72 * 3_600_000 + 1000);
+    const expired = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token: invite.body.token });
+    assert.equal(expired.status, 401);
+    assert.match(expired.body.error.message, /expired/);
+    // Everyone's session idled out meanwhile: sign alice in again.
+    const { answer } = await signIn(alice);
+    aliceSession = { cookie: cookieFrom(answer), csrfToken: answer.body.csrfToken };
   });
 
   it('adds, renames and removes passkeys, never the last one', async () => {

@@ -1,5 +1,8 @@
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { X509Certificate, webcrypto } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import * as x509 from '@peculiar/x509';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
@@ -74,5 +77,33 @@ describe('service identities: grants in Postgres, Keyhold-issued certificates, r
     assert.equal(invalid.status, 400);
     const badIdentity = await admin.post('/api/v1/certificates').send({ identity: 'not a uri' });
     assert.equal(badIdentity.status, 400);
+  });
+
+  it('issues a certificate for the key of a CSR, whose private key never reaches Keyhold', async () => {
+    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    x509.cryptoProvider.set(webcrypto as never);
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: 'CN=ignored-by-keyhold',
+      keys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    });
+    const admin = kh.adminHttp(session);
+    await admin.post('/api/v1/grants').send({ identity: 'spiffe://prod/ns/csr/*', keys: 'pay-*', operations: ['read'] }).expect(201);
+    const issued = await admin.post('/api/v1/certificates').send({ identity: 'spiffe://prod/ns/csr/sa/app', csr: csr.toString('pem') });
+    assert.equal(issued.status, 201, issued.text);
+    assert.equal(issued.body.privateKeyPem, null);
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+    const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
+    const read = await kh.http({ cert: issued.body.certificatePem, key: keyPem }).get('/v1/keys/pay-orders');
+    assert.equal(read.status, 200, read.text);
+    const described = new X509Certificate(issued.body.certificatePem);
+    assert.match(described.subjectAltName ?? '', /URI:spiffe:\/\/prod\/ns\/csr\/sa\/app/);
+
+    const forged = csr.toString('pem').replace(/.{8}(\n-----END)/, 'AAAAAAAA$1');
+    const refused = await admin.post('/api/v1/certificates').send({ identity: 'spiffe://prod/ns/csr/sa/app', csr: forged });
+    assert.equal(refused.status, 400);
+    const junk = await admin.post('/api/v1/certificates').send({ identity: 'spiffe://prod/ns/csr/sa/app', csr: 'x'.repeat(200) });
+    assert.equal(junk.status, 400);
+    assert.equal(junk.body.error.code, 'VALIDATION_FAILED');
   });
 });

@@ -118,7 +118,7 @@ function subjectAltNames(options: {
 async function leafExtensions(
   usage: 'server' | 'client',
   names: x509.JsonGeneralName[],
-  publicKey: CryptoKey,
+  publicKey: CryptoKey | x509.PublicKey,
   issuer: x509.X509Certificate,
 ): Promise<x509.Extension[]> {
   const extensions: x509.Extension[] = [
@@ -135,6 +135,40 @@ async function leafExtensions(
   return extensions;
 }
 
+export interface LeafCertificateOptions {
+  issuer: CertificateAndKey;
+  commonName: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  uris?: string[];
+  usage: 'server' | 'client';
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+async function signLeaf(options: LeafCertificateOptions, publicKey: CryptoKey | x509.PublicKey): Promise<string> {
+  const subject = subjectName(options.commonName);
+  const altNames = subjectAltNames(options);
+  const issuerCertificate = new x509.X509Certificate(options.issuer.certificatePem);
+  const issuerKey = await importPrivateKey(options.issuer.privateKeyPem);
+  const defaultDays = options.usage === 'server' ? SERVER_VALIDITY_DAYS : CLIENT_VALIDITY_DAYS;
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject,
+    issuer: issuerCertificate.subjectName,
+    ...validity(options.notBefore, options.notAfter, defaultDays),
+    signingAlgorithm: SIGNING,
+    publicKey,
+    signingKey: issuerKey,
+    extensions: await leafExtensions(options.usage, altNames, publicKey, issuerCertificate),
+  });
+  // A mismatched issuer pair would otherwise yield certificates that fail only later, at a TLS handshake.
+  if (!(await certificate.verify({ publicKey: issuerCertificate.publicKey, signatureOnly: true }))) {
+    throw new Error('the issuer private key does not belong to the issuer certificate');
+  }
+  return certificate.toString('pem');
+}
+
 /**
  * A TLS leaf certificate signed by `issuer`: ECDSA P-256 / SHA-256, CA:FALSE, keyUsage digitalSignature,
  * extKeyUsage serverAuth or clientAuth per `usage`, a subjectAltName with the given DNS names, IP addresses
@@ -144,37 +178,39 @@ async function leafExtensions(
  * belong to the issuer certificate or an invalid IP address; RangeError for a bad common name, a DNS name
  * or URI that is not printable ASCII, or an empty validity period.
  */
-export async function issueCertificate(options: {
-  issuer: CertificateAndKey;
-  commonName: string;
-  dnsNames?: string[];
-  ipAddresses?: string[];
-  uris?: string[];
-  usage: 'server' | 'client';
-  notBefore?: Date;
-  notAfter?: Date;
-}): Promise<CertificateAndKey> {
-  const subject = subjectName(options.commonName);
-  const altNames = subjectAltNames(options);
-  const issuerCertificate = new x509.X509Certificate(options.issuer.certificatePem);
-  const issuerKey = await importPrivateKey(options.issuer.privateKeyPem);
+export async function issueCertificate(options: LeafCertificateOptions): Promise<CertificateAndKey> {
   const keys = await generateKeyPair();
-  const defaultDays = options.usage === 'server' ? SERVER_VALIDITY_DAYS : CLIENT_VALIDITY_DAYS;
-  const certificate = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject,
-    issuer: issuerCertificate.subjectName,
-    ...validity(options.notBefore, options.notAfter, defaultDays),
-    signingAlgorithm: SIGNING,
-    publicKey: keys.publicKey,
-    signingKey: issuerKey,
-    extensions: await leafExtensions(options.usage, altNames, keys.publicKey, issuerCertificate),
-  });
-  // A mismatched issuer pair would otherwise yield certificates that fail only later, at a TLS handshake.
-  if (!(await certificate.verify({ publicKey: issuerCertificate.publicKey, signatureOnly: true }))) {
-    throw new Error('the issuer private key does not belong to the issuer certificate');
+  return { certificatePem: await signLeaf(options, keys.publicKey), privateKeyPem: await exportPrivateKey(keys.privateKey) };
+}
+
+/** A certificate request that cannot be used: unparseable, or not signed by the key it carries. */
+export class CertificateRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CertificateRequestError';
   }
-  return { certificatePem: certificate.toString('pem'), privateKeyPem: await exportPrivateKey(keys.privateKey) };
+}
+
+/**
+ * A leaf certificate for the public key of a PKCS#10 request, whose private key never leaves its owner.
+ * The request must be signed by that key (proof of possession). Only its key is used: names, usage and
+ * validity come from `options`, never from the request. Throws CertificateRequestError otherwise.
+ */
+export async function issueCertificateForRequest(options: LeafCertificateOptions & { requestPem: string }): Promise<string> {
+  let request: x509.Pkcs10CertificateRequest;
+  try {
+    request = new x509.Pkcs10CertificateRequest(options.requestPem);
+  } catch {
+    throw new CertificateRequestError('the certificate request is not a PEM PKCS#10 request');
+  }
+  let signed = false;
+  try {
+    signed = await request.verify();
+  } catch {
+    signed = false;
+  }
+  if (!signed) throw new CertificateRequestError('the certificate request is not signed by the key it carries');
+  return signLeaf(options, request.publicKey);
 }
 
 export interface CertificateIdentityInfo {
