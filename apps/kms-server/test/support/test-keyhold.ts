@@ -80,6 +80,8 @@ export interface TestKeyholdOptions {
   masterKey?: InMemoryMasterKey;
   /** Also start the admin listener (WebAuthn relying party `localhost`, origin https://localhost:<port>). */
   admin?: boolean;
+  /** Make the admin listener require a client certificate from the test CA too. */
+  adminRequiresClientCertificate?: boolean;
   signInRateLimit?: RateLimit;
 }
 
@@ -141,6 +143,7 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
           port: adminPort,
           cert: serverCertificate.certificatePem,
           key: serverCertificate.privateKeyPem,
+          requireClientCa: options.adminRequiresClientCertificate ? ca.certificatePem : undefined,
           rpId: 'localhost',
           origins: [adminOrigin],
           publicOrigin: adminOrigin,
