@@ -5,3 +5,4 @@ export * from './operation.guard';
 export * from './current-identity.decorator';
 export * from './rate-limiter';
 export * from './secret-hashing';
+export * from './webauthn';

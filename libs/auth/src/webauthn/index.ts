@@ -1,0 +1,3 @@
+export * from './webauthn-error';
+export * from './challenge-store';
+export * from './webauthn-ceremonies';
