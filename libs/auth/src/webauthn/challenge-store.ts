@@ -10,7 +10,10 @@ export type ChallengePurpose = string;
 export type ChallengeData = Record<string, unknown>;
 
 export interface IssuedChallenge {
-  /** A random public handle (16 base64url characters) the caller may keep, e.g. in a cookie. */
+  /**
+   * A public handle for the record that the caller may keep, e.g. in a cookie (InMemoryChallengeStore: 16
+   * random base64url characters; an implementation keyed by the challenge alone may return the challenge).
+   */
   id: string;
   /** The challenge to put in the WebAuthn options: base64url of 32 random bytes (or the caller's own). */
   challenge: string;
