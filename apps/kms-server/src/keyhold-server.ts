@@ -3,7 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DataSource } from 'typeorm';
 import { type Grant, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
-import { type CertificateClock, type RateLimit, RateLimiter } from '@keyhold/auth';
+import { type CertificateClock, type RateLimit, RateLimiter, WebAuthnCeremonies } from '@keyhold/auth';
 import { randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
 import { AdminRepository } from './admin/admin.repository';
@@ -12,7 +12,6 @@ import { AdminPlaneModule } from './admin/admin-plane.module';
 import { AdminSessions } from './admin/admin-sessions';
 import { ApprovalsService } from './admin/approvals.service';
 import { PostgresChallengeStore } from './admin/challenge-store';
-import { WebAuthnCeremonies } from './admin/webauthn-ceremonies';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthService } from './health/health.service';
 import { NotificationListener } from './database/notification-listener';

@@ -1,13 +1,26 @@
 import { Logger } from '@nestjs/common';
 import { ApiError } from '@keyhold/contracts';
-import { RateLimitedError, RateLimiter } from '@keyhold/auth';
+import {
+  RateLimitedError,
+  RateLimiter,
+  WebAuthnCeremonies,
+  WebAuthnError,
+  challengeOfResponse,
+  generateRecoveryCodes,
+  hashSecret,
+  makeLookupToken,
+  normaliseRecoveryCode,
+  splitToken,
+  verifySecret,
+} from '@keyhold/auth';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
-import { generateRecoveryCodes, hashSecret, makeLookupToken, normaliseRecoveryCode, splitToken, verifySecret } from './secret-hashing';
-import { WebAuthnCeremonies, WebAuthnError } from './webauthn-ceremonies';
 import type { AdminRecord, AdminRepository, AdminRole, EnrolmentTokenRecord, PasskeyRecord } from './admin.repository';
-import { PostgresChallengeStore, challengeOfResponse } from './challenge-store';
+import type { PostgresChallengeStore } from './challenge-store';
 
 export const SETUP_TOKEN_TTL_MS = 24 * 3_600_000;
+/** An Argon2id hash of a secret nobody holds, verified against when there is nothing real to compare. */
+let dummyHash: Promise<string> | null = null;
+const timingDecoy = () => (dummyHash ??= hashSecret(randomToken(32)));
 export const INVITATION_TTL_MS = 72 * 3_600_000;
 export const RECOVERY_ENROLMENT_TTL_MS = 15 * 60_000;
 
@@ -58,7 +71,7 @@ export class AdminAuthService {
       displayName: adminName,
       excludeCredentialIds: existing ? (await this.repository.listPasskeys(existing.id)).map((p) => p.credentialId) : [],
     });
-    await this.challenges.issue('enrolment', { tokenId: record.id, webauthnUserId, name: adminName }, String(options.challenge));
+    await this.challenges.issue('enrolment', { tokenId: record.id, webauthnUserId, name: adminName }, { challenge: options.challenge });
     return options;
   }
 
@@ -66,7 +79,7 @@ export class AdminAuthService {
   async completeEnrolment(token: string, response: unknown, passkeyName: string | undefined): Promise<EnrolmentResult> {
     const parts = splitToken(token);
     const challenge = challengeOfResponse(response);
-    const data = challenge ? await this.challenges.consume(challenge, 'enrolment') : null;
+    const data = challenge ? (await this.challenges.consume(challenge, 'enrolment'))?.data : null;
     if (!parts || !challenge || !data || data.tokenId !== parts.id) {
       throw new ApiError('UNAUTHENTICATED', 'the registration answers no current challenge for this token; start again');
     }
@@ -108,7 +121,7 @@ export class AdminAuthService {
 
   async signInOptions(): Promise<object & { challenge: string }> {
     const options = await this.webauthn.authenticationOptions({});
-    await this.challenges.issue('sign-in', {}, String(options.challenge));
+    await this.challenges.issue('sign-in', {}, { challenge: options.challenge });
     return options;
   }
 
@@ -157,13 +170,13 @@ export class AdminAuthService {
       displayName: admin.name,
       excludeCredentialIds: (await this.repository.listPasskeys(admin.id)).map((p) => p.credentialId),
     });
-    await this.challenges.issue('add-passkey', { adminId: admin.id }, String(options.challenge));
+    await this.challenges.issue('add-passkey', { adminId: admin.id }, { challenge: options.challenge });
     return options;
   }
 
   async addPasskey(admin: AdminRecord, response: unknown, name: string): Promise<PasskeyRecord> {
     const challenge = challengeOfResponse(response);
-    const data = challenge ? await this.challenges.consume(challenge, 'add-passkey') : null;
+    const data = challenge ? (await this.challenges.consume(challenge, 'add-passkey'))?.data : null;
     if (!challenge || !data || data.adminId !== admin.id) {
       throw new ApiError('UNAUTHENTICATED', 'the registration answers no current challenge; start again');
     }
@@ -179,7 +192,10 @@ export class AdminAuthService {
     if (retryAfter > 0) throw new RateLimitedError(retryAfter);
     const admin = await this.repository.findAdminByName(adminName);
     const normalised = normaliseRecoveryCode(code);
-    for (const candidate of admin ? await this.repository.unusedRecoveryCodes(admin.id) : []) {
+    const candidates = admin ? await this.repository.unusedRecoveryCodes(admin.id) : [];
+    // An unknown name costs as much as a known one, so timing does not tell which administrators exist.
+    if (candidates.length === 0) await verifySecret(await timingDecoy(), normalised);
+    for (const candidate of candidates) {
       if ((await verifySecret(candidate.codeHash, normalised)) && (await this.repository.useRecoveryCode(candidate.id, this.now()))) {
         const token = await this.issueEnrolmentToken(
           { kind: 'recovery', role: (admin as AdminRecord).role, name: null, adminId: (admin as AdminRecord).id, createdBy: null },

@@ -1,6 +1,6 @@
 import { ApiError } from '@keyhold/contracts';
 import { constantTimeEqual, hmacSha256, sha256 } from '@keyhold/crypto-core';
-import { hashSecret, makeLookupToken, splitToken, verifySecret } from './secret-hashing';
+import { hashSecret, makeLookupToken, splitToken, verifySecret } from '@keyhold/auth';
 import type { AdminRecord, AdminRepository, SessionRecord } from './admin.repository';
 
 export const SESSION_COOKIE = '__Host-keyhold_session';

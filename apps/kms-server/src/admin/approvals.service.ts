@@ -1,11 +1,12 @@
 import { ApiError } from '@keyhold/contracts';
-import { randomToken, randomUuid, sha256 } from '@keyhold/crypto-core';
+import { randomToken, randomUuid } from '@keyhold/crypto-core';
+import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
 import type { DataSource } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
-import type { WebAuthnCeremonies } from './webauthn-ceremonies';
+
 
 /** Operations that need a fresh passkey assertion from the requester and, with a quorum, from M admins. */
 export type SensitiveOperation =
@@ -46,10 +47,6 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** The challenge for an operation: only an assertion over exactly this operation, by this requester, before this expiry, approves it. */
-export function challengeForOperation(canonical: string): string {
-  return sha256(`keyhold approval v1\u0000${canonical}`).toString('base64url');
-}
 
 /**
  * Multi-admin approvals bound to the exact operation. A request is persisted with its canonical form
