@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -95,6 +96,8 @@ export interface KeyholdServer {
 
 /** Composition root of the service plane: builds the services, the HTTPS listener, and the background work. */
 export async function startKeyholdServer(options: KeyholdServerOptions): Promise<KeyholdServer> {
+  // Services log through Nest's Logger before any Nest app exists: route them to ours (JSON, redaction) now.
+  Logger.overrideLogger(options.logger);
   const clock = options.clock ?? systemClock;
   const repository = new TypeormKeyRepository(options.dataSource);
   const cache = new KeyringCache(repository, options.masterKey, options.keyCache ?? { ttlMs: 300_000, maxKeys: 10_000 });
