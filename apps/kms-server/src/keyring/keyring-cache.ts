@@ -32,7 +32,6 @@ export interface KeyringCacheOptions {
 export class KeyringCache {
   private readonly logger = new Logger(KeyringCache.name);
   private readonly entries = new Map<string, CacheEntry>();
-  private generation = 0;
 
   constructor(
     private readonly repository: KeyRepository,
@@ -53,7 +52,6 @@ export class KeyringCache {
 
   /** After a lost notification channel nothing cached can be trusted to be current. */
   clear(): void {
-    this.generation += 1;
     this.entries.clear();
   }
 
@@ -62,7 +60,6 @@ export class KeyringCache {
   }
 
   private load(name: string): Promise<LoadedKey | null> {
-    const generation = this.generation;
     const loaded = this.fetch(name);
     const entry: CacheEntry = { loaded, expiresAt: this.now() + this.options.ttlMs };
     this.entries.delete(name);
@@ -77,7 +74,7 @@ export class KeyringCache {
         if (result === null && this.entries.get(name) === entry) entry.expiresAt = Math.min(entry.expiresAt, this.now() + 1000);
       },
       () => {
-        if (this.entries.get(name) === entry || generation !== this.generation) this.entries.delete(name);
+        if (this.entries.get(name) === entry) this.entries.delete(name);
       },
     );
     return loaded;
