@@ -336,8 +336,10 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
                   .map((version) => (
                     <tr key={version.version} data-version={version.version}>
                       <td data-label="Version">
-                        v{version.version}
-                        {version.version === key.primaryVersion ? <span className="tag">primary</span> : null}
+                        <span>
+                          v{version.version}
+                          {version.version === key.primaryVersion ? <span className="tag">primary</span> : null}
+                        </span>
                       </td>
                       <td data-label="State">
                         <StateBadge state={version.state} />

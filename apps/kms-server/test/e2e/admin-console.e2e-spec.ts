@@ -9,7 +9,7 @@ import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 // The admin console in a real browser: Debian's Chromium, headless, driven by playwright-core, against the real
 // server (admin listener, embedded Postgres). Passkeys come from Chromium's virtual authenticator (CDP WebAuthn).
-// Screenshots go to test-output/screenshots/ (git-ignored). Generous timeouts: CI machines are small and shared.
+// Screenshots go to test-output/screenshots/ (git-ignored). Without Chromium the suite is skipped, except in CI. Generous timeouts: CI machines are small and shared.
 
 const CHROMIUM = process.env.KEYHOLD_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = resolve(__dirname, '../../../../..');
@@ -31,7 +31,7 @@ async function withVirtualAuthenticator(context: BrowserContext, page: Page): Pr
   });
 }
 
-describe('admin console in Chromium: setup, sign-in, keys', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
+describe('admin console in Chromium: setup, sign-in, keys', { skip: !process.env.CI && !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, () => {
   let kh: TestKeyhold;
   let browser: Browser;
   let context: BrowserContext;
