@@ -375,7 +375,7 @@ function ScheduleDestruction({ name, busy, onConfirm, onCancel }: { name: string
         Until then the key is unusable and the destruction can be cancelled.
       </p>
       <form
-        className="grid-form"
+        className="grid-form destroy-form"
         onSubmit={(event) => {
           event.preventDefault();
           if (validDays && confirmed) onConfirm(parsed);
@@ -395,7 +395,9 @@ function ScheduleDestruction({ name, busy, onConfirm, onCancel }: { name: string
           )}
         </p>
         <label>
-          Type <code>{name}</code> to confirm
+          <span>
+            Type <code>{name}</code> to confirm
+          </span>
           <input name="confirm-name" value={typed} onChange={(event) => setTyped(event.target.value)} autoComplete="off" spellCheck={false} />
         </label>
         <div className="form-actions">
