@@ -1,4 +1,5 @@
-// Builds every project with tsc, dependencies first. Each project resolves the others through npm
+// Builds every project with tsc, dependencies first (the admin console's tsconfig only type-checks: Vite bundles it
+// afterwards into apps/admin-console/dist, the static files the admin listener serves at `/`). Each project resolves the others through npm
 // workspaces (node_modules/@keyhold/* -> their dist/), so the order below is the dependency order.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ export const PROJECTS = [
   'apps/k8s-kms-plugin',
   'migrations',
   'apps/kms-server',
+  'apps/admin-console',
 ];
 
 const clean = process.argv.includes('--clean');
@@ -24,4 +26,10 @@ for (const project of PROJECTS) {
     console.error(`build failed in ${project}`);
     process.exit(result.status ?? 1);
   }
+}
+
+const vite = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', 'apps/admin-console'], { stdio: 'inherit' });
+if (vite.status !== 0) {
+  console.error('build failed in apps/admin-console (vite)');
+  process.exit(vite.status ?? 1);
 }

@@ -8,6 +8,7 @@ import { type CertificateClock, type RateLimit, RateLimiter, WebAuthnCeremonies 
 import { randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
 import { AdminRepository } from './admin/admin.repository';
+import { registerAdminConsole } from './admin/admin-console';
 import { AdminAuthService } from './admin/admin-auth.service';
 import { AdminPlaneModule } from './admin/admin-plane.module';
 import { AdminSessions } from './admin/admin-sessions';
@@ -48,6 +49,8 @@ export interface AdminListenerOptions {
   origins: string[];
   /** The origin Keyhold prints in setup and invitation links. */
   publicOrigin: string;
+  /** The built admin console served at `/` (default: apps/admin-console/dist). */
+  consoleDir?: string;
 }
 
 export interface KeyholdServerOptions {
@@ -243,6 +246,7 @@ async function startAdminListener(
     void reply.header('referrer-policy', 'no-referrer');
     done(null, payload);
   });
+  registerAdminConsole(adminApp.getHttpAdapter().getInstance(), listen.consoleDir);
   await adminApp.listen({ host: listen.host, port: listen.port });
   const port = listeningPort(adminApp, listen.port);
   const setupToken = await auth.ensureSetupToken();
