@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { randomBytes, splitSecret } from '@keyhold/crypto-core';
+import { SealState } from '../../src/seal/seal-state';
+import { type ShamirSealFile, readShamirSealFile } from '../../src/seal/shamir-seal';
+import { SoftwareAuthenticator } from '../support/software-authenticator';
+import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
+
+const INIT_CLI = resolve(__dirname, '../../src/cli/keyhold-init.js');
+
+describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-seal-'));
+  let file: ShamirSealFile;
+  let shares: string[];
+  let kh: TestKeyhold;
+  const logs: string[] = [];
+
+  const start = (databaseUrl?: string) =>
+    startTestKeyhold({ admin: true, databaseUrl, seal: { state: new SealState('shamir', null), shamir: file } });
+  const submit = (share: unknown) => kh.adminHttp().post('/api/v1/seal/shares').send({ share });
+  const status = async () => (await kh.adminHttp().get('/api/v1/seal').expect(200)).body;
+
+  before(async () => {
+    const output = execFileSync(process.execPath, [INIT_CLI, '--shares', '5', '--threshold', '3', '--out', dir], { encoding: 'utf8' });
+    shares = [...output.matchAll(/^share \d of 5: (khs1-\S+)$/gm)].map((match) => match[1]);
+    assert.equal(shares.length, 5, output);
+    file = readShamirSealFile(join(dir, 'master-key.shamir.json'));
+    kh = await start();
+  });
+  after(async () => {
+    logs.push(...kh.logs);
+    await kh.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keyhold-init writes a verifier that holds no share and no key', () => {
+    const text = readFileSync(join(dir, 'master-key.shamir.json'), 'utf8');
+    assert.deepEqual(Object.keys(JSON.parse(text)).sort(), ['checkValue', 'createdAt', 'format', 'setId', 'shares', 'threshold', 'version']);
+    for (const share of shares) assert.ok(!text.includes(share.slice(5)));
+    assert.equal(file.threshold, 3);
+    assert.equal(file.shares, 5);
+  });
+
+  it('sealed: health says so, every key operation answers 503 SEALED, the scheduler does nothing', async () => {
+    const health = await kh.http().get('/v1/health').expect(503);
+    assert.equal(health.body.sealed, true);
+    assert.equal(health.body.status, 'sealed');
+    assert.equal(health.body.masterKeyProtection, 'shamir');
+    for (const test of [
+      kh.http().get('/v1/keys'),
+      kh.http().post('/v1/keys').send({ name: 'early', algorithm: 'aes-256-gcm' }),
+      kh.http().post('/v1/keys/early/encrypt').send({ plaintext: 'aGVsbG8=' }),
+    ]) {
+      const response = await test.expect(503);
+      assert.equal(response.body.error.code, 'SEALED');
+      assert.match(response.body.error.message, /sealed/);
+      assert.ok(response.body.error.requestId);
+    }
+    assert.deepEqual(await kh.server.scheduler.runOnce(), { ran: false, rotated: [], destroyed: [] });
+    assert.deepEqual(await status(), { sealed: true, protection: 'shamir', threshold: 3, shares: 5, received: 0 });
+  });
+
+  it('refuses malformed shares and shares of another master key without counting them', async () => {
+    const body = shares[0].slice(5);
+    const typo = `khs1-${body.slice(0, 12)}${body[12] === 'A' ? 'B' : 'A'}${body.slice(13)}`;
+    const [other] = await splitSecret(randomBytes(32), 5, 3, 'deadbeef');
+    for (const bad of ['hello', typo, shares[0].slice(0, 40), other]) {
+      const response = await submit(bad).expect(400);
+      assert.equal(response.body.error.code, 'VALIDATION_FAILED');
+      if (bad.length > 30) assert.ok(!response.text.includes(bad.slice(5, 25)), 'the refusal does not echo the share');
+    }
+    for (const body of [{}, { share: 42 }, { share: shares[0], extra: 1 }]) {
+      assert.equal((await kh.adminHttp().post('/api/v1/seal/shares').send(body)).status, 400);
+    }
+    assert.equal((await status()).received, 0);
+  });
+
+  it('refuses a duplicate share; forgets submitted shares across a restart', async () => {
+    assert.deepEqual((await submit(shares[0]).expect(200)).body, { sealed: true, protection: 'shamir', threshold: 3, shares: 5, received: 1 });
+    const duplicate = await submit(` ${shares[0]}\n`).expect(409);
+    assert.equal(duplicate.body.error.code, 'INVALID_STATE');
+    assert.equal((await submit(shares[1]).expect(200)).body.received, 2);
+
+    // Restart in the middle: the two shares were in memory only.
+    const databaseUrl = kh.database.url;
+    logs.push(...kh.logs);
+    await kh.server.close();
+    await kh.dataSource.destroy();
+    const drop = kh.database.drop;
+    kh = await start(databaseUrl);
+    kh.database.drop = drop;
+    assert.deepEqual(await status(), { sealed: true, protection: 'shamir', threshold: 3, shares: 5, received: 0 });
+    assert.equal((await submit(shares[2]).expect(200)).body.received, 1);
+    assert.equal((await kh.http().get('/v1/keys').expect(503)).body.error.code, 'SEALED');
+  });
+
+  it('a combination that does not rebuild the key is refused and every collected share discarded', async () => {
+    const forged = await splitSecret(randomBytes(32), 5, 3, file.setId);
+    assert.equal((await submit(shares[3]).expect(200)).body.received, 2);
+    const refused = await submit(forged[4]).expect(400);
+    assert.match(refused.body.error.message, /do not rebuild the master key/);
+    assert.deepEqual(await status(), { sealed: true, protection: 'shamir', threshold: 3, shares: 5, received: 0 });
+  });
+
+  let ciphertext: string;
+  it('3 distinct valid shares unseal it: keys work, health is ok, a Keyhold-issued identity opens the service plane', async () => {
+    await submit(shares[4]).expect(200);
+    await submit(shares[0]).expect(200);
+    const done = await submit(shares[2]).expect(200);
+    assert.deepEqual(done.body, { sealed: false, protection: 'shamir', threshold: 3, shares: 5, received: 0 });
+    const health = await kh.http().get('/v1/health').expect(200);
+    assert.equal(health.body.sealed, false);
+    await kh.http().post('/v1/keys').send({ name: 'payments', algorithm: 'aes-256-gcm' }).expect(201);
+    const encrypted = await kh.http().post('/v1/keys/payments/encrypt').send({ plaintext: 'c2VjcmV0' }).expect(200);
+    ciphertext = encrypted.body.ciphertext;
+    const decrypted = await kh.http().post('/v1/keys/payments/decrypt').send({ ciphertext }).expect(200);
+    assert.equal(decrypted.body.plaintext, 'c2VjcmV0');
+    assert.equal((await submit(shares[1]).expect(409)).body.error.code, 'INVALID_STATE');
+
+    // The service identity CA was created at unseal and the listener trusts it from then on.
+    const issued = await kh.server.identities.authority.issue({ identity: 'spiffe://test.keyhold/after-unseal', validityHours: 1, issuedBy: null });
+    const credentials = { cert: issued.certificatePem, key: issued.privateKeyPem as string };
+    assert.equal((await kh.http(credentials).get('/v1/health')).status, 200);
+  });
+
+  it('seals again through an approval (a fresh passkey assertion); unsealing again with other shares restores the same keys', async () => {
+    const token = new URL(kh.server.admin?.setupLink as string).hash.replace('#token=', '');
+    const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
+    const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name: 'alice' }).expect(200);
+    const enrolled = await kh.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
+    const session = { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken };
+
+    assert.equal((await kh.adminHttp().post('/api/v1/seal').send({})).status, 401);
+    const requested = await kh.adminHttp(session).post('/api/v1/seal').send({}).expect(201);
+    assert.equal(requested.body.operation.status, 'pending');
+    await kh.http().post('/v1/keys/payments/decrypt').send({ ciphertext }).expect(200);
+    const response = await authenticator.getAssertion(requested.body.assertionOptions);
+    const approved = await kh.adminHttp(session).post(`/api/v1/operations/${requested.body.operation.id}/approvals`).send({ response }).expect(200);
+    assert.equal(approved.body.status, 'executed');
+
+    assert.equal((await kh.http().post('/v1/keys/payments/decrypt').send({ ciphertext }).expect(503)).body.error.code, 'SEALED');
+    assert.equal((await kh.http().get('/v1/health').expect(503)).body.sealed, true);
+    assert.equal(kh.server.cache.size, 0);
+    // While sealed, the admin plane still answers, but nothing that needs the master key runs.
+    assert.equal((await kh.adminHttp(session).post('/api/v1/seal').send({})).status, 409);
+
+    for (const share of [shares[1], shares[3], shares[4]]) await submit(share).expect(200);
+    const decrypted = await kh.http().post('/v1/keys/payments/decrypt').send({ ciphertext }).expect(200);
+    assert.equal(decrypted.body.plaintext, 'c2VjcmV0');
+  });
+
+  it('no share reaches a log line', () => {
+    const all = [...logs, ...kh.logs].join('\n');
+    for (const share of shares) assert.ok(!all.includes(share.slice(5, 30)), 'a share was logged');
+  });
+});
