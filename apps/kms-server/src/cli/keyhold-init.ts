@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
-import { ConfigError, loadConfig } from '../config/keyhold-config';
+import { loadConfig } from '../config/keyhold-config';
 import { ensurePkcs11WrappingKey, writePkcs11WrappedMasterKey } from '../seal/pkcs11-seal';
 import { initShamirMasterKey } from '../seal/shamir-seal';
 
@@ -71,6 +71,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error) => {
-  process.stderr.write(`keyhold-init: ${error instanceof ConfigError ? error.message : error.message}\n`);
+  process.stderr.write(`keyhold-init: ${error.message}\n`);
   process.exit(1);
 });
