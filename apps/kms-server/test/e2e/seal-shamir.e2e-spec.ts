@@ -147,6 +147,12 @@ describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () =>
     assert.equal(kh.server.cache.size, 0);
     // While sealed, the admin plane still answers, but nothing that needs the master key runs.
     assert.equal((await kh.adminHttp(session).post('/api/v1/seal').send({})).status, 409);
+    const create = await kh.adminHttp(session).post('/api/v1/keys').send({ name: 'while-sealed', algorithm: 'aes-256-gcm' });
+    assert.equal(create.status, 503, create.text);
+    assert.equal(create.body.error.code, 'SEALED');
+    const rotate = await kh.adminHttp(session).post('/api/v1/keys/payments/rotate').send({});
+    assert.equal(rotate.body.error?.code, 'SEALED', rotate.text);
+    assert.equal((await kh.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_keys WHERE name = 'while-sealed'`))[0].n, 0);
 
     for (const share of [shares[1], shares[3], shares[4]]) await submit(share).expect(200);
     const decrypted = await kh.http().post('/v1/keys/payments/decrypt').send({ ciphertext }).expect(200);
