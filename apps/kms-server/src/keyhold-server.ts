@@ -27,7 +27,7 @@ import type { KeyholdLogger } from './logging/logger';
 import { KEY_CHANGED_CHANNEL, TypeormKeyRepository } from './persistence/typeorm-key.repository';
 import { LifecycleScheduler } from './scheduler/lifecycle-scheduler';
 import type { MasterKey } from './seal/master-key';
-import { SealState, SealStateMasterKey } from './seal/seal-state';
+import { SEAL_CHANNEL, SealState, SealStateMasterKey } from './seal/seal-state';
 import { type ShamirSealFile, ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 
@@ -126,6 +126,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   listener.subscribe(KEY_CHANGED_CHANNEL, (name) => cache.invalidate(name));
   listener.subscribe(GRANTS_CHANGED_CHANNEL, () => void grants.reload());
   listener.subscribe(CERTIFICATE_REVOKED_CHANNEL, (fingerprint) => revocations.add(fingerprint));
+  listener.subscribe(SEAL_CHANNEL, () => void sealState.seal());
   listener.onResync(() => {
     cache.clear();
     void grants.reload();

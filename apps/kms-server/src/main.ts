@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   if (server.admin) {
     logger.log({ msg: 'Keyhold admin plane listening', url: `https://${config.admin.host}:${server.admin.port}` }, 'Keyhold');
   }
-  if (!config.production) printDevelopmentHelp(config.home, server.port);
+  if (!config.production) printDevelopmentHelp(config.home, server.port, seal.state.protection);
   if (server.admin?.setupLink) {
     // Printed, never logged: the link is a credential until it is used (single use, 24 hours).
     process.stdout.write(
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-function printDevelopmentHelp(home: string, port: number): void {
+function printDevelopmentHelp(home: string, port: number, protection: string): void {
   const paths = developmentPaths(home);
   const show = (path: string) => {
     const rel = relative(process.cwd(), path);
@@ -100,7 +100,9 @@ function printDevelopmentHelp(home: string, port: number): void {
   process.stdout.write(
     [
       '',
-      'Keyhold is running with DEVELOPMENT defaults (unsealed master key file, local CA). Not for production.',
+      protection === 'development-file'
+        ? 'Keyhold is running with DEVELOPMENT defaults (unsealed development master key file, local CA). Not for production.'
+        : `Keyhold is running with development defaults (local CA, certificates under ${show(home)}); master key: ${protection}.`,
       'Try it:',
       `  ${curl} https://localhost:${port}/v1/health`,
       `  ${curl} -H 'content-type: application/json' -d '{"name":"demo","algorithm":"aes-256-gcm"}' https://localhost:${port}/v1/keys`,

@@ -3,7 +3,7 @@ import { randomToken, randomUuid, sha256 } from '@keyhold/crypto-core';
 import type { DataSource } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
-import type { SealState } from '../seal/seal-state';
+import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
 import type { WebAuthnCeremonies } from './webauthn-ceremonies';
@@ -225,6 +225,8 @@ export class ApprovalsService {
         return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt));
       case 'seal':
         if (!this.sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
+        // Every instance on this database seals (LISTEN/NOTIFY), this one at once.
+        await this.dataSource.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
         await this.sealState.seal();
         return { sealed: true };
       case 'remove-passkey': {

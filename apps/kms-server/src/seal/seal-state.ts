@@ -63,6 +63,9 @@ export class SealState {
   }
 }
 
+/** Postgres NOTIFY channel: an approved `seal` operation seals every instance listening on the database. */
+export const SEAL_CHANNEL = 'keyhold_seal';
+
 export function sealedError(): ApiError {
   return new ApiError('SEALED', 'Keyhold is sealed: no key operation runs until administrators unseal it (GET /api/v1/seal on the admin plane)');
 }

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomBytes, splitSecret } from '@keyhold/crypto-core';
 import { SealState } from '../../src/seal/seal-state';
-import { type ShamirSealFile, readShamirSealFile } from '../../src/seal/shamir-seal';
+import { type ShamirSealFile, initShamirMasterKey, readShamirSealFile } from '../../src/seal/shamir-seal';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
@@ -162,5 +162,44 @@ describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () =>
   it('no share reaches a log line', () => {
     const all = [...logs, ...kh.logs].join('\n');
     for (const share of shares) assert.ok(!all.includes(share.slice(5, 30)), 'a share was logged');
+  });
+});
+
+describe('sealing reaches every instance on the database', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-seal-multi-'));
+  let a: TestKeyhold;
+  let b: TestKeyhold;
+  let shares: string[];
+
+  before(async () => {
+    const init = await initShamirMasterKey(join(dir, 'v.json'), 3, 2);
+    shares = init.shares;
+    a = await startTestKeyhold({ admin: true, seal: { state: new SealState('shamir', null), shamir: init.file } });
+    b = await startTestKeyhold({ databaseUrl: a.database.url, seal: { state: new SealState('shamir', null), shamir: init.file } });
+  });
+  after(async () => {
+    await b.stop();
+    await a.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('each instance is unsealed on its own; an approved seal on one seals the other through NOTIFY', async () => {
+    for (const share of shares.slice(0, 2)) await a.adminHttp().post('/api/v1/seal/shares').send({ share }).expect(200);
+    assert.equal((await b.http().get('/v1/keys').expect(503)).body.error.code, 'SEALED');
+    for (const share of shares.slice(1, 3)) await b.server.seal.unsealer?.submit(share);
+    await b.http().get('/v1/keys').expect(200);
+
+    const token = new URL(a.server.admin?.setupLink as string).hash.replace('#token=', '');
+    const authenticator = new SoftwareAuthenticator({ origin: a.adminOrigin, rpId: 'localhost' });
+    const options = await a.adminHttp().post('/api/v1/enrolment/options').send({ token, name: 'root' }).expect(200);
+    const enrolled = await a.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
+    const session = { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken };
+    const requested = await a.adminHttp(session).post('/api/v1/seal').send({}).expect(201);
+    const response = await authenticator.getAssertion(requested.body.assertionOptions);
+    await a.adminHttp(session).post(`/api/v1/operations/${requested.body.operation.id}/approvals`).send({ response }).expect(200);
+
+    assert.equal(a.server.seal.state.sealed, true);
+    for (let attempt = 0; attempt < 100 && !b.server.seal.state.sealed; attempt += 1) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await b.http().get('/v1/keys').expect(503)).body.error.code, 'SEALED');
   });
 });
