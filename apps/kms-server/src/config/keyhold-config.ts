@@ -34,6 +34,7 @@ const environmentSchema = z.object({
   KEYHOLD_MASTER_KEY_PASSPHRASE_FD: z.coerce.number().int().min(0).max(65_535).optional(),
   KEYHOLD_SEAL: z.string().optional(),
   KEYHOLD_SHAMIR_FILE: z.string().optional(),
+  KEYHOLD_SHAMIR_SHARE_TIMEOUT_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
   KEYHOLD_PKCS11_LIBRARY: z.string().default('/usr/lib/softhsm/libsofthsm2.so'),
   KEYHOLD_PKCS11_SLOT: z.coerce.number().int().min(0).optional(),
   KEYHOLD_PKCS11_TOKEN_LABEL: z.string().min(1).max(32).optional(),
@@ -98,6 +99,8 @@ export interface Pkcs11Config {
 export interface SealConfig {
   kind: SealKind;
   shamirFile: string;
+  /** How long submitted shares are kept, counted from the first, before they are discarded. */
+  shareTimeoutMs: number;
   pkcs11: Pkcs11Config | null;
 }
 
@@ -196,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     seal: {
       kind: sealKind,
       shamirFile: file(e.KEYHOLD_SHAMIR_FILE, dev.shamirFile),
+      shareTimeoutMs: e.KEYHOLD_SHAMIR_SHARE_TIMEOUT_SECONDS * 1000,
       pkcs11: sealKind === 'pkcs11' ? pkcs11Config(e, file(e.KEYHOLD_PKCS11_WRAPPED_KEY_FILE, dev.pkcs11WrappedKey)) : null,
     },
     grantsFile: file(e.KEYHOLD_GRANTS_FILE, dev.grants),

@@ -28,13 +28,18 @@ export interface SealSetup {
   state: SealState;
   /** Set with KEYHOLD_SEAL=shamir: Keyhold starts sealed and admins submit shares. */
   shamir: ShamirSealFile | null;
+  shareTimeoutMs?: number;
 }
 
 /** Builds the seal state the configuration asks for: unsealed at start (file, pkcs11) or sealed (shamir). */
 export async function loadSeal(config: KeyholdConfig): Promise<SealSetup> {
   switch (config.seal.kind) {
     case 'shamir':
-      return { state: new SealState('shamir', null), shamir: readShamirSealFile(config.seal.shamirFile) };
+      return {
+        state: new SealState('shamir', null),
+        shamir: readShamirSealFile(config.seal.shamirFile),
+        shareTimeoutMs: config.seal.shareTimeoutMs,
+      };
     case 'pkcs11': {
       const key = await unsealWithPkcs11(config.seal.pkcs11 as NonNullable<KeyholdConfig['seal']['pkcs11']>);
       return { state: new SealState('pkcs11', key), shamir: null };

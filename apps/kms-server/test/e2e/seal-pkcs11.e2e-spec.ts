@@ -98,6 +98,22 @@ describe('KEYHOLD_SEAL=pkcs11: the master key wrapped by an AES key inside a sof
     assert.equal(decrypted.body.plaintext, 'aHNt');
   });
 
+  it('finds the token by slot ID as well as by label', async () => {
+    const module = new pkcs11js.PKCS11();
+    module.load(LIBRARY);
+    module.C_Initialize();
+    let slotId: bigint;
+    try {
+      const slot = module.C_GetSlotList(true).find((s) => module.C_GetTokenInfo(s).label.trim() === 'keyhold-test') as Buffer;
+      slotId = slot.readBigUInt64LE(0);
+    } finally {
+      module.C_Finalize();
+    }
+    const seal = await loadSeal(loadConfig({ ...env, KEYHOLD_PKCS11_TOKEN_LABEL: undefined, KEYHOLD_PKCS11_SLOT: String(slotId) }));
+    assert.equal(seal.state.sealed, false);
+    await assert.rejects(loadSeal(loadConfig({ ...env, KEYHOLD_PKCS11_TOKEN_LABEL: undefined, KEYHOLD_PKCS11_SLOT: '7' })), /no PKCS#11 token in slot 7/);
+  });
+
   it('a wrong PIN, a missing token, a missing token key or an altered file do not unseal', async () => {
     await assert.rejects(loadSeal(loadConfig({ ...env, KEYHOLD_PKCS11_PIN: '000000' })), /refused the PIN/);
     await assert.rejects(loadSeal(loadConfig({ ...env, KEYHOLD_PKCS11_TOKEN_LABEL: 'nope' })), /no PKCS#11 token labelled "nope"/);

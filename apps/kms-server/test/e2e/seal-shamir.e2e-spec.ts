@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { randomBytes, splitSecret } from '@keyhold/crypto-core';
+import { combineShares, decodeShare, randomBytes, splitSecret } from '@keyhold/crypto-core';
+import { dumpDatabase } from '../support/database-dump';
 import { SealState } from '../../src/seal/seal-state';
 import { type ShamirSealFile, initShamirMasterKey, readShamirSealFile } from '../../src/seal/shamir-seal';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
@@ -159,9 +160,20 @@ describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () =>
     assert.equal(decrypted.body.plaintext, 'c2VjcmV0');
   });
 
-  it('no share reaches a log line', () => {
+  it('no share and no master key reach a log line or the database', async () => {
     const all = [...logs, ...kh.logs].join('\n');
-    for (const share of shares) assert.ok(!all.includes(share.slice(5, 30)), 'a share was logged');
+    const dump = await dumpDatabase(kh.dataSource);
+    const masterKey = await combineShares(shares.slice(0, 3).map((share) => decodeShare(share)));
+    for (const share of shares) {
+      assert.ok(!all.includes(share.slice(5, 30)), 'a share was logged');
+      assert.ok(!dump.includes(share.slice(5, 30)), 'a share is in the database');
+      const bytes = decodeShare(share).bytes.toString('hex');
+      assert.ok(!dump.includes(bytes), 'share bytes are in the database');
+    }
+    for (const form of [masterKey.toString('hex'), masterKey.toString('base64')]) {
+      assert.ok(!all.includes(form), 'the master key was logged');
+      assert.ok(!dump.includes(form), 'the master key is in the database');
+    }
   });
 });
 
@@ -201,5 +213,29 @@ describe('sealing reaches every instance on the database', () => {
     assert.equal(a.server.seal.state.sealed, true);
     for (let attempt = 0; attempt < 100 && !b.server.seal.state.sealed; attempt += 1) await new Promise((r) => setTimeout(r, 20));
     assert.equal((await b.http().get('/v1/keys').expect(503)).body.error.code, 'SEALED');
+  });
+});
+
+describe('the public share endpoint is rate-limited per source address', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-seal-limit-'));
+  let kh: TestKeyhold;
+  before(async () => {
+    const init = await initShamirMasterKey(join(dir, 'v.json'), 3, 2);
+    kh = await startTestKeyhold({
+      admin: true,
+      signInRateLimit: { perSecond: 0.001, burst: 3 },
+      seal: { state: new SealState('shamir', null), shamir: init.file },
+    });
+  });
+  after(async () => {
+    await kh.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('guessing shares runs into 429 RATE_LIMITED with Retry-After', async () => {
+    for (let i = 0; i < 3; i += 1) await kh.adminHttp().post('/api/v1/seal/shares').send({ share: 'khs1-guess' }).expect(400);
+    const limited = await kh.adminHttp().post('/api/v1/seal/shares').send({ share: 'khs1-guess' }).expect(429);
+    assert.equal(limited.body.error.code, 'RATE_LIMITED');
+    assert.ok(Number(limited.headers['retry-after']) > 0);
   });
 });
