@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ApiError } from '@keyhold/contracts';
-import { randomBytes, splitSecret } from '@keyhold/crypto-core';
+import { decodeShare, randomBytes, splitSecret } from '@keyhold/crypto-core';
 import { SealState } from './seal-state';
 import { ShamirUnsealer, initShamirMasterKey, readShamirSealFile } from './shamir-seal';
 
@@ -52,13 +52,31 @@ describe('ShamirUnsealer', () => {
     const path = join(dir, 'c.json');
     const { file, shares } = await initShamirMasterKey(path, 5, 3);
     const forged = await splitSecret(randomBytes(32), 5, 3, file.setId);
+    const held = new Set([shares[0], shares[1]].map((share) => decodeShare(share).index));
+    const wrong = forged.find((share) => !held.has(decodeShare(share).index)) as string;
     const state = new SealState('shamir', null);
     const unsealer = new ShamirUnsealer(file, state);
-    const results = await Promise.allSettled([unsealer.submit(shares[0]), unsealer.submit(shares[1]), unsealer.submit(forged[2])]);
+    const results = await Promise.allSettled([unsealer.submit(shares[0]), unsealer.submit(shares[1]), unsealer.submit(wrong)]);
     assert.equal(results.filter((r) => r.status === 'rejected').length, 1);
     assert.match(String((results[2] as PromiseRejectedResult).reason.message), /do not rebuild the master key/);
     assert.equal(unsealer.progress().received, 0);
     assert.ok(state.sealed);
+    unsealer.clear();
+  });
+
+  it('a different share with the number of one already held is refused and not counted; an identical one is a duplicate', async () => {
+    const { file, shares } = await initShamirMasterKey(join(dir, 'd.json'), 5, 3);
+    const index = decodeShare(shares[0]).index;
+    let clash: string | undefined;
+    for (let attempt = 0; attempt < 3000 && !clash; attempt += 1) {
+      clash = (await splitSecret(randomBytes(32), 5, 3, file.setId)).find((share) => decodeShare(share).index === index);
+    }
+    assert.ok(clash, 'no forged share with that number in 3000 splits');
+    const unsealer = new ShamirUnsealer(file, new SealState('shamir', null));
+    await unsealer.submit(shares[0]);
+    await assert.rejects(unsealer.submit(clash), (error: ApiError) => error.code === 'VALIDATION_FAILED' && /same share number/.test(error.message));
+    await assert.rejects(unsealer.submit(shares[0]), (error: ApiError) => error.code === 'INVALID_STATE');
+    assert.equal(unsealer.progress().received, 1);
     unsealer.clear();
   });
 });

@@ -5,6 +5,7 @@ import {
   type DecodedShare,
   ShareFormatError,
   combineShares,
+  constantTimeEqual,
   decodeShare,
   generateKeyMaterial,
   keyCheckValue,
@@ -153,8 +154,15 @@ export class ShamirUnsealer {
     if (share.setId !== this.file.setId) {
       throw new ApiError('VALIDATION_FAILED', 'that share belongs to another master key (another keyhold-init); nothing was counted');
     }
-    if (this.collected.some((held) => held.index === share.index)) {
-      throw new ApiError('INVALID_STATE', 'that share was already submitted; submit a different one');
+    const sameIndex = this.collected.find((held) => held.index === share.index);
+    if (sameIndex) {
+      if (constantTimeEqual(sameIndex.bytes, share.bytes)) {
+        throw new ApiError('INVALID_STATE', 'that share was already submitted; submit a different one');
+      }
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        'that share has the same share number as one already submitted but another value: one of the two is wrong; it was not counted',
+      );
     }
     this.collected.push(share);
     if (this.collected.length === 1) {
