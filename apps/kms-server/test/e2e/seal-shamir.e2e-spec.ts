@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -242,5 +242,45 @@ describe('the public share endpoint is rate-limited per source address', () => {
     const limited = await kh.adminHttp().post('/api/v1/seal/shares').send({ share: 'khs1-guess' }).expect(429);
     assert.equal(limited.body.error.code, 'RATE_LIMITED');
     assert.ok(Number(limited.headers['retry-after']) > 0);
+  });
+});
+
+describe('keyhold-unseal: the share from stdin, never from argv', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-unseal-cli-'));
+  const UNSEAL_CLI = resolve(__dirname, '../../src/cli/keyhold-unseal.js');
+  let kh: TestKeyhold;
+  let shares: string[];
+
+  // Asynchronous on purpose: the server answering the CLI runs in this process.
+  const run = (args: string[], input: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      const child = execFile(process.execPath, [UNSEAL_CLI, '--url', kh.adminOrigin, '--cacert', join(dir, 'ca.pem'), ...args], (error, stdout, stderr) =>
+        done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin?.end(input);
+    });
+
+  before(async () => {
+    const init = await initShamirMasterKey(join(dir, 'v.json'), 3, 2);
+    shares = init.shares;
+    kh = await startTestKeyhold({ admin: true, seal: { state: new SealState('shamir', null), shamir: init.file } });
+    writeFileSync(join(dir, 'ca.pem'), kh.ca);
+  });
+  after(async () => {
+    await kh.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('submits shares and reports progress; a refusal exits 1 with the reason', async () => {
+    assert.equal((await run(['--status'], '')).stdout, 'Keyhold is sealed: 0 of 2 shares received.\n');
+    assert.equal((await run([], `${shares[0]}\n`)).stdout, 'Keyhold is sealed: 1 of 2 shares received.\n');
+    const refused = await run([], 'khs1-not-a-share\n');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /refused \(400 VALIDATION_FAILED\): malformed share/);
+    const empty = await run([], '');
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /no share on stdin/);
+    assert.equal((await run([], `${shares[2]}\n`)).stdout, 'Keyhold is unsealed.\n');
+    await kh.http().get('/v1/keys').expect(200);
   });
 });
