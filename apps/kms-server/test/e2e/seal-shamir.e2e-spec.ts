@@ -271,6 +271,14 @@ describe('keyhold-unseal: the share from stdin, never from argv', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a fresh sealed Keyhold still lets its first administrator enrol (nothing there needs the master key)', async () => {
+    const token = new URL(kh.server.admin?.setupLink as string).hash.replace('#token=', '');
+    const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
+    const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name: 'first' }).expect(200);
+    await kh.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
+    assert.equal(kh.server.seal.state.sealed, true);
+  });
+
   it('submits shares and reports progress; a refusal exits 1 with the reason', async () => {
     assert.equal((await run(['--status'], '')).stdout, 'Keyhold is sealed: 0 of 2 shares received.\n');
     assert.equal((await run([], `${shares[0]}\n`)).stdout, 'Keyhold is sealed: 1 of 2 shares received.\n');
