@@ -28,6 +28,8 @@ import type { KeyholdLogger } from './logging/logger';
 import { KEY_CHANGED_CHANNEL, TypeormKeyRepository } from './persistence/typeorm-key.repository';
 import { LifecycleScheduler } from './scheduler/lifecycle-scheduler';
 import type { MasterKey } from './seal/master-key';
+import { SEAL_CHANNEL, SealState, SealStateMasterKey } from './seal/seal-state';
+import { type ShamirSealFile, ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 
 export interface ServiceTls {
@@ -56,7 +58,9 @@ export interface AdminListenerOptions {
 export interface KeyholdServerOptions {
   databaseUrl: string;
   dataSource: DataSource;
-  masterKey: MasterKey;
+  /** An unsealed master key; or `seal`, for a Keyhold that may start sealed. One of the two. */
+  masterKey?: MasterKey;
+  seal?: { state: SealState; shamir?: ShamirSealFile | null; shareTimeoutMs?: number };
   /** Grants from the grants file; those managed on the admin plane come from Postgres on top of them. */
   fileGrants: readonly Grant[];
   logger: KeyholdLogger;
@@ -94,6 +98,7 @@ export interface KeyholdServer {
     revocations: RevocationList;
   };
   admin: { app: NestFastifyApplication; url: string; port: number; auth: AdminAuthService; setupLink: string | null } | null;
+  seal: { state: SealState; unsealer: ShamirUnsealer | null };
   close(): Promise<void>;
 }
 
@@ -102,23 +107,31 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   // Services log through Nest's Logger before any Nest app exists: route them to ours (JSON, redaction) now.
   Logger.overrideLogger(options.logger);
   const clock = options.clock ?? systemClock;
+  const sealState = options.seal?.state ?? sealStateOf(options.masterKey);
+  const unsealer = options.seal?.shamir ? new ShamirUnsealer(options.seal.shamir, sealState, options.seal.shareTimeoutMs) : null;
+  // Everything below holds this proxy, never the key: sealed, each use throws SEALED.
+  const masterKey = new SealStateMasterKey(sealState);
   const repository = new TypeormKeyRepository(options.dataSource);
-  const cache = new KeyringCache(repository, options.masterKey, options.keyCache ?? { ttlMs: 300_000, maxKeys: 10_000 });
+  const cache = new KeyringCache(repository, masterKey, options.keyCache ?? { ttlMs: 300_000, maxKeys: 10_000 });
+  sealState.onChange((sealed) => {
+    if (sealed) cache.clear();
+  });
   const usage = new UsageRecorder(repository, options.usageFlushIntervalMs ?? 5000, () => clock.now());
-  const keys = new KeysService(repository, options.masterKey, cache, usage, clock);
+  const keys = new KeysService(repository, masterKey, cache, usage, clock);
   const grantsRepository = new GrantsRepository(options.dataSource);
   const grants = new DatabaseGrantPolicySource(options.fileGrants, grantsRepository);
   const wallClock = options.certificateClock ?? Date.now;
   // Certificates live in real time (TLS checks them against it), not on the lifecycle clock tests move.
-  const authority = new CertificateAuthorityService(options.dataSource, options.masterKey, () => new Date(wallClock()));
+  const authority = new CertificateAuthorityService(options.dataSource, masterKey, () => new Date(wallClock()));
   const revocations = new RevocationList(authority);
   const crypto = new CryptoOpsService(cache, usage, grants);
-  const health = new HealthService(options.dataSource, options.masterKey);
-  const scheduler = new LifecycleScheduler(options.dataSource, repository, keys, clock, options.schedulerIntervalMs ?? 30_000);
+  const health = new HealthService(options.dataSource, sealState);
+  const scheduler = new LifecycleScheduler(options.dataSource, repository, keys, clock, options.schedulerIntervalMs ?? 30_000, () => sealState.sealed);
   const listener = new NotificationListener({ connectionString: options.databaseUrl });
   listener.subscribe(KEY_CHANGED_CHANNEL, (name) => cache.invalidate(name));
   listener.subscribe(GRANTS_CHANGED_CHANNEL, () => void grants.reload());
   listener.subscribe(CERTIFICATE_REVOKED_CHANNEL, (fingerprint) => revocations.add(fingerprint));
+  listener.subscribe(SEAL_CHANNEL, () => void sealState.seal());
   listener.onResync(() => {
     cache.clear();
     void grants.reload();
@@ -127,13 +140,16 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   await grants.reload();
   await revocations.reload();
   // Certificates Keyhold issues must open the service listener, besides those of the configured CA.
-  const serviceIdentityCa = await authority.ensure();
+  // Sealed on a first start, the CA cannot be created yet (its key is sealed under the master key): the
+  // listener starts with the configured CA alone and adds Keyhold's CA once unsealed.
+  let serviceIdentityCa = sealState.sealed ? await authority.existing() : await authority.ensure();
 
   const app = await NestFactory.create<NestFastifyApplication>(
     ServicePlaneModule.register({
       keys,
       crypto,
       health,
+      sealState,
       grants,
       revocations,
       rateLimiter: new RateLimiter(options.rateLimit ?? { perSecond: 0, burst: 0 }),
@@ -143,7 +159,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       https: {
         cert: options.tls.cert,
         key: options.tls.key,
-        ca: [options.tls.clientCa, serviceIdentityCa],
+        ca: serviceIdentityCa ? [options.tls.clientCa, serviceIdentityCa] : [options.tls.clientCa],
         requestCert: true,
         rejectUnauthorized: true,
         minVersion: 'TLSv1.2',
@@ -157,6 +173,16 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(app);
+  sealState.onChange(async (sealed) => {
+    if (sealed || serviceIdentityCa) return;
+    serviceIdentityCa = await authority.ensure();
+    (app.getHttpServer() as unknown as import('node:tls').Server).setSecureContext({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      ca: [options.tls.clientCa, serviceIdentityCa],
+      minVersion: 'TLSv1.2',
+    });
+  });
 
   await listener.start();
   usage.start();
@@ -164,7 +190,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   await app.listen({ host: options.host, port: options.port });
   const port = listeningPort(app, options.port);
   const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
-  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock) : null;
+  const seal = { state: sealState, unsealer };
+  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal) : null;
 
   return {
     app,
@@ -176,7 +203,9 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     usage,
     identities,
     admin,
+    seal,
     async close() {
+      unsealer?.clear();
       // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
       await usage.flush();
       await scheduler.stop();
@@ -186,6 +215,11 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       await listener.stop();
     },
   };
+}
+
+function sealStateOf(masterKey: MasterKey | undefined): SealState {
+  if (!masterKey) throw new Error('startKeyholdServer needs masterKey or seal');
+  return new SealState(masterKey.protection, masterKey);
 }
 
 function listeningPort(app: NestFastifyApplication, fallback: number): number {
@@ -199,6 +233,7 @@ async function startAdminListener(
   keys: KeysService,
   identities: KeyholdServer['identities'],
   clock: Clock,
+  seal: KeyholdServer['seal'],
 ): Promise<NonNullable<KeyholdServer['admin']>> {
   const now = () => clock.now();
   const repository = new AdminRepository(options.dataSource);
@@ -219,7 +254,8 @@ async function startAdminListener(
       grants: identities.grants,
       grantPolicy: identities.grantPolicy,
       authority: identities.authority,
-      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now),
+      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state),
+      seal,
     }),
     new FastifyAdapter({
       https: {

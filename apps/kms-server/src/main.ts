@@ -8,7 +8,7 @@ import { startEmbeddedDatabase } from './database/embedded-database';
 import { readGrantsFile } from './grants/grants-file';
 import { startKeyholdServer } from './keyhold-server';
 import { KeyholdLogger, createLogger } from './logging/logger';
-import { loadMasterKey } from './seal/load-master-key';
+import { loadSeal } from './seal/load-master-key';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     const { created } = await ensureDevelopmentEnvironment(config.home);
     if (created.length > 0) logger.log({ msg: 'development environment created', files: created }, 'Keyhold');
   }
-  const masterKey = await loadMasterKey(config);
+  const seal = await loadSeal(config);
   const fileGrants = readGrantsFile(config.grantsFile);
   const embedded = config.databaseUrl ? null : await startEmbeddedDatabase(config.home, config.embeddedPostgresPort);
   const databaseUrl = config.databaseUrl ?? (embedded?.url as string);
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const server = await startKeyholdServer({
     databaseUrl,
     dataSource,
-    masterKey,
+    seal,
     fileGrants,
     logger,
     tls: {
@@ -54,14 +54,21 @@ async function main(): Promise<void> {
       msg: 'Keyhold service plane listening',
       url: `https://${config.service.host}:${server.port}`,
       database: embedded ? 'embedded' : 'DATABASE_URL',
-      masterKeyProtection: masterKey.protection,
+      masterKeyProtection: seal.state.protection,
+      sealed: seal.state.sealed,
     },
     'Keyhold',
   );
+  if (seal.shamir) {
+    process.stdout.write(
+      `\nKeyhold is SEALED: key operations answer 503 SEALED until ${seal.shamir.threshold} of the ${seal.shamir.shares} unseal shares are submitted:\n` +
+        `  POST https://${config.admin.host}:${server.admin?.port ?? config.admin.port}/api/v1/seal/shares  {"share":"khs1-..."}\n\n`,
+    );
+  }
   if (server.admin) {
     logger.log({ msg: 'Keyhold admin plane listening', url: `https://${config.admin.host}:${server.admin.port}` }, 'Keyhold');
   }
-  if (!config.production) printDevelopmentHelp(config.home, server.port);
+  if (!config.production) printDevelopmentHelp(config.home, server.port, seal.state.protection);
   if (server.admin?.setupLink) {
     // Printed, never logged: the link is a credential until it is used (single use, 24 hours).
     process.stdout.write(
@@ -83,7 +90,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-function printDevelopmentHelp(home: string, port: number): void {
+function printDevelopmentHelp(home: string, port: number, protection: string): void {
   const paths = developmentPaths(home);
   const show = (path: string) => {
     const rel = relative(process.cwd(), path);
@@ -93,7 +100,9 @@ function printDevelopmentHelp(home: string, port: number): void {
   process.stdout.write(
     [
       '',
-      'Keyhold is running with DEVELOPMENT defaults (unsealed master key file, local CA). Not for production.',
+      protection === 'development-file'
+        ? 'Keyhold is running with DEVELOPMENT defaults (unsealed development master key file, local CA). Not for production.'
+        : `Keyhold is running with development defaults (local CA, certificates under ${show(home)}); master key: ${protection}.`,
       'Try it:',
       `  ${curl} https://localhost:${port}/v1/health`,
       `  ${curl} -H 'content-type: application/json' -d '{"name":"demo","algorithm":"aes-256-gcm"}' https://localhost:${port}/v1/keys`,

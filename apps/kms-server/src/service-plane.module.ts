@@ -22,11 +22,14 @@ import { HealthController } from './health/health.controller';
 import { HealthService } from './health/health.service';
 import { KeysController } from './keys/keys.controller';
 import { KeysService } from './keys/keys.service';
+import { SEAL_STATE, ServicePlaneSealGuard } from './seal/seal.guard';
+import type { SealState } from './seal/seal-state';
 
 export interface ServicePlaneServices {
   keys: KeysService;
   crypto: CryptoOpsService;
   health: HealthService;
+  sealState: SealState;
   grants: GrantPolicySource;
   revocations: RevocationCheck;
   rateLimiter: RateLimiter;
@@ -35,7 +38,7 @@ export interface ServicePlaneServices {
 
 /**
  * The service plane (mTLS listener): key lifecycle, cryptographic operations and health. Every route passes
- * the mTLS guard, the per-identity rate limit, then the grant guard; errors leave through one filter in the contract's shape.
+ * the mTLS guard, the per-identity rate limit, the grant guard, then the seal guard (503 SEALED); errors leave through one filter in the contract's shape.
  */
 @Module({})
 export class ServicePlaneModule {
@@ -52,10 +55,12 @@ export class ServicePlaneModule {
         { provide: RATE_LIMITER, useValue: services.rateLimiter },
         { provide: CERTIFICATE_CLOCK, useValue: services.certificateClock },
         { provide: REVOCATION_CHECK, useValue: services.revocations },
+        { provide: SEAL_STATE, useValue: services.sealState },
         MtlsStrategy,
         { provide: APP_GUARD, useClass: MtlsAuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_GUARD, useClass: OperationGuard },
+        { provide: APP_GUARD, useClass: ServicePlaneSealGuard },
         { provide: APP_FILTER, useClass: ApiErrorFilter },
       ],
     };

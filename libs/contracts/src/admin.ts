@@ -69,5 +69,8 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
     })
     .strict(),
   z.object({ kind: z.literal('remove-passkey'), adminId: z.uuid(), passkeyId: z.uuid() }).strict(),
+  z.object({ kind: z.literal('seal') }).strict(),
 ]);
+/** One Shamir unseal share, as keyhold-init printed it. */
+export const unsealShareRequestSchema = z.object({ share: z.string().min(1).max(512) }).strict();
 export const approvalRequestSchema = z.object({ response: webauthnResponseSchema }).strict();

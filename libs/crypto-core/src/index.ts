@@ -27,3 +27,13 @@ export {
   issueCertificate,
   issueCertificateForRequest,
 } from './pki/certificates';
+export {
+  type DecodedShare,
+  SHARE_PREFIX,
+  ShareFormatError,
+  combineShares,
+  decodeShare,
+  keyCheckValue,
+  matchesKeyCheckValue,
+  splitSecret,
+} from './shamir';

@@ -23,6 +23,7 @@ import { ADMIN_PUBLIC_ORIGIN, AdminsController } from './admins.controller';
 import { DocsController } from './docs.controller';
 import { KeysAdminController } from './keys-admin.controller';
 import { ServiceIdentitiesController } from './service-identities.controller';
+import { SEAL_SERVICES, SealController, type SealServices } from './seal.controller';
 import { CertificateAuthorityService } from '../service-identities/certificate-authority.service';
 import { DatabaseGrantPolicySource } from '../service-identities/database-grant-policy-source';
 import { GrantsRepository } from '../service-identities/grants.repository';
@@ -38,6 +39,7 @@ export interface AdminPlaneServices {
   grantPolicy: DatabaseGrantPolicySource;
   authority: CertificateAuthorityService;
   approvals: ApprovalsService;
+  seal: SealServices;
 }
 
 /**
@@ -51,7 +53,7 @@ export class AdminPlaneModule {
     return {
       module: AdminPlaneModule,
       imports: [PassportModule],
-      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, DocsController],
+      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, SealController, DocsController],
       providers: [
         { provide: AdminRepository, useValue: services.repository },
         { provide: AdminAuthService, useValue: services.auth },
@@ -63,6 +65,7 @@ export class AdminPlaneModule {
         { provide: DatabaseGrantPolicySource, useValue: services.grantPolicy },
         { provide: CertificateAuthorityService, useValue: services.authority },
         { provide: ApprovalsService, useValue: services.approvals },
+        { provide: SEAL_SERVICES, useValue: services.seal },
         AdminSessionStrategy,
         WebAuthnStrategy,
         SignInRateLimitGuard,

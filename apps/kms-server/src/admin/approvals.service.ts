@@ -4,6 +4,7 @@ import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
 import type { DataSource } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
+import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
 
@@ -15,7 +16,8 @@ export type SensitiveOperation =
   | { kind: 'remove-admin'; adminId: string }
   | { kind: 'set-quorum'; approvals: number }
   | { kind: 'shorten-destruction-window'; key: string; version?: number; destroyAt: string }
-  | { kind: 'remove-passkey'; adminId: string; passkeyId: string };
+  | { kind: 'remove-passkey'; adminId: string; passkeyId: string }
+  | { kind: 'seal' };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
 
@@ -62,6 +64,7 @@ export class ApprovalsService {
     private readonly webauthn: WebAuthnCeremonies,
     private readonly keys: KeysService,
     private readonly now: () => Date,
+    private readonly sealState: SealState | null = null,
   ) {}
 
   async quorum(): Promise<number> {
@@ -180,6 +183,10 @@ export class ApprovalsService {
         return;
       case 'set-quorum':
         return;
+      case 'seal':
+        if (!this.sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
+        if (this.sealState.sealed) throw new ApiError('INVALID_STATE', 'Keyhold is already sealed');
+        return;
       case 'shorten-destruction-window':
         await this.keys.get(operation.key);
         return;
@@ -213,6 +220,12 @@ export class ApprovalsService {
         return { approvals: operation.approvals };
       case 'shorten-destruction-window':
         return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt));
+      case 'seal':
+        if (!this.sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
+        // Every instance on this database seals (LISTEN/NOTIFY), this one at once.
+        await this.dataSource.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
+        await this.sealState.seal();
+        return { sealed: true };
       case 'remove-passkey': {
         const outcome = await this.admins.deletePasskey(operation.adminId, operation.passkeyId);
         if (outcome === 'last') throw new ApiError('INVALID_STATE', "that is the administrator's last passkey");

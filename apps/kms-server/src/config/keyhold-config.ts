@@ -31,6 +31,17 @@ const environmentSchema = z.object({
   KEYHOLD_MASTER_KEY_FILE: z.string().optional(),
   KEYHOLD_MASTER_KEY_PASSPHRASE: z.string().optional(),
   KEYHOLD_MASTER_KEY_PASSPHRASE_FILE: z.string().optional(),
+  KEYHOLD_MASTER_KEY_PASSPHRASE_FD: z.coerce.number().int().min(0).max(65_535).optional(),
+  KEYHOLD_SEAL: z.string().optional(),
+  KEYHOLD_SHAMIR_FILE: z.string().optional(),
+  KEYHOLD_SHAMIR_SHARE_TIMEOUT_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
+  KEYHOLD_PKCS11_LIBRARY: z.string().default('/usr/lib/softhsm/libsofthsm2.so'),
+  KEYHOLD_PKCS11_SLOT: z.coerce.number().int().min(0).optional(),
+  KEYHOLD_PKCS11_TOKEN_LABEL: z.string().min(1).max(32).optional(),
+  KEYHOLD_PKCS11_PIN: z.string().optional(),
+  KEYHOLD_PKCS11_PIN_FILE: z.string().optional(),
+  KEYHOLD_PKCS11_KEY_LABEL: z.string().min(1).default('keyhold-master-wrapping-key'),
+  KEYHOLD_PKCS11_WRAPPED_KEY_FILE: z.string().optional(),
   KEYHOLD_GRANTS_FILE: z.string().optional(),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   KEYHOLD_SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
@@ -60,11 +71,37 @@ export interface KeyholdConfig {
     origins: string[];
   };
   masterKey: { file: string; passphrase: string | null };
+  /**
+   * Which sealer protects the master key: `file` (the development key file, or a passphrase-sealed one),
+   * `shamir` (start sealed; admins submit shares) or `pkcs11` (wrapped by an AES key inside a token).
+   */
+  seal: SealConfig;
   grantsFile: string;
   logLevel: string;
   schedulerIntervalMs: number;
   keyCache: { ttlMs: number; maxKeys: number };
   rateLimit: { perSecond: number; burst: number };
+}
+
+export const SEAL_KINDS = ['file', 'shamir', 'pkcs11'] as const;
+export type SealKind = (typeof SEAL_KINDS)[number];
+
+export interface Pkcs11Config {
+  library: string;
+  slot: number | null;
+  tokenLabel: string | null;
+  pin: string;
+  keyLabel: string;
+  /** The master key wrapped by the token's key (written by keyhold-init --seal pkcs11). */
+  wrappedKeyFile: string;
+}
+
+export interface SealConfig {
+  kind: SealKind;
+  shamirFile: string;
+  /** How long submitted shares are kept, counted from the first, before they are discarded. */
+  shareTimeoutMs: number;
+  pkcs11: Pkcs11Config | null;
 }
 
 /** Files the development start-up writes under the Keyhold home folder. */
@@ -77,6 +114,8 @@ export function developmentPaths(home: string) {
     operatorCert: join(home, 'operator.crt'),
     operatorKey: join(home, 'operator.key'),
     masterKey: join(home, 'master-key.dev.json'),
+    shamirFile: join(home, 'master-key.shamir.json'),
+    pkcs11WrappedKey: join(home, 'master-key.pkcs11.json'),
     grants: join(home, 'grants.json'),
   };
 }
@@ -92,7 +131,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
   const production = e.NODE_ENV === 'production';
   const home = resolve(e.KEYHOLD_HOME);
   const dev = developmentPaths(home);
-  const passphrase = readPassphrase(e.KEYHOLD_MASTER_KEY_PASSPHRASE, e.KEYHOLD_MASTER_KEY_PASSPHRASE_FILE);
+  const sealKind = (e.KEYHOLD_SEAL ?? 'file') as SealKind;
+  if (!SEAL_KINDS.includes(sealKind)) {
+    throw new ConfigError(`KEYHOLD_SEAL must be one of ${SEAL_KINDS.join(', ')} (got ${JSON.stringify(e.KEYHOLD_SEAL)})`);
+  }
+  const passphrase =
+    sealKind === 'file'
+      ? readSecret('KEYHOLD_MASTER_KEY_PASSPHRASE', e.KEYHOLD_MASTER_KEY_PASSPHRASE, e.KEYHOLD_MASTER_KEY_PASSPHRASE_FILE, e.KEYHOLD_MASTER_KEY_PASSPHRASE_FD)
+      : null;
 
   if (production) {
     const missing = (
@@ -101,7 +147,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
         ['KEYHOLD_TLS_CERT_FILE', e.KEYHOLD_TLS_CERT_FILE],
         ['KEYHOLD_TLS_KEY_FILE', e.KEYHOLD_TLS_KEY_FILE],
         ['KEYHOLD_CLIENT_CA_FILE', e.KEYHOLD_CLIENT_CA_FILE],
-        ['KEYHOLD_MASTER_KEY_FILE', e.KEYHOLD_MASTER_KEY_FILE],
+        ['KEYHOLD_MASTER_KEY_FILE', sealKind === 'file' ? e.KEYHOLD_MASTER_KEY_FILE : 'unused'],
+        ['KEYHOLD_SHAMIR_FILE', sealKind === 'shamir' ? e.KEYHOLD_SHAMIR_FILE : 'unused'],
+        ['KEYHOLD_PKCS11_WRAPPED_KEY_FILE', sealKind === 'pkcs11' ? e.KEYHOLD_PKCS11_WRAPPED_KEY_FILE : 'unused'],
         ['KEYHOLD_GRANTS_FILE', e.KEYHOLD_GRANTS_FILE],
       ] as const
     )
@@ -110,9 +158,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     if (missing.length > 0) {
       throw new ConfigError(`NODE_ENV=production needs ${missing.join(', ')}; see README "Running in production"`);
     }
-    if (!passphrase) {
+    if (sealKind === 'file' && !passphrase) {
       throw new ConfigError(
-        'NODE_ENV=production needs KEYHOLD_MASTER_KEY_PASSPHRASE or KEYHOLD_MASTER_KEY_PASSPHRASE_FILE to unseal the master key',
+        'NODE_ENV=production needs KEYHOLD_MASTER_KEY_PASSPHRASE, KEYHOLD_MASTER_KEY_PASSPHRASE_FILE or KEYHOLD_MASTER_KEY_PASSPHRASE_FD to unseal the master key (or KEYHOLD_SEAL=shamir|pkcs11)',
       );
     }
   }
@@ -148,6 +196,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       origins,
     },
     masterKey: { file: file(e.KEYHOLD_MASTER_KEY_FILE, dev.masterKey), passphrase },
+    seal: {
+      kind: sealKind,
+      shamirFile: file(e.KEYHOLD_SHAMIR_FILE, dev.shamirFile),
+      shareTimeoutMs: e.KEYHOLD_SHAMIR_SHARE_TIMEOUT_SECONDS * 1000,
+      pkcs11: sealKind === 'pkcs11' ? pkcs11Config(e, file(e.KEYHOLD_PKCS11_WRAPPED_KEY_FILE, dev.pkcs11WrappedKey)) : null,
+    },
     grantsFile: file(e.KEYHOLD_GRANTS_FILE, dev.grants),
     logLevel: e.KEYHOLD_LOG_LEVEL,
     schedulerIntervalMs: e.KEYHOLD_SCHEDULER_INTERVAL_SECONDS * 1000,
@@ -163,12 +217,30 @@ function absolute(path: string): string {
   return isAbsolute(path) ? path : resolve(path);
 }
 
-function readPassphrase(value: string | undefined, file: string | undefined): string | null {
-  if (value) return value;
-  if (!file) return null;
-  try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (error) {
-    throw new ConfigError(`cannot read KEYHOLD_MASTER_KEY_PASSPHRASE_FILE: ${(error as Error).message}`);
+function pkcs11Config(e: z.infer<typeof environmentSchema>, wrappedKeyFile: string): Pkcs11Config {
+  const pin = readSecret('KEYHOLD_PKCS11_PIN', e.KEYHOLD_PKCS11_PIN, e.KEYHOLD_PKCS11_PIN_FILE, undefined);
+  if (!pin) throw new ConfigError('KEYHOLD_SEAL=pkcs11 needs KEYHOLD_PKCS11_PIN or KEYHOLD_PKCS11_PIN_FILE (the user PIN of the token)');
+  if (e.KEYHOLD_PKCS11_SLOT === undefined && !e.KEYHOLD_PKCS11_TOKEN_LABEL) {
+    throw new ConfigError('KEYHOLD_SEAL=pkcs11 needs KEYHOLD_PKCS11_TOKEN_LABEL or KEYHOLD_PKCS11_SLOT to find the token');
   }
+  return {
+    library: absolute(e.KEYHOLD_PKCS11_LIBRARY),
+    slot: e.KEYHOLD_PKCS11_SLOT ?? null,
+    tokenLabel: e.KEYHOLD_PKCS11_TOKEN_LABEL ?? null,
+    pin,
+    keyLabel: e.KEYHOLD_PKCS11_KEY_LABEL,
+    wrappedKeyFile,
+  };
+}
+
+/** A secret from the variable itself, a file holding it, or an inherited file descriptor (read once, to its end). */
+function readSecret(name: string, value: string | undefined, file: string | undefined, fd: number | undefined): string | null {
+  if (value) return value;
+  try {
+    if (file) return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    if (fd !== undefined) return readFileSync(fd, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${name}${file ? '_FILE' : '_FD'}: ${(error as Error).message}`);
+  }
+  return null;
 }

@@ -1,8 +1,10 @@
 import type { DataSource } from 'typeorm';
 import type { MasterKey } from '../seal/master-key';
+import type { SealState } from '../seal/seal-state';
 
 export interface HealthReport {
-  status: 'ok' | 'degraded';
+  /** `sealed`: reachable but refusing key operations until unsealed (answered with 503, like `degraded`). */
+  status: 'ok' | 'degraded' | 'sealed';
   database: 'ok' | 'unreachable';
   sealed: boolean;
   masterKeyProtection: MasterKey['protection'];
@@ -16,16 +18,16 @@ export class HealthService {
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly masterKey: MasterKey,
+    private readonly seal: SealState,
   ) {}
 
   async report(): Promise<HealthReport> {
     const databaseOk = await this.databaseReachable();
     return {
-      status: databaseOk ? 'ok' : 'degraded',
+      status: !databaseOk ? 'degraded' : this.seal.sealed ? 'sealed' : 'ok',
       database: databaseOk ? 'ok' : 'unreachable',
-      sealed: false,
-      masterKeyProtection: this.masterKey.protection,
+      sealed: this.seal.sealed,
+      masterKeyProtection: this.seal.protection,
     };
   }
 

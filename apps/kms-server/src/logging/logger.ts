@@ -18,6 +18,8 @@ export const REDACTED_FIELDS = [
   'token',
   'secret',
   'share',
+  'shares',
+  'pin',
   'context',
   'authorization',
   'cookie',

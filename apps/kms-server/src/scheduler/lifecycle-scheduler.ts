@@ -29,6 +29,8 @@ export class LifecycleScheduler {
     private readonly keys: KeysService,
     private readonly clock: Clock,
     private readonly intervalMs: number,
+    /** True while Keyhold is sealed: a pass then does nothing (no key is unwrapped, rotated or destroyed). */
+    private readonly paused: () => boolean = () => false,
   ) {}
 
   start(): void {
@@ -56,6 +58,7 @@ export class LifecycleScheduler {
 
   private async pass(): Promise<SchedulerPass> {
     const outcome: SchedulerPass = { ran: false, rotated: [], destroyed: [] };
+    if (this.paused()) return outcome;
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../config/keyhold-config';
-import { loadMasterKey } from './load-master-key';
+import { loadMasterKey, loadSeal } from './load-master-key';
+import { initShamirMasterKey } from './shamir-seal';
 import {
   MasterKeyFileError,
   createDevelopmentMasterKeyFile,
@@ -82,5 +83,56 @@ describe(loadConfig.name, () => {
   it('refuses malformed settings with a clear message', () => {
     assert.throws(() => loadConfig({ KEYHOLD_SERVICE_PORT: 'eighty' }), /KEYHOLD_SERVICE_PORT/);
     assert.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), /DATABASE_URL/);
+  });
+});
+
+describe('KEYHOLD_SEAL', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-seal-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const production = {
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://u:p@localhost:5432/k',
+    KEYHOLD_TLS_CERT_FILE: '/x/server.crt',
+    KEYHOLD_TLS_KEY_FILE: '/x/server.key',
+    KEYHOLD_CLIENT_CA_FILE: '/x/ca.crt',
+    KEYHOLD_GRANTS_FILE: '/x/grants.json',
+  };
+
+  it('refuses an unknown sealer, in development as in production', () => {
+    assert.throws(() => loadConfig({ KEYHOLD_SEAL: 'vault' }), /KEYHOLD_SEAL must be one of file, shamir, pkcs11/);
+    assert.throws(() => loadConfig({ ...production, KEYHOLD_SEAL: 'none' }), /KEYHOLD_SEAL must be one of/);
+  });
+
+  it('production with shamir needs the verifier file, not a passphrase; it starts sealed', async () => {
+    assert.throws(() => loadConfig({ ...production, KEYHOLD_SEAL: 'shamir' }), /KEYHOLD_SHAMIR_FILE/);
+    const path = join(dir, 'shamir.json');
+    await initShamirMasterKey(path, 3, 2);
+    const config = loadConfig({ ...production, KEYHOLD_SEAL: 'shamir', KEYHOLD_SHAMIR_FILE: path });
+    const seal = await loadSeal(config);
+    assert.equal(seal.state.sealed, true);
+    assert.equal(seal.shamir?.threshold, 2);
+    await assert.rejects(loadSeal(loadConfig({ KEYHOLD_SEAL: 'shamir', KEYHOLD_SHAMIR_FILE: join(dir, 'absent.json') })), /cannot read the Shamir seal file/);
+  });
+
+  it('production with pkcs11 needs the wrapped key file, a PIN and a token', () => {
+    assert.throws(() => loadConfig({ ...production, KEYHOLD_SEAL: 'pkcs11' }), /KEYHOLD_PKCS11_WRAPPED_KEY_FILE/);
+  });
+
+  it('reads the passphrase from an inherited file descriptor (KEYHOLD_MASTER_KEY_PASSPHRASE_FD)', async () => {
+    const passphrasePath = join(dir, 'passphrase');
+    writeFileSync(passphrasePath, 'correct horse battery staple\n', { mode: 0o600 });
+    const fd = openSync(passphrasePath, 'r');
+    try {
+      const keyPath = join(dir, 'fd-sealed.json');
+      await writeSealedMasterKeyFile(keyPath, 'correct horse battery staple', { kdf: FAST_KDF });
+      const config = loadConfig({ ...production, KEYHOLD_MASTER_KEY_FILE: keyPath, KEYHOLD_MASTER_KEY_PASSPHRASE_FD: String(fd) });
+      assert.equal(config.masterKey.passphrase, 'correct horse battery staple');
+      const seal = await loadSeal(config);
+      assert.equal(seal.state.protection, 'passphrase-file');
+      assert.equal(seal.state.sealed, false);
+    } finally {
+      closeSync(fd);
+    }
+    assert.throws(() => loadConfig({ KEYHOLD_MASTER_KEY_PASSPHRASE_FD: '987' }), /cannot read KEYHOLD_MASTER_KEY_PASSPHRASE_FD/);
   });
 });

@@ -7,6 +7,9 @@ import {
   wrapKeyMaterial,
 } from '@keyhold/crypto-core';
 
+/** How a master key is protected at rest: which sealer produced it. */
+export type MasterKeyProtection = 'development-file' | 'passphrase-file' | 'shamir' | 'pkcs11';
+
 /**
  * The root of trust: wraps and unwraps key-version material. Everything that protects the master key itself
  * (a development file, a passphrase-sealed file, later Shamir shares or a PKCS#11 token) only decides how a
@@ -15,13 +18,15 @@ import {
 export interface MasterKey {
   readonly version: number;
   /** How the key was unsealed, for health and start-up messages; never the key. */
-  readonly protection: 'development-file' | 'passphrase-file';
+  readonly protection: MasterKeyProtection;
   wrap(material: Uint8Array, binding: KeyMaterialBinding): Buffer;
   /** Throws KeyUnwrapError when the wrapped bytes were altered or belong to another row. */
   unwrap(wrapped: Uint8Array, masterKeyVersion: number, binding: KeyMaterialBinding): Buffer;
   /** Seals a small secret (not key-version material) under the master key, bound to `label`. */
   seal(secret: Uint8Array, label: string): Buffer;
   open(sealed: Uint8Array, label: string): Buffer;
+  /** Forgets the key (zeroes what it holds); called when Keyhold seals. Later calls throw. */
+  dispose?(): void;
 }
 
 /** A master key held in process memory (the development and passphrase-file protections). */
@@ -34,22 +39,34 @@ export class InMemoryMasterKey implements MasterKey {
     if (keyBytes.length !== 32) throw new Error('a master key is 32 bytes');
   }
 
+  dispose(): void {
+    this.keyBytes.fill(0);
+    this.disposed = true;
+  }
+
+  private disposed = false;
+
+  private bytes(): Buffer {
+    if (this.disposed) throw new Error('this master key was disposed (Keyhold sealed)');
+    return this.keyBytes;
+  }
+
   wrap(material: Uint8Array, binding: KeyMaterialBinding): Buffer {
-    return wrapKeyMaterial(this.keyBytes, material, binding);
+    return wrapKeyMaterial(this.bytes(), material, binding);
   }
 
   unwrap(wrapped: Uint8Array, masterKeyVersion: number, binding: KeyMaterialBinding): Buffer {
     if (masterKeyVersion !== this.version) {
       throw new KeyUnwrapError(`material is wrapped under master key version ${masterKeyVersion}, not ${this.version}`);
     }
-    return unwrapKeyMaterial(this.keyBytes, wrapped, binding);
+    return unwrapKeyMaterial(this.bytes(), wrapped, binding);
   }
 
   seal(secret: Uint8Array, label: string): Buffer {
-    return aesGcmSeal(this.keyBytes, secret, Buffer.from(`keyhold sealed secret v1\u0000${label}`));
+    return aesGcmSeal(this.bytes(), secret, Buffer.from(`keyhold sealed secret v1\u0000${label}`));
   }
 
   open(sealed: Uint8Array, label: string): Buffer {
-    return aesGcmOpen(this.keyBytes, sealed, Buffer.from(`keyhold sealed secret v1\u0000${label}`));
+    return aesGcmOpen(this.bytes(), sealed, Buffer.from(`keyhold sealed secret v1\u0000${label}`));
   }
 }

@@ -62,6 +62,13 @@ export class CertificateAuthorityService {
     private readonly now: () => Date,
   ) {}
 
+  /** The CA's certificate when it exists; never creates it (Keyhold may be sealed). */
+  async existing(): Promise<string | null> {
+    if (this.certificatePem) return this.certificatePem;
+    const rows: Row[] = await this.dataSource.query(`SELECT certificate_pem FROM keyhold_certificate_authority WHERE id = 1`);
+    return (rows[0]?.certificate_pem as string | undefined) ?? null;
+  }
+
   /** Loads the CA, creating it on first use. Returns its certificate (public). */
   async ensure(): Promise<string> {
     if (this.certificatePem) return this.certificatePem;

@@ -9,7 +9,7 @@ import { KeyholdClient } from '@keyhold/client-sdk';
 import { type CertificateAndKey, createCertificateAuthority, issueCertificate, randomBytes } from '@keyhold/crypto-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
 import { openDatabase } from '../../src/database/data-source';
-import { type KeyholdServer, startKeyholdServer } from '../../src/keyhold-server';
+import { type KeyholdServer, type KeyholdServerOptions, startKeyholdServer } from '../../src/keyhold-server';
 import { KeyholdLogger, createLogger } from '../../src/logging/logger';
 import { InMemoryMasterKey } from '../../src/seal/master-key';
 import { type TestDatabase, createTestDatabase } from './test-database';
@@ -83,6 +83,8 @@ export interface TestKeyholdOptions {
   /** Make the admin listener require a client certificate from the test CA too. */
   adminRequiresClientCertificate?: boolean;
   signInRateLimit?: RateLimit;
+  /** A seal state (e.g. sealed, with a Shamir verifier) instead of the unsealed in-memory master key. */
+  seal?: KeyholdServerOptions['seal'];
 }
 
 export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
@@ -127,7 +129,8 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
   const server = await startKeyholdServer({
     databaseUrl: database.url,
     dataSource,
-    masterKey,
+    masterKey: options.seal ? undefined : masterKey,
+    seal: options.seal,
     fileGrants: grants,
     logger,
     tls: { cert: serverCertificate.certificatePem, key: serverCertificate.privateKeyPem, clientCa: ca.certificatePem },

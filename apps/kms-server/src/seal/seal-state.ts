@@ -1,0 +1,103 @@
+import { Logger } from '@nestjs/common';
+import { ApiError } from '@keyhold/contracts';
+import type { KeyMaterialBinding } from '@keyhold/crypto-core';
+import type { MasterKey, MasterKeyProtection } from './master-key';
+
+/**
+ * Owns whether Keyhold is sealed. Sealed, there is no master key in memory: every key operation is refused
+ * with 503 SEALED, nothing is unwrapped, the scheduler idles. Sealers (development file, passphrase file,
+ * Shamir shares, PKCS#11 token) only produce a MasterKey and hand it to `unseal`.
+ */
+export class SealState {
+  private readonly logger = new Logger('Seal');
+  private key: MasterKey | null;
+  private readonly listeners: Array<(sealed: boolean) => void | Promise<void>> = [];
+
+  constructor(
+    readonly protection: MasterKeyProtection,
+    key: MasterKey | null,
+  ) {
+    this.key = key;
+  }
+
+  get sealed(): boolean {
+    return this.key === null;
+  }
+
+  /** The master key, or ApiError SEALED (503) while sealed. */
+  masterKey(): MasterKey {
+    if (!this.key) throw sealedError();
+    return this.key;
+  }
+
+  async unseal(key: MasterKey): Promise<void> {
+    if (this.key) throw new ApiError('INVALID_STATE', 'Keyhold is already unsealed');
+    this.key = key;
+    this.logger.log({ msg: 'unsealed', protection: this.protection, masterKeyVersion: key.version });
+    await this.notify(false);
+  }
+
+  /** Drops the master key from memory and everything unwrapped under it. */
+  async seal(): Promise<void> {
+    if (!this.key) return;
+    const key = this.key;
+    this.key = null;
+    await this.notify(true);
+    key.dispose?.();
+    this.logger.warn({ msg: 'sealed: key operations refused until unsealed', protection: this.protection });
+  }
+
+  /** Called after every change (cache clearing on seal, CA set-up on unseal). */
+  onChange(listener: (sealed: boolean) => void | Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
+  private async notify(sealed: boolean): Promise<void> {
+    for (const listener of this.listeners) {
+      try {
+        await listener(sealed);
+      } catch (error) {
+        this.logger.error({ msg: 'seal listener failed', err: (error as Error).message });
+      }
+    }
+  }
+}
+
+/** Postgres NOTIFY channel: an approved `seal` operation seals every instance listening on the database. */
+export const SEAL_CHANNEL = 'keyhold_seal';
+
+export function sealedError(): ApiError {
+  return new ApiError('SEALED', 'Keyhold is sealed: no key operation runs until administrators unseal it (GET /api/v1/seal on the admin plane)');
+}
+
+/**
+ * The MasterKey the rest of Keyhold holds: every call goes to the SealState's current key, so a sealed
+ * Keyhold throws SEALED from the crypto path itself, not only from the service plane's guard.
+ */
+export class SealStateMasterKey implements MasterKey {
+  constructor(private readonly state: SealState) {}
+
+  get version(): number {
+    return this.state.masterKey().version;
+  }
+
+  get protection(): MasterKeyProtection {
+    return this.state.protection;
+  }
+
+  wrap(material: Uint8Array, binding: KeyMaterialBinding): Buffer {
+    return this.state.masterKey().wrap(material, binding);
+  }
+
+  unwrap(wrapped: Uint8Array, masterKeyVersion: number, binding: KeyMaterialBinding): Buffer {
+    return this.state.masterKey().unwrap(wrapped, masterKeyVersion, binding);
+  }
+
+  seal(secret: Uint8Array, label: string): Buffer {
+    return this.state.masterKey().seal(secret, label);
+  }
+
+  open(sealed: Uint8Array, label: string): Buffer {
+    return this.state.masterKey().open(sealed, label);
+  }
+}

@@ -1,0 +1,188 @@
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ApiError } from '@keyhold/contracts';
+import {
+  type DecodedShare,
+  ShareFormatError,
+  combineShares,
+  constantTimeEqual,
+  decodeShare,
+  generateKeyMaterial,
+  keyCheckValue,
+  matchesKeyCheckValue,
+  randomBytes,
+  splitSecret,
+} from '@keyhold/crypto-core';
+import { InMemoryMasterKey } from './master-key';
+import { MasterKeyFileError } from './master-key-files';
+import type { SealState } from './seal-state';
+
+const SHAMIR_FORMAT = 'keyhold-shamir-master-key';
+
+/**
+ * What Keyhold keeps to recognise the master key rebuilt from Shamir shares: the share set's id, N and T, and
+ * a check value (HMAC under the key). Never the key, never a share: this file alone opens nothing.
+ */
+export interface ShamirSealFile {
+  format: typeof SHAMIR_FORMAT;
+  /** The master key version the shares rebuild. */
+  version: number;
+  setId: string;
+  shares: number;
+  threshold: number;
+  checkValue: string;
+  createdAt: string;
+}
+
+const shamirFileSchema = z
+  .object({
+    format: z.literal(SHAMIR_FORMAT),
+    version: z.number().int().min(1),
+    setId: z.string().regex(/^[0-9a-f]{8}$/),
+    shares: z.number().int().min(2).max(255),
+    threshold: z.number().int().min(2).max(255),
+    checkValue: z.string().min(1),
+    createdAt: z.string(),
+  })
+  .strict();
+
+/** Generates a master key, splits it, writes the verifier file; returns the shares, to be shown once. */
+export async function initShamirMasterKey(path: string, shares: number, threshold: number): Promise<{ file: ShamirSealFile; shares: string[] }> {
+  const masterKey = generateKeyMaterial('aes-256-gcm');
+  try {
+    const setId = randomBytes(4).toString('hex');
+    const texts = await splitSecret(masterKey, shares, threshold, setId);
+    const file: ShamirSealFile = {
+      format: SHAMIR_FORMAT,
+      version: 1,
+      setId,
+      shares,
+      threshold,
+      checkValue: keyCheckValue(masterKey, setId).toString('base64'),
+      createdAt: new Date().toISOString(),
+    };
+    writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(path, 0o600);
+    return { file, shares: texts };
+  } finally {
+    masterKey.fill(0);
+  }
+}
+
+export function readShamirSealFile(path: string): ShamirSealFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new MasterKeyFileError(`cannot read the Shamir seal file ${path}: ${(error as Error).message}`);
+  }
+  const parsed = shamirFileSchema.safeParse(raw);
+  if (!parsed.success || parsed.data.threshold > parsed.data.shares) {
+    throw new MasterKeyFileError(`${path} is not a Keyhold Shamir seal file (create one with keyhold-init)`);
+  }
+  return parsed.data;
+}
+
+export interface UnsealProgress {
+  sealed: boolean;
+  protection: string;
+  threshold: number | null;
+  shares: number | null;
+  received: number;
+}
+
+export const SHARE_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * Collects unseal shares in memory (never on disk or in Postgres) until T distinct valid ones are in, then
+ * rebuilds the key, checks it against the verifier and unseals. A combination that does not match discards
+ * every share collected; so does the timeout, counted from the first share. A restart forgets them too.
+ */
+export class ShamirUnsealer {
+  private collected: DecodedShare[] = [];
+  private firstAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly file: ShamirSealFile,
+    private readonly state: SealState,
+    private readonly timeoutMs = SHARE_TIMEOUT_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  progress(): UnsealProgress {
+    this.expire();
+    return {
+      sealed: this.state.sealed,
+      protection: this.state.protection,
+      threshold: this.file.threshold,
+      shares: this.file.shares,
+      received: this.collected.length,
+    };
+  }
+
+  /** One share; submissions are handled one at a time. */
+  submit(text: unknown): Promise<UnsealProgress> {
+    const next = this.queue.then(() => this.accept(text));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  clear(): void {
+    for (const share of this.collected) share.bytes.fill(0);
+    this.collected = [];
+    this.firstAt = 0;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private expire(): void {
+    if (this.collected.length > 0 && this.now() - this.firstAt >= this.timeoutMs) this.clear();
+  }
+
+  private async accept(text: unknown): Promise<UnsealProgress> {
+    if (!this.state.sealed) throw new ApiError('INVALID_STATE', 'Keyhold is already unsealed');
+    this.expire();
+    let share: DecodedShare;
+    try {
+      share = decodeShare(text);
+    } catch (error) {
+      if (error instanceof ShareFormatError) throw new ApiError('VALIDATION_FAILED', `malformed share: ${error.message}`);
+      throw error;
+    }
+    if (share.setId !== this.file.setId) {
+      throw new ApiError('VALIDATION_FAILED', 'that share belongs to another master key (another keyhold-init); nothing was counted');
+    }
+    const sameIndex = this.collected.find((held) => held.index === share.index);
+    if (sameIndex) {
+      if (constantTimeEqual(sameIndex.bytes, share.bytes)) {
+        throw new ApiError('INVALID_STATE', 'that share was already submitted; submit a different one');
+      }
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        'that share has the same share number as one already submitted but another value: one of the two is wrong; it was not counted',
+      );
+    }
+    this.collected.push(share);
+    if (this.collected.length === 1) {
+      this.firstAt = this.now();
+      this.timer = setTimeout(() => this.clear(), this.timeoutMs);
+      this.timer.unref();
+    }
+    if (this.collected.length < this.file.threshold) return this.progress();
+
+    const key = await combineShares(this.collected);
+    const count = this.collected.length;
+    this.clear();
+    if (!matchesKeyCheckValue(key, this.file.setId, Buffer.from(this.file.checkValue, 'base64'))) {
+      key.fill(0);
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `these ${count} shares do not rebuild the master key (at least one is wrong); all of them were discarded, submit ${this.file.threshold} again`,
+      );
+    }
+    await this.state.unseal(new InMemoryMasterKey(key, this.file.version, 'shamir'));
+    return this.progress();
+  }
+}
