@@ -155,20 +155,10 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       rateLimiter: new RateLimiter(options.rateLimit ?? { perSecond: 0, burst: 0 }),
       certificateClock: options.certificateClock ?? Date.now,
     }),
-    new FastifyAdapter({
-      https: {
-        cert: options.tls.cert,
-        key: options.tls.key,
-        ca: serviceIdentityCa ? [options.tls.clientCa, serviceIdentityCa] : [options.tls.clientCa],
-        requestCert: true,
-        rejectUnauthorized: true,
-        minVersion: 'TLSv1.2',
-      },
-      bodyLimit: MAX_REQUEST_BODY_BYTES,
-      routerOptions: { maxParamLength: 256 },
-      genReqId: requestIdGenerator(),
-      logger: false,
-      return503OnClosing: true,
+    httpsAdapter({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      clientCa: serviceIdentityCa ? [options.tls.clientCa, serviceIdentityCa] : [options.tls.clientCa],
     }),
     { logger: options.logger, bufferLogs: false },
   );
@@ -257,19 +247,7 @@ async function startAdminListener(
       approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state),
       seal,
     }),
-    new FastifyAdapter({
-      https: {
-        cert: listen.cert,
-        key: listen.key,
-        ...(listen.requireClientCa ? { ca: listen.requireClientCa, requestCert: true, rejectUnauthorized: true } : {}),
-        minVersion: 'TLSv1.2',
-      },
-      bodyLimit: MAX_REQUEST_BODY_BYTES,
-      routerOptions: { maxParamLength: 256 },
-      genReqId: requestIdGenerator(),
-      logger: false,
-      return503OnClosing: true,
-    }),
+    httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }),
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(adminApp);
@@ -293,6 +271,26 @@ async function startAdminListener(
     auth,
     setupLink: setupToken ? `${listen.publicOrigin}/setup#token=${setupToken}` : null,
   };
+}
+
+/**
+ * One listener's HTTPS and Fastify settings: TLS 1.2 at least, the API's body limit, cheap request ids, no
+ * Fastify logging (Nest logs through pino). With `clientCa`, a client certificate chaining to it is required.
+ */
+function httpsAdapter(tls: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer | Array<string | Buffer> }): FastifyAdapter {
+  return new FastifyAdapter({
+    https: {
+      cert: tls.cert,
+      key: tls.key,
+      ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      minVersion: 'TLSv1.2',
+    },
+    bodyLimit: MAX_REQUEST_BODY_BYTES,
+    routerOptions: { maxParamLength: 256 },
+    genReqId: requestIdGenerator(),
+    logger: false,
+    return503OnClosing: true,
+  });
 }
 
 /** Request ids: a random per-process prefix and a counter, unique across instances without a syscall per request. */

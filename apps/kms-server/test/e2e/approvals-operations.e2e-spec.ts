@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
+import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
-interface Admin {
-  id: string;
-  authenticator: SoftwareAuthenticator;
-  session: { cookie: string; csrfToken: string };
-}
 
 describe('sensitive operations with the default quorum of one: each needs a fresh passkey assertion', () => {
   let kh: TestKeyhold;
-  const admins: Record<string, Admin> = {};
+  const admins: Record<string, TestAdmin> = {};
 
-  async function enrol(name: string, token: string): Promise<Admin> {
-    const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
-    const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name }).expect(200);
-    const enrolled = await kh.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
-    return { id: enrolled.body.admin.id, authenticator, session: { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken } };
-  }
 
-  async function run(admin: Admin, operation: Record<string, unknown>) {
+  async function run(admin: TestAdmin, operation: Record<string, unknown>) {
     const requested = await kh.adminHttp(admin.session).post('/api/v1/operations').send(operation);
     assert.equal(requested.status, 201, requested.text);
     const response = await admin.authenticator.getAssertion(requested.body.assertionOptions);
@@ -31,11 +21,9 @@ describe('sensitive operations with the default quorum of one: each needs a fres
 
   before(async () => {
     kh = await startTestKeyhold({ admin: true });
-    admins.alice = await enrol('alice', new URL(kh.server.admin?.setupLink as string).hash.replace('#token=', ''));
-    for (const name of ['bob', 'carol']) {
-      const invite = await kh.adminHttp(admins.alice.session).post('/api/v1/admins/invitations').send({ role: 'admin', name }).expect(201);
-      admins[name] = await enrol(name, invite.body.token);
-    }
+    admins.alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
+    admins.bob = await inviteAdmin(kh, admins.alice, 'bob', 'admin');
+    admins.carol = await inviteAdmin(kh, admins.alice, 'carol', 'admin');
   });
   after(() => kh.stop());
 

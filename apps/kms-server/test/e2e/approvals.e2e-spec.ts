@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SoftwareAuthenticator } from '../support/software-authenticator';
+import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
-interface Admin {
-  name: string;
-  authenticator: SoftwareAuthenticator;
-  session: { cookie: string; csrfToken: string };
-}
 
 describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
   let kh: TestKeyhold;
-  const admins: Record<string, Admin> = {};
+  const admins: Record<string, TestAdmin> = {};
 
-  async function enrol(name: string, token: string): Promise<Admin> {
-    const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
-    const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name }).expect(200);
-    const enrolled = await kh.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
-    return { name, authenticator, session: { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken } };
-  }
 
-  async function approve(admin: Admin, id: string, challengeSource?: string) {
+  async function approve(admin: TestAdmin, id: string, challengeSource?: string) {
     const fetched = await kh.adminHttp(admin.session).get(`/api/v1/operations/${challengeSource ?? id}`).expect(200);
     const response = await admin.authenticator.getAssertion(fetched.body.assertionOptions);
     return { response, answer: await kh.adminHttp(admin.session).post(`/api/v1/operations/${id}/approvals`).send({ response }) };
@@ -28,13 +17,10 @@ describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
 
   before(async () => {
     kh = await startTestKeyhold({ admin: true });
-    admins.alice = await enrol('alice', new URL(kh.server.admin?.setupLink as string).hash.replace('#token=', ''));
-    for (const name of ['bob', 'carol']) {
-      const invite = await kh.adminHttp(admins.alice.session).post('/api/v1/admins/invitations').send({ role: 'admin', name }).expect(201);
-      admins[name] = await enrol(name, invite.body.token);
-    }
-    const operatorInvite = await kh.adminHttp(admins.alice.session).post('/api/v1/admins/invitations').send({ role: 'operator', name: 'olga' }).expect(201);
-    admins.olga = await enrol('olga', operatorInvite.body.token);
+    admins.alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
+    admins.bob = await inviteAdmin(kh, admins.alice, 'bob', 'admin');
+    admins.carol = await inviteAdmin(kh, admins.alice, 'carol', 'admin');
+    admins.olga = await inviteAdmin(kh, admins.alice, 'olga', 'operator');
   });
   after(() => kh.stop());
 

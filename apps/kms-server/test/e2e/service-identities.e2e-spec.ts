@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
-import { SoftwareAuthenticator } from '../support/software-authenticator';
+import { enrolAdmin, setupTokenOf } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 async function eventually(check: () => Promise<boolean>, what: string, withinMs = 1000): Promise<void> {
@@ -21,11 +21,7 @@ describe('service identities: grants in Postgres, Keyhold-issued certificates, r
 
   before(async () => {
     kh = await startTestKeyhold({ admin: true });
-    const token = new URL(kh.server.admin?.setupLink as string).hash.replace('#token=', '');
-    const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
-    const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name: 'root' }).expect(200);
-    const enrolled = await kh.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
-    session = { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken };
+    session = (await enrolAdmin(kh, 'root', setupTokenOf(kh))).session;
     await kh.http().post('/v1/keys').send({ name: 'pay-orders', algorithm: 'aes-256-gcm' }).expect(201);
   });
   after(() => kh.stop());

@@ -1,0 +1,40 @@
+import { SoftwareAuthenticator } from './software-authenticator';
+import type { TestKeyhold } from './test-keyhold';
+
+export interface TestAdmin {
+  id: string;
+  name: string;
+  authenticator: SoftwareAuthenticator;
+  session: { cookie: string; csrfToken: string };
+}
+
+/** The `name=value` of the session cookie a response set. */
+export function sessionCookieOf(response: { headers: Record<string, unknown> }): string {
+  const header = response.headers['set-cookie'];
+  return (Array.isArray(header) ? String(header[0]) : String(header)).split(';')[0];
+}
+
+/** The token of the setup link the server printed at its first start. */
+export function setupTokenOf(kh: TestKeyhold): string {
+  const link = kh.server.admin?.setupLink;
+  if (!link) throw new Error('the server printed no setup link (start it with admin: true, on an empty database)');
+  return new URL(link).hash.replace('#token=', '');
+}
+
+/** Enrols an administrator with a setup or invitation token and a fresh software passkey, through the real API. */
+export async function enrolAdmin(kh: TestKeyhold, name: string, token: string): Promise<TestAdmin> {
+  const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
+  const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name }).expect(200);
+  const enrolled = await kh
+    .adminHttp()
+    .post('/api/v1/enrolment')
+    .send({ token, response: await authenticator.createCredential(options.body) })
+    .expect(201);
+  return { id: enrolled.body.admin.id, name, authenticator, session: { cookie: sessionCookieOf(enrolled), csrfToken: enrolled.body.csrfToken } };
+}
+
+/** Invites an administrator with `role` and enrols them. */
+export async function inviteAdmin(kh: TestKeyhold, inviter: TestAdmin, name: string, role: 'admin' | 'operator' | 'auditor'): Promise<TestAdmin> {
+  const invite = await kh.adminHttp(inviter.session).post('/api/v1/admins/invitations').send({ role, name }).expect(201);
+  return enrolAdmin(kh, name, invite.body.token);
+}
