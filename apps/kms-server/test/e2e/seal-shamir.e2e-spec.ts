@@ -9,6 +9,7 @@ import { dumpDatabase } from '../support/database-dump';
 import { SealState } from '../../src/seal/seal-state';
 import { type ShamirSealFile, initShamirMasterKey, readShamirSealFile } from '../../src/seal/shamir-seal';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
+import { enrolAdmin, setupTokenOf } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 const INIT_CLI = resolve(__dirname, '../../src/cli/keyhold-init.js');
@@ -134,11 +135,7 @@ describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () =>
   });
 
   it('seals again through an approval (a fresh passkey assertion); unsealing again with other shares restores the same keys', async () => {
-    const token = new URL(kh.server.admin?.setupLink as string).hash.replace('#token=', '');
-    const authenticator = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
-    const options = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token, name: 'alice' }).expect(200);
-    const enrolled = await kh.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
-    const session = { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken };
+    const { authenticator, session } = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
 
     assert.equal((await kh.adminHttp().post('/api/v1/seal').send({})).status, 401);
     const requested = await kh.adminHttp(session).post('/api/v1/seal').send({}).expect(201);
@@ -206,11 +203,7 @@ describe('sealing reaches every instance on the database', () => {
     for (const share of shares.slice(1, 3)) await b.server.seal.unsealer?.submit(share);
     await b.http().get('/v1/keys').expect(200);
 
-    const token = new URL(a.server.admin?.setupLink as string).hash.replace('#token=', '');
-    const authenticator = new SoftwareAuthenticator({ origin: a.adminOrigin, rpId: 'localhost' });
-    const options = await a.adminHttp().post('/api/v1/enrolment/options').send({ token, name: 'root' }).expect(200);
-    const enrolled = await a.adminHttp().post('/api/v1/enrolment').send({ token, response: await authenticator.createCredential(options.body) }).expect(201);
-    const session = { cookie: String(enrolled.headers['set-cookie']).split(';')[0], csrfToken: enrolled.body.csrfToken };
+    const { authenticator, session } = await enrolAdmin(a, 'root', setupTokenOf(a));
     const requested = await a.adminHttp(session).post('/api/v1/seal').send({}).expect(201);
     const response = await authenticator.getAssertion(requested.body.assertionOptions);
     await a.adminHttp(session).post(`/api/v1/operations/${requested.body.operation.id}/approvals`).send({ response }).expect(200);
