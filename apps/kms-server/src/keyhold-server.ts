@@ -17,7 +17,11 @@ import { PostgresChallengeStore } from './admin/challenge-store';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthService } from './health/health.service';
 import { NotificationListener } from './database/notification-listener';
-import { CERTIFICATE_REVOKED_CHANNEL, CertificateAuthorityService } from './service-identities/certificate-authority.service';
+import {
+  CERTIFICATE_REVOKED_CHANNEL,
+  CertificateAuthorityService,
+  certificateAuthorityRewrapTarget,
+} from './service-identities/certificate-authority.service';
 import { DatabaseGrantPolicySource } from './service-identities/database-grant-policy-source';
 import { GRANTS_CHANGED_CHANNEL, GrantsRepository } from './service-identities/grants.repository';
 import { RevocationList } from './service-identities/revocation-list';
@@ -28,7 +32,11 @@ import type { KeyholdLogger } from './logging/logger';
 import { KEY_CHANGED_CHANNEL, TypeormKeyRepository } from './persistence/typeorm-key.repository';
 import { LifecycleScheduler } from './scheduler/lifecycle-scheduler';
 import type { MasterKey } from './seal/master-key';
-import { SEAL_CHANNEL, SealState, SealStateMasterKey } from './seal/seal-state';
+import { SEAL_CHANNEL, SealState } from './seal/seal-state';
+import { MasterKeyRing } from './seal/master-key-ring';
+import { MasterKeyRewrapJob, type RewrapOptions } from './master-key/master-key-rewrap';
+import { MASTER_KEY_CHANGED_CHANNEL, MasterKeyService, readMasterKeyVersions } from './master-key/master-key.service';
+import { type RewrapTarget, keyVersionsTarget } from './master-key/rewrap-targets';
 import { type ShamirSealFile, ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 
@@ -81,7 +89,17 @@ export interface KeyholdServerOptions {
   admin?: AdminListenerOptions;
   /** Sign-in, enrolment and recovery attempts per source address. */
   signInRateLimit?: RateLimit;
+  /** The background rewrap after a master-key rotation (it runs with the scheduler; tests call runOnce). */
+  masterKeyRewrap?: RewrapOptions;
 }
+
+/**
+ * Everything stored wrapped or sealed under a master-key version: the rewrap job moves each onto the newest
+ * version, and a version is retired only once none of them references it. Add a target here.
+ */
+export const REWRAP_TARGETS: readonly RewrapTarget[] = [keyVersionsTarget, certificateAuthorityRewrapTarget];
+
+const DEFAULT_REWRAP: RewrapOptions = { batchSize: 100, paceMs: 20, intervalMs: 60_000 };
 
 export interface KeyholdServer {
   app: NestFastifyApplication;
@@ -99,6 +117,7 @@ export interface KeyholdServer {
   };
   admin: { app: NestFastifyApplication; url: string; port: number; auth: AdminAuthService; setupLink: string | null } | null;
   seal: { state: SealState; unsealer: ShamirUnsealer | null };
+  masterKey: { ring: MasterKeyRing; service: MasterKeyService; rewrap: MasterKeyRewrapJob };
   close(): Promise<void>;
 }
 
@@ -109,13 +128,27 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const clock = options.clock ?? systemClock;
   const sealState = options.seal?.state ?? sealStateOf(options.masterKey);
   const unsealer = options.seal?.shamir ? new ShamirUnsealer(options.seal.shamir, sealState, options.seal.shareTimeoutMs) : null;
-  // Everything below holds this proxy, never the key: sealed, each use throws SEALED.
-  const masterKey = new SealStateMasterKey(sealState);
+  // Everything below holds the keyring, never a key: sealed, each use throws SEALED.
+  const masterKey = new MasterKeyRing(sealState, () => readMasterKeyVersions(options.dataSource));
   const repository = new TypeormKeyRepository(options.dataSource);
   const cache = new KeyringCache(repository, masterKey, options.keyCache ?? { ttlMs: 300_000, maxKeys: 10_000 });
-  sealState.onChange((sealed) => {
-    if (sealed) cache.clear();
+  // First listener, so that the keyring is loaded before anything else uses it after unsealing.
+  sealState.onChange(async (sealed) => {
+    if (sealed) {
+      cache.clear();
+      masterKey.clear();
+      return;
+    }
+    try {
+      await masterKey.load();
+    } catch (error) {
+      Logger.error({ msg: 'the unsealed root does not open the master-key versions; sealing again', err: (error as Error).message }, 'Seal');
+      setImmediate(() => void sealState.seal());
+    }
   });
+  // Started unsealed (file, PKCS#11): a root that does not fit the database stops the start here.
+  if (!sealState.sealed) await masterKey.load();
+  const rewrap = new MasterKeyRewrapJob(options.dataSource, masterKey, REWRAP_TARGETS, options.masterKeyRewrap ?? DEFAULT_REWRAP, () => !masterKey.loaded);
   const usage = new UsageRecorder(repository, options.usageFlushIntervalMs ?? 5000, () => clock.now());
   const keys = new KeysService(repository, masterKey, cache, usage, clock);
   const grantsRepository = new GrantsRepository(options.dataSource);
@@ -126,13 +159,23 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const revocations = new RevocationList(authority);
   const crypto = new CryptoOpsService(cache, usage, grants);
   const health = new HealthService(options.dataSource, sealState);
+  const masterKeys = new MasterKeyService(options.dataSource, masterKey, REWRAP_TARGETS, rewrap, () => clock.now());
+  const reloadKeyring = () => {
+    if (sealState.sealed) return;
+    masterKey
+      .load()
+      .then(() => rewrap.trigger())
+      .catch((error: Error) => Logger.error({ msg: 'cannot reload the master-key versions', err: error.message }, 'MasterKey'));
+  };
   const scheduler = new LifecycleScheduler(options.dataSource, repository, keys, clock, options.schedulerIntervalMs ?? 30_000, () => sealState.sealed);
   const listener = new NotificationListener({ connectionString: options.databaseUrl });
   listener.subscribe(KEY_CHANGED_CHANNEL, (name) => cache.invalidate(name));
   listener.subscribe(GRANTS_CHANGED_CHANNEL, () => void grants.reload());
   listener.subscribe(CERTIFICATE_REVOKED_CHANNEL, (fingerprint) => revocations.add(fingerprint));
   listener.subscribe(SEAL_CHANNEL, () => void sealState.seal());
+  listener.subscribe(MASTER_KEY_CHANGED_CHANNEL, reloadKeyring);
   listener.onResync(() => {
+    reloadKeyring();
     cache.clear();
     void grants.reload();
     void revocations.reload();
@@ -176,12 +219,16 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
 
   await listener.start();
   usage.start();
-  if (options.startScheduler !== false) scheduler.start();
+  if (options.startScheduler !== false) {
+    scheduler.start();
+    rewrap.start();
+  }
   await app.listen({ host: options.host, port: options.port });
   const port = listeningPort(app, options.port);
   const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
   const seal = { state: sealState, unsealer };
-  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal) : null;
+  const masterKeyParts = { ring: masterKey, service: masterKeys, rewrap };
+  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal, masterKeys) : null;
 
   return {
     app,
@@ -194,11 +241,13 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     identities,
     admin,
     seal,
+    masterKey: masterKeyParts,
     async close() {
       unsealer?.clear();
       // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
       await usage.flush();
       await scheduler.stop();
+      await rewrap.stop();
       await admin?.app.close();
       await app.close();
       await usage.stop();
@@ -224,6 +273,7 @@ async function startAdminListener(
   identities: KeyholdServer['identities'],
   clock: Clock,
   seal: KeyholdServer['seal'],
+  masterKeys: MasterKeyService,
 ): Promise<NonNullable<KeyholdServer['admin']>> {
   const now = () => clock.now();
   const repository = new AdminRepository(options.dataSource);
@@ -244,8 +294,9 @@ async function startAdminListener(
       grants: identities.grants,
       grantPolicy: identities.grantPolicy,
       authority: identities.authority,
-      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state),
+      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys),
       seal,
+      masterKeys,
     }),
     httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }),
     { logger: options.logger, bufferLogs: false },

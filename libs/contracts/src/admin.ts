@@ -70,6 +70,8 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
     .strict(),
   z.object({ kind: z.literal('remove-passkey'), adminId: z.uuid(), passkeyId: z.uuid() }).strict(),
   z.object({ kind: z.literal('seal') }).strict(),
+  z.object({ kind: z.literal('rotate-master-key') }).strict(),
+  z.object({ kind: z.literal('retire-master-key-version'), version: z.number().int().min(1).max(2_147_483_647) }).strict(),
 ]);
 /** One Shamir unseal share, as keyhold-init printed it. */
 export const unsealShareRequestSchema = z.object({ share: z.string().min(1).max(512) }).strict();

@@ -22,6 +22,8 @@ import { ApprovalsService } from './approvals.service';
 import { ADMIN_PUBLIC_ORIGIN, AdminsController } from './admins.controller';
 import { DocsController } from './docs.controller';
 import { KeysAdminController } from './keys-admin.controller';
+import { MasterKeyController } from './master-key.controller';
+import { MasterKeyService } from '../master-key/master-key.service';
 import { ServiceIdentitiesController } from './service-identities.controller';
 import { SEAL_SERVICES, SealController, type SealServices } from './seal.controller';
 import { CertificateAuthorityService } from '../service-identities/certificate-authority.service';
@@ -40,6 +42,7 @@ export interface AdminPlaneServices {
   authority: CertificateAuthorityService;
   approvals: ApprovalsService;
   seal: SealServices;
+  masterKeys: MasterKeyService;
 }
 
 /**
@@ -53,7 +56,7 @@ export class AdminPlaneModule {
     return {
       module: AdminPlaneModule,
       imports: [PassportModule],
-      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, SealController, DocsController],
+      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, SealController, MasterKeyController, DocsController],
       providers: [
         { provide: AdminRepository, useValue: services.repository },
         { provide: AdminAuthService, useValue: services.auth },
@@ -66,6 +69,7 @@ export class AdminPlaneModule {
         { provide: CertificateAuthorityService, useValue: services.authority },
         { provide: ApprovalsService, useValue: services.approvals },
         { provide: SEAL_SERVICES, useValue: services.seal },
+        { provide: MasterKeyService, useValue: services.masterKeys },
         AdminSessionStrategy,
         WebAuthnStrategy,
         SignInRateLimitGuard,

@@ -4,6 +4,7 @@ import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
 import type { DataSource } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
+import type { MasterKeyService } from '../master-key/master-key.service';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
@@ -17,7 +18,9 @@ export type SensitiveOperation =
   | { kind: 'set-quorum'; approvals: number }
   | { kind: 'shorten-destruction-window'; key: string; version?: number; destroyAt: string }
   | { kind: 'remove-passkey'; adminId: string; passkeyId: string }
-  | { kind: 'seal' };
+  | { kind: 'seal' }
+  | { kind: 'rotate-master-key' }
+  | { kind: 'retire-master-key-version'; version: number };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
 
@@ -65,7 +68,13 @@ export class ApprovalsService {
     private readonly keys: KeysService,
     private readonly now: () => Date,
     private readonly sealState: SealState | null = null,
+    private readonly masterKeys: MasterKeyService | null = null,
   ) {}
+
+  private masterKeyService(): MasterKeyService {
+    if (!this.masterKeys) throw new ApiError('INVALID_STATE', 'master-key operations are not available on this server');
+    return this.masterKeys;
+  }
 
   async quorum(): Promise<number> {
     const rows: Row[] = await this.dataSource.query(`SELECT value FROM keyhold_settings WHERE name = 'approval_quorum'`);
@@ -190,6 +199,14 @@ export class ApprovalsService {
       case 'shorten-destruction-window':
         await this.keys.get(operation.key);
         return;
+      case 'rotate-master-key':
+        this.masterKeyService();
+        if (this.sealState?.sealed) throw new ApiError('SEALED', 'Keyhold is sealed; unseal it before rotating the master key');
+        return;
+      case 'retire-master-key-version':
+        // Refused now if it would be refused later; checked again, under lock, when it runs.
+        await this.masterKeyService().checkRetirable(operation.version);
+        return;
       case 'remove-passkey':
         if (!(await this.admins.listPasskeys(operation.adminId)).some((passkey) => passkey.id === operation.passkeyId)) {
           throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
@@ -226,6 +243,10 @@ export class ApprovalsService {
         await this.dataSource.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
         await this.sealState.seal();
         return { sealed: true };
+      case 'rotate-master-key':
+        return this.masterKeyService().rotate();
+      case 'retire-master-key-version':
+        return this.masterKeyService().retire(operation.version);
       case 'remove-passkey': {
         const outcome = await this.admins.deletePasskey(operation.adminId, operation.passkeyId);
         if (outcome === 'last') throw new ApiError('INVALID_STATE', "that is the administrator's last passkey");

@@ -72,13 +72,16 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'post', path: '/api/v1/certificates', summary: 'Issue a client certificate for a URI identity (24 h by default); a generated private key is returned once', access: ['admin'], body: issueCertificateRequestSchema },
   { method: 'post', path: '/api/v1/certificates/{serial}/revoke', summary: 'Revoke a certificate; the service listener refuses it within a second', access: ['admin'], body: revokeCertificateRequestSchema },
   { method: 'get', path: '/api/v1/operations', summary: 'Sensitive operations (pending and decided) and the quorum', access: ALL },
-  { method: 'post', path: '/api/v1/operations', summary: 'Request a sensitive operation (destroy a key or version now, shorten a destruction window, remove an admin or their passkey, set the quorum, seal); returns the passkey challenge bound to it', access: ['admin'], body: sensitiveOperationSchema },
+  { method: 'post', path: '/api/v1/operations', summary: 'Request a sensitive operation (destroy a key or version now, shorten a destruction window, remove an admin or their passkey, set the quorum, seal, rotate the master key, retire a master-key version); returns the passkey challenge bound to it', access: ['admin'], body: sensitiveOperationSchema },
   { method: 'get', path: '/api/v1/operations/{id}', summary: 'One operation, with the assertion options for approving it', access: ALL },
   { method: 'post', path: '/api/v1/operations/{id}/approvals', summary: 'Approve with a passkey assertion over the operation; runs it once the quorum is met', access: ['admin'], body: approvalRequestSchema },
   { method: 'post', path: '/api/v1/operations/{id}/reject', summary: 'Reject a pending operation', access: ['admin'] },
   { method: 'get', path: '/api/v1/seal', summary: 'Seal status: sealed, protection, and for Shamir the threshold, share count and shares received', access: 'public' },
   { method: 'post', path: '/api/v1/seal/shares', summary: 'Submit one Shamir unseal share (rate-limited per address; held in memory only, cleared after use or 10 minutes); unseals at the threshold', access: 'public', body: unsealShareRequestSchema },
   { method: 'post', path: '/api/v1/seal', summary: 'Seal again: requests the `seal` sensitive operation, which runs once approved with passkey assertions', access: ['admin'] },
+  { method: 'get', path: '/api/v1/master-key', summary: 'Master-key versions (active, retiring, retired), rows per version and target, rows left to rewrap, the rewrap job', access: ALL },
+  { method: 'post', path: '/api/v1/master-key/rotate', summary: 'Rotate the master key: requests the `rotate-master-key` sensitive operation; once approved a new version wraps new material and everything is rewrapped in the background', access: ['admin'] },
+  { method: 'post', path: '/api/v1/master-key/versions/{version}/retire', summary: 'Retire a master-key version: requests `retire-master-key-version`; refused while any row still references it; deletes its sealed key', access: ['admin'] },
 ];
 
 const errorSchema = {

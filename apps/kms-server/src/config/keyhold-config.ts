@@ -50,6 +50,9 @@ const environmentSchema = z.object({
   KEYHOLD_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(10_000_000).default(0),
   KEYHOLD_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(10_000_000).optional(),
   KEYHOLD_EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(55432),
+  KEYHOLD_MASTER_KEY_REWRAP_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+  KEYHOLD_MASTER_KEY_REWRAP_PACE_MS: z.coerce.number().int().min(0).max(60_000).default(20),
+  KEYHOLD_MASTER_KEY_REWRAP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
 });
 
 export interface KeyholdConfig {
@@ -78,6 +81,8 @@ export interface KeyholdConfig {
   seal: SealConfig;
   grantsFile: string;
   logLevel: string;
+  /** The background rewrap after a master-key rotation: rows per transaction, pause between batches, check interval. */
+  masterKeyRewrap: { batchSize: number; paceMs: number; intervalMs: number };
   schedulerIntervalMs: number;
   keyCache: { ttlMs: number; maxKeys: number };
   rateLimit: { perSecond: number; burst: number };
@@ -205,6 +210,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     grantsFile: file(e.KEYHOLD_GRANTS_FILE, dev.grants),
     logLevel: e.KEYHOLD_LOG_LEVEL,
     schedulerIntervalMs: e.KEYHOLD_SCHEDULER_INTERVAL_SECONDS * 1000,
+    masterKeyRewrap: {
+      batchSize: e.KEYHOLD_MASTER_KEY_REWRAP_BATCH_SIZE,
+      paceMs: e.KEYHOLD_MASTER_KEY_REWRAP_PACE_MS,
+      intervalMs: e.KEYHOLD_MASTER_KEY_REWRAP_INTERVAL_SECONDS * 1000,
+    },
     keyCache: { ttlMs: e.KEYHOLD_KEY_CACHE_TTL_SECONDS * 1000, maxKeys: e.KEYHOLD_KEY_CACHE_MAX_KEYS },
     rateLimit: {
       perSecond: e.KEYHOLD_RATE_LIMIT_PER_SECOND,

@@ -16,15 +16,17 @@ export type MasterKeyProtection = 'development-file' | 'passphrase-file' | 'sham
  * MasterKey comes to exist; the rest of Keyhold sees this interface alone.
  */
 export interface MasterKey {
+  /** The version new material is wrapped and sealed under: store it next to what `wrap` or `seal` returns. */
   readonly version: number;
   /** How the key was unsealed, for health and start-up messages; never the key. */
   readonly protection: MasterKeyProtection;
   wrap(material: Uint8Array, binding: KeyMaterialBinding): Buffer;
   /** Throws KeyUnwrapError when the wrapped bytes were altered or belong to another row. */
   unwrap(wrapped: Uint8Array, masterKeyVersion: number, binding: KeyMaterialBinding): Buffer;
-  /** Seals a small secret (not key-version material) under the master key, bound to `label`. */
+  /** Seals a small secret (not key-version material) under master key `version`, bound to `label`. */
   seal(secret: Uint8Array, label: string): Buffer;
-  open(sealed: Uint8Array, label: string): Buffer;
+  /** Throws KeyUnwrapError when the bytes were altered, sealed under another label, or that version is gone. */
+  open(sealed: Uint8Array, masterKeyVersion: number, label: string): Buffer;
   /** Forgets the key (zeroes what it holds); called when Keyhold seals. Later calls throw. */
   dispose?(): void;
 }
@@ -66,7 +68,10 @@ export class InMemoryMasterKey implements MasterKey {
     return aesGcmSeal(this.bytes(), secret, Buffer.from(`keyhold sealed secret v1\u0000${label}`));
   }
 
-  open(sealed: Uint8Array, label: string): Buffer {
+  open(sealed: Uint8Array, masterKeyVersion: number, label: string): Buffer {
+    if (masterKeyVersion !== this.version) {
+      throw new KeyUnwrapError(`secret is sealed under master key version ${masterKeyVersion}, not ${this.version}`);
+    }
     return aesGcmOpen(this.bytes(), sealed, Buffer.from(`keyhold sealed secret v1\u0000${label}`));
   }
 }

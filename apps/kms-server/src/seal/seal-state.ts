@@ -1,6 +1,5 @@
 import { Logger } from '@nestjs/common';
 import { ApiError } from '@keyhold/contracts';
-import type { KeyMaterialBinding } from '@keyhold/crypto-core';
 import type { MasterKey, MasterKeyProtection } from './master-key';
 
 /**
@@ -68,36 +67,4 @@ export const SEAL_CHANNEL = 'keyhold_seal';
 
 export function sealedError(): ApiError {
   return new ApiError('SEALED', 'Keyhold is sealed: no key operation runs until administrators unseal it (GET /api/v1/seal on the admin plane)');
-}
-
-/**
- * The MasterKey the rest of Keyhold holds: every call goes to the SealState's current key, so a sealed
- * Keyhold throws SEALED from the crypto path itself, not only from the service plane's guard.
- */
-export class SealStateMasterKey implements MasterKey {
-  constructor(private readonly state: SealState) {}
-
-  get version(): number {
-    return this.state.masterKey().version;
-  }
-
-  get protection(): MasterKeyProtection {
-    return this.state.protection;
-  }
-
-  wrap(material: Uint8Array, binding: KeyMaterialBinding): Buffer {
-    return this.state.masterKey().wrap(material, binding);
-  }
-
-  unwrap(wrapped: Uint8Array, masterKeyVersion: number, binding: KeyMaterialBinding): Buffer {
-    return this.state.masterKey().unwrap(wrapped, masterKeyVersion, binding);
-  }
-
-  seal(secret: Uint8Array, label: string): Buffer {
-    return this.state.masterKey().seal(secret, label);
-  }
-
-  open(sealed: Uint8Array, label: string): Buffer {
-    return this.state.masterKey().open(sealed, label);
-  }
 }

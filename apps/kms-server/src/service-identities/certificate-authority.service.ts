@@ -9,10 +9,20 @@ import {
   issueCertificate,
   issueCertificateForRequest,
 } from '@keyhold/crypto-core';
+import { type RewrapTarget, sealedSecretTable } from '../master-key/rewrap-targets';
 import type { MasterKey } from '../seal/master-key';
 
 export const CERTIFICATE_REVOKED_CHANNEL = 'keyhold_certificate_revoked';
 const SEAL_LABEL = 'certificate-authority-private-key';
+
+/** The CA private key, resealed under the newest master-key version by the rewrap job. */
+export const certificateAuthorityRewrapTarget: RewrapTarget = sealedSecretTable({
+  name: 'certificate-authority',
+  table: 'keyhold_certificate_authority',
+  idColumn: 'id',
+  sealedColumn: 'sealed_private_key',
+  label: () => SEAL_LABEL,
+});
 
 export interface IssuedCertificateView {
   serialNumber: string;
@@ -78,10 +88,13 @@ export class CertificateAuthorityService {
       return this.certificatePem;
     }
     const ca = await createCertificateAuthority({ commonName: 'Keyhold service identity CA' });
+    // Read together, in one synchronous step: the version stored is the one that sealed.
+    const masterKeyVersion = this.masterKey.version;
+    const sealed = this.masterKey.seal(Buffer.from(ca.privateKeyPem, 'utf8'), SEAL_LABEL);
     await this.dataSource.query(
       `INSERT INTO keyhold_certificate_authority (id, certificate_pem, sealed_private_key, master_key_version, created_at)
        VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
-      [ca.certificatePem, this.masterKey.seal(Buffer.from(ca.privateKeyPem, 'utf8'), SEAL_LABEL), this.masterKey.version, this.now()],
+      [ca.certificatePem, sealed, masterKeyVersion, this.now()],
     );
     this.logger.log({ msg: 'created the service identity CA' });
     this.certificatePem = null;
@@ -144,8 +157,8 @@ export class CertificateAuthorityService {
 
   private async unsealIssuer(): Promise<CertificateAndKey> {
     const certificatePem = await this.ensure();
-    const rows: Row[] = await this.dataSource.query(`SELECT sealed_private_key FROM keyhold_certificate_authority WHERE id = 1`);
-    const privateKey = this.masterKey.open(rows[0].sealed_private_key as Buffer, SEAL_LABEL);
+    const rows: Row[] = await this.dataSource.query(`SELECT sealed_private_key, master_key_version FROM keyhold_certificate_authority WHERE id = 1`);
+    const privateKey = this.masterKey.open(rows[0].sealed_private_key as Buffer, rows[0].master_key_version as number, SEAL_LABEL);
     try {
       return { certificatePem, privateKeyPem: privateKey.toString('utf8') };
     } finally {

@@ -1,0 +1,42 @@
+import { Controller, Get, Inject, Param, Post, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { type MasterKeyStatusView, versionParamSchema } from '@keyhold/contracts';
+import { ZodPipe } from '../common/zod-body.pipe';
+import { MasterKeyService } from '../master-key/master-key.service';
+import { Roles } from './admin-auth.guards';
+import type { AuthenticatedAdmin } from './admin-sessions';
+import { ApprovalsService } from './approvals.service';
+
+type WithUser = FastifyRequest & { user: AuthenticatedAdmin };
+const versionPipe = new ZodPipe(versionParamSchema, 'version');
+
+/**
+ * Master-key versions: status (versions, rows left to rewrap per target), rotation and retirement. Both changes
+ * are sensitive operations: they open a pending operation that runs once approved with passkey assertions
+ * (the requester's, and the quorum's).
+ */
+@Controller('api/v1/master-key')
+export class MasterKeyController {
+  constructor(
+    @Inject(MasterKeyService) private readonly masterKeys: MasterKeyService,
+    private readonly approvals: ApprovalsService,
+  ) {}
+
+  @Get()
+  @Roles('admin', 'operator', 'auditor')
+  status(): Promise<MasterKeyStatusView> {
+    return this.masterKeys.status();
+  }
+
+  @Post('rotate')
+  @Roles('admin')
+  rotate(@Req() request: WithUser) {
+    return this.approvals.request(request.user.admin, { kind: 'rotate-master-key' });
+  }
+
+  @Post('versions/:version/retire')
+  @Roles('admin')
+  retire(@Req() request: WithUser, @Param('version', versionPipe) version: number) {
+    return this.approvals.request(request.user.admin, { kind: 'retire-master-key-version', version });
+  }
+}

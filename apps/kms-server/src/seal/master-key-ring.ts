@@ -1,0 +1,159 @@
+import { type KeyMaterialBinding, KeyUnwrapError } from '@keyhold/crypto-core';
+import { InMemoryMasterKey, type MasterKey, type MasterKeyProtection } from './master-key';
+import { type SealState, sealedError } from './seal-state';
+
+export type MasterKeyVersionState = 'active' | 'retiring' | 'retired';
+
+/** A row of keyhold_master_key_versions as the keyring needs it. */
+export interface MasterKeyVersionRow {
+  version: number;
+  /** Sealed under the root; null for the version served by the root itself, and once retired. */
+  sealedKey: Buffer | null;
+  state: MasterKeyVersionState;
+}
+
+export class MasterKeyRootMismatchError extends Error {
+  constructor(version: number) {
+    super(
+      `master key version ${version} cannot be opened with this root key: the root was rekeyed (start with the new key file, shares or token) or the row was altered`,
+    );
+    this.name = 'MasterKeyRootMismatchError';
+  }
+}
+
+/** What binds a version's sealed key to its version number: swapping two rows' bytes fails to open. */
+export const versionKeyLabel = (version: number): string => `master-key-version:${version}`;
+
+/** The live versions opened with the root: what every wrap and unwrap uses between two reloads. */
+export interface OpenedKeyring {
+  readonly root: MasterKey;
+  /** The version new material is wrapped under. */
+  readonly current: number;
+  readonly keys: ReadonlyMap<number, MasterKey>;
+}
+
+/**
+ * Opens every live version with the root. The root's own version (1) is served by the root itself while it
+ * is live; once retired, the root only seals the other versions' keys. Pure apart from the unsealing.
+ */
+export function openKeyring(root: MasterKey, rows: readonly MasterKeyVersionRow[]): OpenedKeyring {
+  const keys = new Map<number, MasterKey>();
+  let current: number | null = null;
+  for (const row of rows) {
+    if (row.state === 'retired') continue;
+    if (row.state === 'active') current = row.version;
+    if (row.sealedKey === null) {
+      if (row.version !== root.version) throw new MasterKeyRootMismatchError(row.version);
+      keys.set(row.version, root);
+      continue;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = root.open(row.sealedKey, root.version, versionKeyLabel(row.version));
+    } catch (error) {
+      if (error instanceof KeyUnwrapError) throw new MasterKeyRootMismatchError(row.version);
+      throw error;
+    }
+    keys.set(row.version, new InMemoryMasterKey(bytes, row.version, root.protection));
+  }
+  // A database from before versioning (or not migrated yet in a unit test) has only the root.
+  if (current === null || !keys.has(current)) {
+    if (rows.length > 0) throw new Error('keyhold_master_key_versions has no live active version');
+    keys.set(root.version, root);
+    current = root.version;
+  }
+  return { root, current, keys };
+}
+
+/** Zeroes the version keys a keyring opened (never the root: the seal state owns it). */
+function disposeVersionKeys(ring: OpenedKeyring, keep?: OpenedKeyring): void {
+  for (const key of ring.keys.values()) {
+    if (key === ring.root) continue;
+    if (keep && [...keep.keys.values()].includes(key)) continue;
+    key.dispose?.();
+  }
+}
+
+/**
+ * The MasterKey the rest of Keyhold holds: a keyring over every live master-key version. It wraps and seals
+ * under the newest version and unwraps under whichever version a row names. It follows the seal state: while
+ * sealed (or unsealed but not loaded yet) every call throws SEALED, so nothing runs on a half-built keyring.
+ * `load` re-reads the versions (after unsealing, a rotation or a retirement, here or on another instance).
+ */
+export class MasterKeyRing implements MasterKey {
+  private opened: OpenedKeyring | null = null;
+
+  constructor(
+    private readonly state: SealState,
+    private readonly readVersions: () => Promise<MasterKeyVersionRow[]>,
+  ) {}
+
+  /** Opens the versions with the unsealed root; throws MasterKeyRootMismatchError if the root does not fit. */
+  async load(): Promise<void> {
+    const root = this.state.masterKey();
+    const rows = await this.readVersions();
+    // Sealed while we read: the root was disposed; do not keep a keyring built on it.
+    if (this.state.sealed) return;
+    const previous = this.opened;
+    this.opened = openKeyring(root, rows);
+    if (previous) disposeVersionKeys(previous);
+  }
+
+  /** Forgets every opened version (Keyhold sealed). */
+  clear(): void {
+    const previous = this.opened;
+    this.opened = null;
+    if (previous) disposeVersionKeys(previous);
+  }
+
+  get loaded(): boolean {
+    return this.opened !== null && !this.state.sealed;
+  }
+
+  /** The live versions this instance can use, newest last. */
+  liveVersions(): number[] {
+    return [...this.ring().keys.keys()].sort((a, b) => a - b);
+  }
+
+  private ring(): OpenedKeyring {
+    const root = this.state.masterKey();
+    const opened = this.opened;
+    if (!opened || opened.root !== root) throw sealedError();
+    return opened;
+  }
+
+  private versionKey(version: number): MasterKey {
+    const key = this.ring().keys.get(version);
+    if (!key) throw new KeyUnwrapError(`master key version ${version} is not live on this instance (retired, or created after it loaded)`);
+    return key;
+  }
+
+  get version(): number {
+    return this.ring().current;
+  }
+
+  get protection(): MasterKeyProtection {
+    return this.state.protection;
+  }
+
+  wrap(material: Uint8Array, binding: KeyMaterialBinding): Buffer {
+    return this.versionKey(this.ring().current).wrap(material, binding);
+  }
+
+  unwrap(wrapped: Uint8Array, masterKeyVersion: number, binding: KeyMaterialBinding): Buffer {
+    return this.versionKey(masterKeyVersion).unwrap(wrapped, masterKeyVersion, binding);
+  }
+
+  seal(secret: Uint8Array, label: string): Buffer {
+    return this.versionKey(this.ring().current).seal(secret, label);
+  }
+
+  open(sealed: Uint8Array, masterKeyVersion: number, label: string): Buffer {
+    return this.versionKey(masterKeyVersion).open(sealed, masterKeyVersion, label);
+  }
+
+  /** Seals a new version's key under the root, for keyhold_master_key_versions. */
+  sealVersionKey(key: Uint8Array, version: number): Buffer {
+    return this.ring().root.seal(key, versionKeyLabel(version));
+  }
+}
