@@ -33,6 +33,7 @@ export class MasterKeyRewrapJob {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  private started = false;
   private stopped = false;
   private progress: RewrapProgress = { state: 'idle', lastPass: null };
 
@@ -46,6 +47,7 @@ export class MasterKeyRewrapJob {
   ) {}
 
   start(): void {
+    this.started = true;
     this.stopped = false;
     this.timer = setInterval(() => this.trigger(), this.options.intervalMs);
     this.timer.unref();
@@ -63,8 +65,15 @@ export class MasterKeyRewrapJob {
     return structuredClone(this.progress);
   }
 
-  /** Runs a pass soon; a trigger during a pass runs one more after it (the newest version may have moved). */
+  /**
+   * Runs a pass soon, once started (an instance started without background work, like a test's, waits for
+   * runOnce); a trigger during a pass runs one more after it (the newest version may have moved).
+   */
   trigger(): void {
+    if (this.started) this.kick();
+  }
+
+  private kick(): void {
     if (this.running) {
       this.again = true;
       return;
@@ -76,7 +85,7 @@ export class MasterKeyRewrapJob {
 
   /** A pass now, resolved when it (and any pass it triggered) is over. For tests and the admin API. */
   async runOnce(): Promise<void> {
-    this.trigger();
+    this.kick();
     while (this.running) await this.running;
   }
 
@@ -96,6 +105,7 @@ export class MasterKeyRewrapJob {
         this.progress.state = 'idle';
       }
     } while (this.again && !this.stopped);
+    this.again = false;
   }
 
   private async pass(): Promise<void> {

@@ -74,6 +74,14 @@ export class MasterKeyService {
           `SELECT (SELECT version FROM keyhold_master_key_versions WHERE state = 'active') AS active,
                   COALESCE(max(version), 0) + 1 AS next FROM keyhold_master_key_versions`,
         );
+        // Another instance may have rekeyed the root since this one unsealed: a version sealed under the old
+        // root here would be lost at the next restart.
+        const [sample] = await manager.query(
+          `SELECT version, sealed_key FROM keyhold_master_key_versions WHERE state <> 'retired' AND sealed_key IS NOT NULL ORDER BY version DESC LIMIT 1`,
+        );
+        if (sample && !this.ring.rootOpens(sample.version as number, sample.sealed_key as Buffer)) {
+          throw new ApiError('INVALID_STATE', 'the root master key was rekeyed since this instance unsealed; restart it with the new root, then rotate');
+        }
         const version = Number(next);
         await manager.query(`UPDATE keyhold_master_key_versions SET state = 'retiring' WHERE state = 'active'`);
         await manager.query(

@@ -152,6 +152,18 @@ export class MasterKeyRing implements MasterKey {
     return this.versionKey(masterKeyVersion).open(sealed, masterKeyVersion, label);
   }
 
+  /** Whether this instance's root opens a version's sealed key: false once another instance rekeyed the root. */
+  rootOpens(version: number, sealedKey: Buffer): boolean {
+    const root = this.ring().root;
+    try {
+      root.open(sealedKey, root.version, versionKeyLabel(version)).fill(0);
+      return true;
+    } catch (error) {
+      if (error instanceof KeyUnwrapError) return false;
+      throw error;
+    }
+  }
+
   /** Seals a new version's key under the root, for keyhold_master_key_versions. */
   sealVersionKey(key: Uint8Array, version: number): Buffer {
     return this.ring().root.seal(key, versionKeyLabel(version));

@@ -76,7 +76,7 @@ export interface TestKeyholdOptions {
   certificateClock?: CertificateClock;
   /** Use this database (already created) instead of a fresh one on the test server; it is not dropped. */
   databaseUrl?: string;
-  /** Instances sharing a database share their master key. */
+  /** Instances sharing a database share their root master key. */
   masterKey?: InMemoryMasterKey;
   /** Also start the admin listener (WebAuthn relying party `localhost`, origin https://localhost:<port>). */
   admin?: boolean;
@@ -85,6 +85,8 @@ export interface TestKeyholdOptions {
   signInRateLimit?: RateLimit;
   /** A seal state (e.g. sealed, with a Shamir verifier) instead of the unsealed in-memory master key. */
   seal?: KeyholdServerOptions['seal'];
+  /** Batch size and pace of the master-key rewrap (run by hand: server.masterKey.rewrap.runOnce()). */
+  masterKeyRewrap?: KeyholdServerOptions['masterKeyRewrap'];
 }
 
 export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
@@ -154,6 +156,7 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
       : undefined,
     certificateClock: options.certificateClock,
     usageFlushIntervalMs: 60_000,
+    masterKeyRewrap: options.masterKeyRewrap,
   });
   const clients: KeyholdClient[] = [];
   const http = (credentials: Credentials | null = operator) => {
