@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     keyCache: config.keyCache,
     rateLimit: config.rateLimit,
     schedulerIntervalMs: config.schedulerIntervalMs,
+    masterKeyRewrap: config.masterKeyRewrap,
   });
   logger.log(
     {
