@@ -33,7 +33,7 @@ import { KEY_CHANGED_CHANNEL, TypeormKeyRepository } from './persistence/typeorm
 import { LifecycleScheduler } from './scheduler/lifecycle-scheduler';
 import type { MasterKey } from './seal/master-key';
 import { SEAL_CHANNEL, SealState } from './seal/seal-state';
-import { MasterKeyRing } from './seal/master-key-ring';
+import { MasterKeyRing, MasterKeyRootMismatchError } from './seal/master-key-ring';
 import { MasterKeyRewrapJob, type RewrapOptions } from './master-key/master-key-rewrap';
 import { MASTER_KEY_CHANGED_CHANNEL, MasterKeyService, readMasterKeyVersions } from './master-key/master-key.service';
 import { type RewrapTarget, keyVersionsTarget } from './master-key/rewrap-targets';
@@ -165,7 +165,18 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     masterKey
       .load()
       .then(() => rewrap.trigger())
-      .catch((error: Error) => Logger.error({ msg: 'cannot reload the master-key versions', err: error.message }, 'MasterKey'));
+      .catch((error: Error) =>
+        Logger.error(
+          {
+            msg:
+              error instanceof MasterKeyRootMismatchError
+                ? 'the root master key was rekeyed: this instance keeps the versions it holds; restart it with the new root'
+                : 'cannot reload the master-key versions',
+            err: error.message,
+          },
+          'MasterKey',
+        ),
+      );
   };
   const scheduler = new LifecycleScheduler(options.dataSource, repository, keys, clock, options.schedulerIntervalMs ?? 30_000, () => sealState.sealed);
   const listener = new NotificationListener({ connectionString: options.databaseUrl });

@@ -46,9 +46,17 @@ const shamirFileSchema = z
   })
   .strict();
 
-/** Generates a master key, splits it, writes the verifier file; returns the shares, to be shown once. */
-export async function initShamirMasterKey(path: string, shares: number, threshold: number): Promise<{ file: ShamirSealFile; shares: string[] }> {
-  const masterKey = generateKeyMaterial('aes-256-gcm');
+/**
+ * Splits a master key (a new one unless given: a rekey passes the new root), writes the verifier file and
+ * returns the shares, to be shown once.
+ */
+export async function initShamirMasterKey(
+  path: string,
+  shares: number,
+  threshold: number,
+  given?: Buffer,
+): Promise<{ file: ShamirSealFile; shares: string[] }> {
+  const masterKey = given ?? generateKeyMaterial('aes-256-gcm');
   try {
     const setId = randomBytes(4).toString('hex');
     const texts = await splitSecret(masterKey, shares, threshold, setId);
@@ -65,8 +73,24 @@ export async function initShamirMasterKey(path: string, shares: number, threshol
     chmodSync(path, 0o600);
     return { file, shares: texts };
   } finally {
-    masterKey.fill(0);
+    if (!given) masterKey.fill(0);
   }
+}
+
+/** Rebuilds the master key from T shares offline (the rekey tool), checked against the verifier file. */
+export async function masterKeyFromShares(file: ShamirSealFile, texts: readonly string[]): Promise<InMemoryMasterKey> {
+  const decoded = texts.map((text) => decodeShare(text));
+  if (decoded.some((share) => share.setId !== file.setId)) throw new MasterKeyFileError('a share belongs to another master key (another keyhold-init)');
+  if (new Set(decoded.map((share) => share.index)).size < file.threshold) {
+    throw new MasterKeyFileError(`${file.threshold} distinct shares are needed`);
+  }
+  const key = await combineShares(decoded);
+  for (const share of decoded) share.bytes.fill(0);
+  if (!matchesKeyCheckValue(key, file.setId, Buffer.from(file.checkValue, 'base64'))) {
+    key.fill(0);
+    throw new MasterKeyFileError('these shares do not rebuild the master key (at least one is wrong)');
+  }
+  return new InMemoryMasterKey(key, file.version, 'shamir');
 }
 
 export function readShamirSealFile(path: string): ShamirSealFile {
