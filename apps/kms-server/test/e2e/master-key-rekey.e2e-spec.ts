@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +10,11 @@ import { startKeyholdServer } from '../../src/keyhold-server';
 import { KeyholdLogger, createLogger } from '../../src/logging/logger';
 import { loadSealedMasterKey, writeSealedMasterKeyFile } from '../../src/seal/master-key-files';
 import type { InMemoryMasterKey } from '../../src/seal/master-key';
-import { MasterKeyRootMismatchError } from '../../src/seal/master-key-ring';
+import { MasterKeyRootMismatchError, openKeyring } from '../../src/seal/master-key-ring';
+import { initShamirMasterKey, masterKeyFromShares, readShamirSealFile } from '../../src/seal/shamir-seal';
+import { ensurePkcs11WrappingKey, unsealWithPkcs11, writePkcs11WrappedMasterKey } from '../../src/seal/pkcs11-seal';
+import { loadConfig } from '../../src/config/keyhold-config';
+import { readMasterKeyVersions } from '../../src/master-key/master-key.service';
 import { type TestDatabase, createTestDatabase } from '../support/test-database';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
@@ -135,5 +139,129 @@ describe('rekeying the root (passphrase-file sealer): old backups stop opening',
     } finally {
       await dataSource.destroy();
     }
+  });
+});
+
+/** A database whose version 1 is retired (rotate, rewrap, retire), with ciphertexts made before. */
+async function preparedDatabase(root: InMemoryMasterKey): Promise<{ database: TestDatabase; ciphertexts: Array<{ ciphertext: string; plaintext: string }> }> {
+  const database = await createTestDatabase();
+  const kh = await startTestKeyhold({ databaseUrl: database.url, masterKey: root });
+  try {
+    await kh.http().post('/v1/keys').send({ name: 'kept', algorithm: 'aes-256-gcm' }).expect(201);
+    const plaintext = Buffer.from('made before the rekey').toString('base64');
+    const { ciphertext } = (await kh.http().post('/v1/keys/kept/encrypt').send({ plaintext }).expect(200)).body;
+    await kh.server.masterKey.service.rotate();
+    await kh.server.masterKey.rewrap.runOnce();
+    await kh.server.masterKey.service.retire(1);
+    return { database, ciphertexts: [{ ciphertext, plaintext }] };
+  } finally {
+    await kh.stop();
+  }
+}
+
+function runRekey(args: string[], env: Record<string, string>, input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = execFile(process.execPath, [REKEY_CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } }, (error, stdout, stderr) =>
+      done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin?.end(input);
+  });
+}
+
+/** Starts on the rekeyed database with `root`, decrypts what was made before, and stops. */
+async function decryptsWith(database: TestDatabase, root: InMemoryMasterKey, ciphertexts: Array<{ ciphertext: string; plaintext: string }>) {
+  const kh = await startTestKeyhold({ databaseUrl: database.url, masterKey: root });
+  try {
+    for (const { ciphertext, plaintext } of ciphertexts) {
+      assert.equal((await kh.http().post('/v1/decrypt').send({ ciphertext }).expect(200)).body.plaintext, plaintext);
+    }
+  } finally {
+    await kh.stop();
+  }
+}
+
+async function oldRootRefused(database: TestDatabase, oldRoot: InMemoryMasterKey): Promise<void> {
+  const dataSource = await openDatabase(database.url);
+  try {
+    const rows = await readMasterKeyVersions(dataSource);
+    assert.throws(() => openKeyring(oldRoot, rows), MasterKeyRootMismatchError);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+describe('rekeying the root (Shamir): T old shares in, N new shares out', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-rekey-shamir-'));
+  let database: TestDatabase;
+  after(async () => {
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reseals under a root split into new shares; the old shares open nothing any more', async () => {
+    mkdirSync(join(dir, 'old'));
+    mkdirSync(join(dir, 'new'));
+    const old = await initShamirMasterKey(join(dir, 'old', 'master-key.shamir.json'), 3, 2);
+    const oldRoot = await masterKeyFromShares(old.file, old.shares.slice(0, 2));
+    const prepared = await preparedDatabase(oldRoot);
+    database = prepared.database;
+    const env = { KEYHOLD_HOME: dir, DATABASE_URL: database.url, KEYHOLD_SEAL: 'shamir', KEYHOLD_SHAMIR_FILE: join(dir, 'old', 'master-key.shamir.json') };
+    const args = ['--to', 'shamir', '--shares', '5', '--threshold', '3', '--out', join(dir, 'new')];
+
+    const wrong = await runRekey(args, env, `${old.shares[0]}\n${old.shares[0]}\n`);
+    assert.equal(wrong.code, 1, wrong.stdout);
+    assert.ok(!existsSync(join(dir, 'new', 'master-key.shamir.json')));
+
+    const done = await runRekey(args, env, `${old.shares[1]}\n${old.shares[2]}\n`);
+    assert.equal(done.code, 0, done.stderr);
+    const shares = [...done.stdout.matchAll(/share \d of 5: (\S+)/g)].map((match) => match[1]);
+    assert.equal(shares.length, 5);
+    const newFile = readShamirSealFile(join(dir, 'new', 'master-key.shamir.json'));
+    await decryptsWith(database, await masterKeyFromShares(newFile, [shares[0], shares[2], shares[4]]), prepared.ciphertexts);
+    await oldRootRefused(database, await masterKeyFromShares(old.file, old.shares.slice(1, 3)));
+  });
+});
+
+const LIBRARY = '/usr/lib/softhsm/libsofthsm2.so';
+const softhsm = existsSync(LIBRARY) && existsSync('/usr/bin/softhsm2-util');
+
+describe('rekeying the root (PKCS#11): a new token key', { skip: softhsm ? false : 'softhsm2 is not installed' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-rekey-pkcs11-'));
+  let database: TestDatabase;
+  after(async () => {
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('wraps the new root with a new key in the token; the old token key no longer opens the rekeyed database', async () => {
+    const conf = join(dir, 'softhsm2.conf');
+    mkdirSync(join(dir, 'tokens'));
+    mkdirSync(join(dir, 'new'));
+    writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    process.env.SOFTHSM2_CONF = conf;
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'keyhold-rekey', '--pin', '246810', '--so-pin', '1357911'], { env: { ...process.env }, stdio: 'pipe' });
+    const env = {
+      SOFTHSM2_CONF: conf,
+      KEYHOLD_HOME: dir,
+      KEYHOLD_SEAL: 'pkcs11',
+      KEYHOLD_PKCS11_LIBRARY: LIBRARY,
+      KEYHOLD_PKCS11_TOKEN_LABEL: 'keyhold-rekey',
+      KEYHOLD_PKCS11_PIN: '246810',
+      KEYHOLD_PKCS11_WRAPPED_KEY_FILE: join(dir, 'master-key.pkcs11.json'),
+    };
+    const config = loadConfig({ ...process.env, ...env });
+    const pkcs11 = config.seal.pkcs11 as NonNullable<typeof config.seal.pkcs11>;
+    await ensurePkcs11WrappingKey(pkcs11);
+    await writePkcs11WrappedMasterKey(pkcs11);
+    const oldRoot = (await unsealWithPkcs11(pkcs11)) as InMemoryMasterKey;
+    const prepared = await preparedDatabase(oldRoot);
+    database = prepared.database;
+
+    const done = await runRekey(['--to', 'pkcs11', '--key-label', 'keyhold-root-2', '--out', join(dir, 'new')], { ...env, DATABASE_URL: database.url });
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /destroy the old token key "keyhold-master-wrapping-key"/);
+    const newRoot = (await unsealWithPkcs11({ ...pkcs11, keyLabel: 'keyhold-root-2', wrappedKeyFile: join(dir, 'new', 'master-key.pkcs11.json') })) as InMemoryMasterKey;
+    await decryptsWith(database, newRoot, prepared.ciphertexts);
+    await oldRootRefused(database, (await unsealWithPkcs11(pkcs11)) as InMemoryMasterKey);
   });
 });
