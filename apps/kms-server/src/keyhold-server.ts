@@ -158,7 +158,10 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const authority = new CertificateAuthorityService(options.dataSource, masterKey, () => new Date(wallClock()));
   const revocations = new RevocationList(authority);
   const crypto = new CryptoOpsService(cache, usage, grants);
-  const health = new HealthService(options.dataSource, sealState);
+  const health = new HealthService(options.dataSource, sealState, () => ({
+    version: masterKey.loaded ? masterKey.version : null,
+    rewrap: rewrap.status().state,
+  }));
   const masterKeys = new MasterKeyService(options.dataSource, masterKey, REWRAP_TARGETS, rewrap, () => clock.now());
   const reloadKeyring = () => {
     if (sealState.sealed) return;

@@ -8,6 +8,8 @@ export interface HealthReport {
   database: 'ok' | 'unreachable';
   sealed: boolean;
   masterKeyProtection: MasterKey['protection'];
+  /** The master-key version new material is wrapped under (null while sealed), and whether this instance is rewrapping. */
+  masterKey?: { version: number | null; rewrap: 'idle' | 'running' };
 }
 
 const DATABASE_CHECK_TTL_MS = 2000;
@@ -19,6 +21,7 @@ export class HealthService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly seal: SealState,
+    private readonly masterKey: (() => NonNullable<HealthReport['masterKey']>) | null = null,
   ) {}
 
   async report(): Promise<HealthReport> {
@@ -28,6 +31,7 @@ export class HealthService {
       database: databaseOk ? 'ok' : 'unreachable',
       sealed: this.seal.sealed,
       masterKeyProtection: this.seal.protection,
+      ...(this.masterKey ? { masterKey: this.masterKey() } : {}),
     };
   }
 

@@ -132,6 +132,8 @@ describe('master-key rotation: a new version, a background rewrap, retirement; t
   });
 
   it('old ciphertexts still decrypt on both instances, from material unwrapped under the new version', async () => {
+    const health = await b.http().get('/v1/health').expect(200);
+    assert.deepEqual(health.body.masterKey, { version: 2, rewrap: 'idle' });
     a.server.cache.clear();
     b.server.cache.clear();
     for (const { ciphertext, plaintext } of ciphertexts) {
