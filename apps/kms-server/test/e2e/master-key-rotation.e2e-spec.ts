@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { dumpDatabase } from '../support/database-dump';
+import { dumpDatabase, encodingsOf } from '../support/database-dump';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
@@ -145,6 +145,20 @@ describe('master-key rotation: a new version, a background rewrap, retirement; t
       `SELECT kv.master_key_version FROM keyhold_key_versions kv JOIN keyhold_keys k ON k.id = kv.key_id WHERE k.name = 'made-on-b'`,
     );
     assert.equal(row.master_key_version, 2);
+  });
+
+  it('the new version key is nowhere in the database or the logs, only sealed under the root', async () => {
+    const opened = (a.server.masterKey.ring as unknown as { opened: { keys: Map<number, unknown> } }).opened;
+    const version2 = (opened.keys.get(2) as { keyBytes: Buffer }).keyBytes;
+    assert.equal(version2.length, 32);
+    const dump = await dumpDatabase(a.dataSource);
+    const logs = [...a.logs, ...b.logs].join('\n');
+    for (const form of encodingsOf(version2)) {
+      assert.ok(!dump.includes(form), 'the version 2 key is in the database');
+      assert.ok(!logs.includes(form), 'the version 2 key was logged');
+    }
+    const root = (a.masterKey as unknown as { keyBytes: Buffer }).keyBytes;
+    for (const form of encodingsOf(root)) assert.ok(!dump.includes(form) && !logs.includes(form), 'the root is in the database or the logs');
   });
 
   it('the CA key, resealed under the new version, still issues certificates', async () => {
