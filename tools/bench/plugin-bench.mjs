@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import grpc from '@grpc/grpc-js';
+import { startCpuSampling } from './cpu.mjs';
 import protoLoader from '@grpc/proto-loader';
 
 const KEY_NAME = 'bench-k8s';
@@ -63,7 +64,7 @@ async function load(fn, concurrency, durationMs, warmupMs) {
  * Runs the plugin against Keyhold at `keyholdOrigin` (certificates in certDir: ca.crt, operator.crt/.key,
  * which the bench's Keyhold grants everything) and measures Encrypt and Decrypt at each concurrency level.
  */
-export async function runPluginBench({ repo, keyholdOrigin, certDir, createKey, levels = [1, 64], durationMs, warmupMs, log }) {
+export async function runPluginBench({ repo, keyholdOrigin, keyholdPid, certDir, createKey, levels = [1, 64], durationMs, warmupMs, log }) {
   await createKey(KEY_NAME);
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-bench-kms-'));
   const socketPath = join(dir, 'kms.sock');
@@ -112,7 +113,12 @@ export async function runPluginBench({ repo, keyholdOrigin, certDir, createKey, 
           operation === 'Encrypt'
             ? () => kms.call('Encrypt', { plaintext: randomBytes(32), uid: 'bench' })
             : () => kms.call('Decrypt', { ciphertext: wrapped.ciphertext, key_id: wrapped.key_id, annotations: wrapped.annotations, uid: 'bench' });
+        // CPU of each process over the measured window only (after the warm-up), as for the service plane.
+        let sampling = null;
+        const startTimer = setTimeout(() => (sampling = startCpuSampling({ client: process.pid, plugin: child.pid, keyhold: keyholdPid })), warmupMs);
         const result = await load(fn, concurrency, durationMs, warmupMs);
+        clearTimeout(startTimer);
+        result.cpu = sampling?.stop() ?? null;
         log(`plugin ${operation} c=${concurrency}: ${result.throughput.toFixed(0)} calls/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms${result.errors ? `, ${result.errors} ERRORS (${result.errorSample})` : ''}`);
         rows.push({ operation, concurrency, ...result });
       }
@@ -127,9 +133,17 @@ export async function runPluginBench({ repo, keyholdOrigin, certDir, createKey, 
 }
 
 export function pluginTable(rows) {
-  const lines = ['| RPC | concurrency | calls/s | p50 ms | p99 ms | errors |', '|---|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| RPC | concurrency | calls/s | p50 ms | p99 ms | errors | CPU per call, µs: client / plugin / Keyhold (+ its PostgreSQL) | other processes (cores) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const perCall = (cores, r) => (r.throughput > 0 ? Math.round((cores * 1e6) / r.throughput) : NaN);
   for (const r of rows) {
-    lines.push(`| ${r.operation} | ${r.concurrency} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`);
+    const cpu = r.cpu
+      ? `${perCall(r.cpu.client, r)} / ${perCall(r.cpu.plugin, r)} / ${perCall(r.cpu.keyhold, r)} (+${perCall(r.cpu['keyhold children'], r)})`
+      : 'n/a';
+    const other = r.cpu ? `${r.cpu.other.toFixed(2)}${r.cpu.other > 0.15 ? ' (noisy)' : ''}` : 'n/a';
+    lines.push(`| ${r.operation} | ${r.concurrency} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${cpu} | ${other} |`);
   }
   return lines.join('\n');
 }

@@ -708,6 +708,7 @@ async function main() {
     pluginRows = await runPluginBench({
       repo: REPO,
       keyholdOrigin: keyhold.origin,
+      keyholdPid: keyhold.proc.pid,
       certDir,
       createKey: (name) => expectOk('create plugin key', post(keyhold.origin, '/v1/keys', { name, algorithm: 'aes-256-gcm' })),
       levels: [1, 64],
