@@ -135,6 +135,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const masterKey = new MasterKeyRing(sealState, () => readMasterKeyVersions(options.dataSource));
   const repository = new TypeormKeyRepository(options.dataSource);
   const cache = new KeyringCache(repository, masterKey, options.keyCache ?? { ttlMs: 300_000, maxKeys: 10_000 });
+  const rewrap = new MasterKeyRewrapJob(options.dataSource, masterKey, REWRAP_TARGETS, options.masterKeyRewrap ?? DEFAULT_REWRAP, () => !masterKey.loaded);
   // First listener, so that the keyring is loaded before anything else uses it after unsealing.
   sealState.onChange(async (sealed) => {
     if (sealed) {
@@ -144,6 +145,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     }
     try {
       await masterKey.load();
+      // A rewrap a crash interrupted resumes as soon as the keys are there.
+      rewrap.trigger();
     } catch (error) {
       Logger.error({ msg: 'the unsealed root does not open the master-key versions; sealing again', err: (error as Error).message }, 'Seal');
       setImmediate(() => void sealState.seal());
@@ -151,7 +154,6 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   });
   // Started unsealed (file, PKCS#11): a root that does not fit the database stops the start here.
   if (!sealState.sealed) await masterKey.load();
-  const rewrap = new MasterKeyRewrapJob(options.dataSource, masterKey, REWRAP_TARGETS, options.masterKeyRewrap ?? DEFAULT_REWRAP, () => !masterKey.loaded);
   const usage = new UsageRecorder(repository, options.usageFlushIntervalMs ?? 5000, () => clock.now());
   const keys = new KeysService(repository, masterKey, cache, usage, clock);
   const grantsRepository = new GrantsRepository(options.dataSource);
