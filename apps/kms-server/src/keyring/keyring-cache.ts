@@ -84,6 +84,8 @@ export class KeyringCache {
     const key = await this.repository.findByName(name);
     if (!key) return null;
     const material = await this.repository.loadMaterial(key.id);
+    // Another instance may have rewrapped a row under a version whose NOTIFY has not reached this one yet.
+    await this.masterKey.ensureVersions?.(material.map((entry) => entry.masterKeyVersion));
     const versionKeys = new Map<number, VersionKey>();
     const damagedVersions = new Set<number>();
     for (const entry of material) {

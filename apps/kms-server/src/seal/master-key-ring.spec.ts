@@ -68,4 +68,24 @@ describe('MasterKeyRing', () => {
     ring.clear();
     assert.throws(() => ring.version, /sealed/i);
   });
+
+  it('reloads when a row names a version created elsewhere since the last load (its NOTIFY not arrived yet)', async () => {
+    const { root, rows } = rootAndRows();
+    const state = new SealState('development-file', root);
+    let current: MasterKeyVersionRow[] = [{ ...rows[0], state: 'active' }];
+    let reads = 0;
+    const ring = new MasterKeyRing(state, async () => {
+      reads += 1;
+      return current;
+    });
+    await ring.load();
+    await ring.ensureVersions([1]);
+    assert.equal(reads, 1, 'nothing to reload for a known version');
+    current = rows;
+    await Promise.all([ring.ensureVersions([1, 2]), ring.ensureVersions([2])]);
+    assert.equal(reads, 2, 'concurrent callers share one reload');
+    assert.deepEqual(ring.liveVersions(), [1, 2]);
+    await ring.ensureVersions([7]);
+    assert.equal(reads, 3);
+  });
 });

@@ -82,6 +82,7 @@ function disposeVersionKeys(ring: OpenedKeyring, keep?: OpenedKeyring): void {
  */
 export class MasterKeyRing implements MasterKey {
   private opened: OpenedKeyring | null = null;
+  private reloading: Promise<void> | null = null;
 
   constructor(
     private readonly state: SealState,
@@ -97,6 +98,16 @@ export class MasterKeyRing implements MasterKey {
     const previous = this.opened;
     this.opened = openKeyring(root, rows);
     if (previous) disposeVersionKeys(previous);
+  }
+
+  /** Reloads (once, shared by concurrent callers) when a row names a version newer than this keyring knows. */
+  async ensureVersions(versions: readonly number[]): Promise<void> {
+    const opened = this.ring();
+    if (versions.every((version) => opened.keys.has(version) || version <= opened.current)) return;
+    this.reloading ??= this.load().finally(() => {
+      this.reloading = null;
+    });
+    await this.reloading;
   }
 
   /** Forgets every opened version (Keyhold sealed). */

@@ -27,6 +27,11 @@ export interface MasterKey {
   seal(secret: Uint8Array, label: string): Buffer;
   /** Throws KeyUnwrapError when the bytes were altered, sealed under another label, or that version is gone. */
   open(sealed: Uint8Array, masterKeyVersion: number, label: string): Buffer;
+  /**
+   * Makes sure these versions can be opened if they exist: a row read from Postgres may name a version another
+   * instance created a moment ago, before its NOTIFY arrived here. Optional: a single key has nothing to load.
+   */
+  ensureVersions?(versions: readonly number[]): Promise<void>;
   /** Forgets the key (zeroes what it holds); called when Keyhold seals. Later calls throw. */
   dispose?(): void;
 }

@@ -158,6 +158,7 @@ export class CertificateAuthorityService {
   private async unsealIssuer(): Promise<CertificateAndKey> {
     const certificatePem = await this.ensure();
     const rows: Row[] = await this.dataSource.query(`SELECT sealed_private_key, master_key_version FROM keyhold_certificate_authority WHERE id = 1`);
+    await this.masterKey.ensureVersions?.([rows[0].master_key_version as number]);
     const privateKey = this.masterKey.open(rows[0].sealed_private_key as Buffer, rows[0].master_key_version as number, SEAL_LABEL);
     try {
       return { certificatePem, privateKeyPem: privateKey.toString('utf8') };
