@@ -1,5 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
+/** Every table storing something wrapped or sealed under a master-key version, in a master_key_version column. */
+const SEALED_TABLES = ['keyhold_key_versions', 'keyhold_certificate_authority', 'keyhold_audit_keys'];
+
 /**
  * Master-key versions. Version 1 is the root of trust itself (what the sealer yields: the development file,
  * the passphrase-sealed file, the Shamir shares or the PKCS#11-wrapped file), so material written before
@@ -39,7 +42,10 @@ export class CreateMasterKeyVersions1764400000000 implements MigrationInterface 
         END IF;
         RETURN NEW;
       END $$`);
-    for (const table of ['keyhold_key_versions', 'keyhold_certificate_authority']) {
+    for (const table of SEALED_TABLES) {
+      // The audit trail's sealed keys come from a migration of their own; guarded once that table exists.
+      const [{ exists }] = await queryRunner.query(`SELECT to_regclass($1) IS NOT NULL AS exists`, [table]);
+      if (!exists) continue;
       await queryRunner.query(`
         CREATE TRIGGER ${table}_live_master_key_version BEFORE INSERT OR UPDATE OF master_key_version ON ${table}
         FOR EACH ROW WHEN (NEW.master_key_version IS NOT NULL) EXECUTE FUNCTION keyhold_require_live_master_key_version()`);
@@ -52,8 +58,9 @@ export class CreateMasterKeyVersions1764400000000 implements MigrationInterface 
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query('DROP INDEX keyhold_key_versions_master_key_version_idx');
-    for (const table of ['keyhold_key_versions', 'keyhold_certificate_authority']) {
-      await queryRunner.query(`DROP TRIGGER ${table}_live_master_key_version ON ${table}`);
+    for (const table of SEALED_TABLES) {
+      const [{ exists }] = await queryRunner.query(`SELECT to_regclass($1) IS NOT NULL AS exists`, [table]);
+      if (exists) await queryRunner.query(`DROP TRIGGER IF EXISTS ${table}_live_master_key_version ON ${table}`);
     }
     await queryRunner.query('DROP FUNCTION keyhold_require_live_master_key_version()');
     await queryRunner.query('DROP TABLE keyhold_master_key_versions');
