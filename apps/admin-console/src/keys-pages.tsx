@@ -1,28 +1,12 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { KeyListView, KeyView } from '@keyhold/contracts';
+import type { KeyListView, KeyView, PendingOperationView } from '@keyhold/contracts';
 import { api, keyPath, messageOf } from './api';
+import { RequestedOperation, requestOperation } from './approvals';
 import { addDays, formatCount, formatDate } from './format';
+import { MAX_PENDING_DAYS, MAX_ROTATION_PERIOD_DAYS, MIN_PENDING_DAYS } from './limits';
 import { navigate } from './router';
-import { Card, IDLE, type Progress, StateBadge, Status } from './ui';
-
-const MIN_PENDING_DAYS = 7;
-const MAX_PENDING_DAYS = 30;
-
-function KeyLink({ name }: { name: string }) {
-  const href = `/keys/${encodeURIComponent(name)}`;
-  return (
-    <a
-      href={href}
-      onClick={(event) => {
-        if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
-        event.preventDefault();
-        navigate(href);
-      }}
-    >
-      {name}
-    </a>
-  );
-}
+import { Card, IDLE, Link, type Progress, ReadOnlyNote, StateBadge, Status, useAction } from './ui';
+import { UsageChart } from './usage-chart';
 
 export function KeysPage({ canChange }: { canChange: boolean }) {
   const [keys, setKeys] = useState<KeyView[] | null>(null);
@@ -98,7 +82,7 @@ export function KeysPage({ canChange }: { canChange: boolean }) {
               {shown.map((key) => (
                 <tr key={key.name} data-key={key.name}>
                   <td data-label="Name">
-                    <KeyLink name={key.name} />
+                    <Link to={`/keys/${encodeURIComponent(key.name)}`}>{key.name}</Link>
                     {key.description ? <div className="muted small">{key.description}</div> : null}
                   </td>
                   <td data-label="Algorithm">{key.algorithm}</td>
@@ -187,10 +171,14 @@ function CreateKeyForm({ onCreated, onCancel }: { onCreated: (key: KeyView) => v
   );
 }
 
-export function KeyPage({ name, canChange }: { name: string; canChange: boolean }) {
+type KeyPanel = 'policy' | 'schedule-destruction' | 'destroy-now' | null;
+
+export function KeyPage({ name, canChange, canAdminister }: { name: string; canChange: boolean; canAdminister: boolean }) {
   const [key, setKey] = useState<KeyView | null>(null);
   const [progress, setProgress] = useState<Progress>({ kind: 'busy', text: 'Loading the key…' });
-  const [destroying, setDestroying] = useState(false);
+  const [panel, setPanel] = useState<KeyPanel>(null);
+  const [requested, setRequested] = useState<PendingOperationView | null>(null);
+  const toggle = (which: KeyPanel) => setPanel((open) => (open === which ? null : which));
 
   useEffect(() => {
     let live = true;
@@ -206,12 +194,13 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
     };
   }, [name]);
 
-  const act = async (busy: string, path: string, done: (key: KeyView) => string, body?: unknown) => {
+  const act = async (busy: string, path: string | null, done: (key: KeyView) => string, body?: unknown) => {
     try {
       setProgress({ kind: 'busy', text: busy });
-      const updated = await api<KeyView>('POST', `${keyPath(name)}/${path}`, body === undefined ? {} : { body });
+      setRequested(null);
+      const updated = path === null ? await api<KeyView>('PATCH', keyPath(name), { body }) : await api<KeyView>('POST', `${keyPath(name)}/${path}`, body === undefined ? {} : { body });
       setKey(updated);
-      setDestroying(false);
+      setPanel(null);
       setProgress({ kind: 'ok', text: done(updated) });
     } catch (error) {
       setProgress({ kind: 'error', text: messageOf(error) });
@@ -238,6 +227,8 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
         {key ? <StateBadge state={key.state} /> : null}
       </div>
       <Status progress={progress} />
+      {requested ? <RequestedOperation operation={requested} /> : null}
+      {key && !canChange ? <ReadOnlyNote /> : null}
       {key ? (
         <>
           {canChange && key.state !== 'destroyed' ? (
@@ -264,17 +255,45 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
                   Cancel destruction
                 </button>
               ) : (
-                <button className="danger" onClick={() => setDestroying((open) => !open)} disabled={busy} aria-expanded={destroying}>
+                <button className="danger" onClick={() => toggle('schedule-destruction')} disabled={busy} aria-expanded={panel === 'schedule-destruction'}>
                   Schedule destruction…
                 </button>
               )}
+              <button onClick={() => toggle('policy')} disabled={busy} aria-expanded={panel === 'policy'}>
+                Edit rotation policy…
+              </button>
+              {canAdminister ? (
+                <button className="danger-outline" onClick={() => toggle('destroy-now')} disabled={busy} aria-expanded={panel === 'destroy-now'}>
+                  Destroy now…
+                </button>
+              ) : null}
             </div>
           ) : null}
-          {destroying && key.state !== 'pending_destruction' ? (
+          {panel === 'policy' ? (
+            <RotationPolicyForm
+              keyView={key}
+              busy={busy}
+              onCancel={() => setPanel(null)}
+              onSave={(change, summary) => void act('Saving the rotation policy…', null, () => summary, change)}
+            />
+          ) : null}
+          {panel === 'destroy-now' ? (
+            <DestroyNow
+              name={key.name}
+              onCancel={() => setPanel(null)}
+              onRequested={(operation) => {
+                setPanel(null);
+                setProgress(IDLE);
+                setRequested(operation);
+                if (operation.status === 'executed') void api<KeyView>('GET', keyPath(name)).then(setKey, () => undefined);
+              }}
+            />
+          ) : null}
+          {panel === 'schedule-destruction' && key.state !== 'pending_destruction' ? (
             <ScheduleDestruction
               name={key.name}
               busy={busy}
-              onCancel={() => setDestroying(false)}
+              onCancel={() => setPanel(null)}
               onConfirm={(days) =>
                 void act('Scheduling destruction…', 'schedule-destruction', (k) => `Destruction scheduled for ${formatDate(k.destroyAt)}.`, { pendingDays: days })
               }
@@ -292,9 +311,9 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
               <dt>Primary version</dt>
               <dd data-testid="primary-version">v{key.primaryVersion}</dd>
               <dt>Oldest version that decrypts</dt>
-              <dd>v{key.minDecryptionVersion}</dd>
+              <dd data-testid="min-decryption-version">v{key.minDecryptionVersion}</dd>
               <dt>Rotation</dt>
-              <dd>{key.rotationPeriodDays ? `every ${key.rotationPeriodDays} days, next ${formatDate(key.nextRotationAt)}` : 'manual'}</dd>
+              <dd data-testid="rotation">{key.rotationPeriodDays ? `every ${key.rotationPeriodDays} days, next ${formatDate(key.nextRotationAt)}` : 'manual'}</dd>
               <dt>Encryptions</dt>
               <dd>{formatCount(key.encryptions)}</dd>
               <dt>Created</dt>
@@ -318,6 +337,9 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
                 </>
               ) : null}
             </dl>
+          </Card>
+          <Card title="Encryptions per version">
+            <UsageChart versionsOf={key} />
           </Card>
           <Card title="Versions">
             <table className="table responsive" data-testid="versions-table">
@@ -409,6 +431,117 @@ function ScheduleDestruction({ name, busy, onConfirm, onCancel }: { name: string
           </button>
         </div>
       </form>
+    </section>
+  );
+}
+
+/** Automatic rotation and the oldest version that may still decrypt: one PATCH with what changed. */
+function RotationPolicyForm({
+  keyView,
+  busy,
+  onSave,
+  onCancel,
+}: {
+  keyView: KeyView;
+  busy: boolean;
+  onSave: (change: { rotationPeriodDays?: number | null; minDecryptionVersion?: number }, summary: string) => void;
+  onCancel: () => void;
+}) {
+  const [days, setDays] = useState(keyView.rotationPeriodDays ? String(keyView.rotationPeriodDays) : '');
+  const [minimum, setMinimum] = useState(String(keyView.minDecryptionVersion));
+  const period = days.trim() ? Number(days) : null;
+  const validPeriod = period === null || (Number.isInteger(period) && period >= 1 && period <= MAX_ROTATION_PERIOD_DAYS);
+  const minimumVersion = Number(minimum);
+  const versions = [...keyView.versions].sort((a, b) => a.version - b.version);
+  const change: { rotationPeriodDays?: number | null; minDecryptionVersion?: number } = {};
+  if (period !== keyView.rotationPeriodDays) change.rotationPeriodDays = period;
+  if (minimumVersion !== keyView.minDecryptionVersion) change.minDecryptionVersion = minimumVersion;
+  const summary = [
+    change.rotationPeriodDays !== undefined ? (period ? `rotates every ${period} days` : 'rotates only by hand') : null,
+    change.minDecryptionVersion !== undefined ? `decrypts from v${minimumVersion} on` : null,
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return (
+    <Card title="Rotation policy">
+      <form
+        className="grid-form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (validPeriod && summary) onSave(change, `Saved: ${keyView.name} ${summary}.`);
+        }}
+      >
+        <label>
+          Rotate automatically every (days, empty for manual)
+          <input name="policy-rotation-days" type="number" min={1} max={MAX_ROTATION_PERIOD_DAYS} value={days} onChange={(event) => setDays(event.target.value)} />
+        </label>
+        <label>
+          Oldest version that decrypts
+          <select name="policy-min-decryption-version" value={minimum} onChange={(event) => setMinimum(event.target.value)}>
+            {versions.map((version) => (
+              <option key={version.version} value={version.version} disabled={version.version > keyView.primaryVersion}>
+                v{version.version}
+                {version.version === keyView.primaryVersion ? ' (primary)' : ''}
+              </option>
+            ))}
+          </select>
+        </label>
+        <div className="form-actions">
+          <button className="primary" type="submit" disabled={busy || !validPeriod || !summary}>
+            Save policy
+          </button>
+          <button type="button" onClick={onCancel}>
+            Cancel
+          </button>
+        </div>
+      </form>
+      {minimumVersion > keyView.minDecryptionVersion ? (
+        <p className="warning">
+          Ciphertexts made under versions older than v{minimumVersion} will no longer decrypt. Re-encrypt them first (the service plane’s re-encrypt does
+          it without exposing plaintext).
+        </p>
+      ) : null}
+    </Card>
+  );
+}
+
+/** Crypto-shredding without the waiting window: a sensitive operation, approved by the quorum with passkeys. */
+function DestroyNow({ name, onRequested, onCancel }: { name: string; onRequested: (operation: PendingOperationView) => void; onCancel: () => void }) {
+  const [typed, setTyped] = useState('');
+  const { progress, run, busy } = useAction();
+  return (
+    <section className="card danger-zone" aria-label="Destroy now">
+      <h2>Destroy now</h2>
+      <p>
+        Destroys every version of <strong>{name}</strong> at once, without a waiting window: anything it encrypted can never be decrypted again. This is a
+        sensitive operation: your passkey signs the request, and it runs when the quorum of administrators has approved it under <Link to="/approvals">Approvals</Link>.
+      </p>
+      <form
+        className="grid-form destroy-form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (typed !== name) return;
+          void run('Waiting for your passkey: it signs the request…', () => requestOperation({ kind: 'destroy-key-now', key: name }), () => '').then(
+            (operation) => operation && onRequested(operation),
+          );
+        }}
+      >
+        <label>
+          <span>
+            Type <code>{name}</code> to confirm
+          </span>
+          <input name="confirm-destroy-now" value={typed} onChange={(event) => setTyped(event.target.value)} autoComplete="off" spellCheck={false} />
+        </label>
+        <div className="form-actions">
+          <button className="danger" type="submit" disabled={busy || typed !== name}>
+            Request destruction now
+          </button>
+          <button type="button" onClick={onCancel}>
+            Keep the key
+          </button>
+        </div>
+      </form>
+      <Status progress={progress} />
     </section>
   );
 }

@@ -1,4 +1,4 @@
-import { ApiError } from '@keyhold/contracts';
+import { ApiError, type PendingOperationView, type SensitiveOperation } from '@keyhold/contracts';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
 import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
 import type { DataSource } from 'typeorm';
@@ -10,30 +10,9 @@ import type { AdminAuthService } from './admin-auth.service';
 
 
 /** Operations that need a fresh passkey assertion from the requester and, with a quorum, from M admins. */
-export type SensitiveOperation =
-  | { kind: 'destroy-key-now'; key: string }
-  | { kind: 'destroy-version-now'; key: string; version: number }
-  | { kind: 'remove-admin'; adminId: string }
-  | { kind: 'set-quorum'; approvals: number }
-  | { kind: 'shorten-destruction-window'; key: string; version?: number; destroyAt: string }
-  | { kind: 'remove-passkey'; adminId: string; passkeyId: string }
-  | { kind: 'seal' };
+export type { PendingOperationView, SensitiveOperation };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
-
-export interface PendingOperationView {
-  id: string;
-  operation: SensitiveOperation;
-  requestedBy: string;
-  requiredApprovals: number;
-  approvals: Array<{ adminId: string; approvedAt: string }>;
-  status: 'pending' | 'executed' | 'rejected' | 'expired' | 'failed';
-  createdAt: string;
-  expiresAt: string;
-  result: unknown;
-  /** The WebAuthn challenge every approval signs: a hash of the canonical operation. */
-  challenge: string;
-}
 
 type Row = Record<string, unknown>;
 

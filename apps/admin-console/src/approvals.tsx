@@ -1,0 +1,273 @@
+import { type ReactNode, useState } from 'react';
+import type { AdminView, OperationListView, OperationWithAssertionOptions, PendingOperationView, SensitiveOperation } from '@keyhold/contracts';
+import { api } from './api';
+import { formatDate } from './format';
+import { MAX_QUORUM } from './limits';
+import { Card, Link, ReadOnlyNote, Status, useAction, useResource } from './ui';
+import { signWithPasskey } from './webauthn';
+
+// Sensitive operations (destroy now, remove an admin, change the quorum, ...) are requested, then approved: each
+// approval is the browser's passkey prompt over a challenge bound to that exact operation. The requester signs first.
+
+const operationPath = (id: string) => `/api/v1/operations/${encodeURIComponent(id)}`;
+export const approvalsLink = (id: string) => `/approvals?operation=${encodeURIComponent(id)}`;
+
+/** Requests a sensitive operation and signs it as its first approval; with a quorum of 1 it runs at once. */
+export async function requestOperation(operation: SensitiveOperation): Promise<PendingOperationView> {
+  const requested = await api<OperationWithAssertionOptions>('POST', '/api/v1/operations', { body: operation });
+  const response = await signWithPasskey(requested.assertionOptions);
+  return api<PendingOperationView>('POST', `${operationPath(requested.operation.id)}/approvals`, { body: { response } });
+}
+
+/** Approves someone else's request with one's own passkey. */
+async function approveOperation(id: string): Promise<PendingOperationView> {
+  const current = await api<OperationWithAssertionOptions>('GET', operationPath(id));
+  const response = await signWithPasskey(current.assertionOptions);
+  return api<PendingOperationView>('POST', `${operationPath(id)}/approvals`, { body: { response } });
+}
+
+/** What a requested operation came to, in one sentence. */
+export function outcomeOf(operation: PendingOperationView): string {
+  switch (operation.status) {
+    case 'executed':
+      return 'Approved and done.';
+    case 'failed':
+      return `Approved, but it failed: ${errorOf(operation.result) ?? 'the server gave no reason'}.`;
+    case 'rejected':
+      return 'Rejected: it will not run.';
+    case 'expired':
+      return 'Expired before enough administrators approved it.';
+    case 'pending': {
+      const missing = operation.requiredApprovals - operation.approvals.length;
+      return `Waiting for ${missing} more approval${missing === 1 ? '' : 's'} (${operation.approvals.length} of ${operation.requiredApprovals}).`;
+    }
+  }
+}
+
+function errorOf(result: unknown): string | null {
+  const error = (result as { error?: { message?: string } } | null)?.error;
+  return error?.message ?? null;
+}
+
+/** The operation in words, with the exact parameters it was signed over available below it. */
+export function describeOperation(operation: SensitiveOperation, nameOf: (id: string) => string): ReactNode {
+  switch (operation.kind) {
+    case 'destroy-key-now':
+      return (
+        <>
+          Destroy key <strong>{operation.key}</strong> and all its versions <strong>now</strong>, without waiting out the destruction window
+        </>
+      );
+    case 'destroy-version-now':
+      return (
+        <>
+          Destroy version <strong>v{operation.version}</strong> of key <strong>{operation.key}</strong> <strong>now</strong>
+        </>
+      );
+    case 'shorten-destruction-window':
+      return (
+        <>
+          Bring the destruction of key <strong>{operation.key}</strong>
+          {operation.version ? <> version v{operation.version}</> : null} forward to <strong>{formatDate(operation.destroyAt)}</strong>
+        </>
+      );
+    case 'remove-admin':
+      return (
+        <>
+          Remove administrator <strong>{nameOf(operation.adminId)}</strong>
+        </>
+      );
+    case 'remove-passkey':
+      return (
+        <>
+          Remove a passkey of administrator <strong>{nameOf(operation.adminId)}</strong> (<code>{operation.passkeyId}</code>)
+        </>
+      );
+    case 'set-quorum':
+      return (
+        <>
+          Require <strong>{operation.approvals}</strong> administrator approval{operation.approvals === 1 ? '' : 's'} for sensitive operations
+        </>
+      );
+    case 'seal':
+      return <>Seal Keyhold: every instance stops serving keys until it is unsealed</>;
+  }
+}
+
+/** Admins by id, for naming requesters and approvers; a removed admin keeps a short id. */
+export function useAdminNames() {
+  const { data } = useResource<{ admins: AdminView[] }>('/api/v1/admins', 'administrators');
+  const names = new Map((data?.admins ?? []).map((admin) => [admin.id, admin.name]));
+  return (id: string) => names.get(id) ?? `a former administrator (${id.slice(0, 8)})`;
+}
+
+/** After a request: where it stands and where to follow it. */
+export function RequestedOperation({ operation }: { operation: PendingOperationView }) {
+  return (
+    <p className={`status ${operation.status === 'executed' ? 'status-ok' : operation.status === 'pending' ? 'status-busy' : 'status-error'}`} role="status" data-testid="requested-operation">
+      <span>
+        {outcomeOf(operation)}{' '}
+        {operation.status === 'pending' ? (
+          <>
+            Other administrators approve it under <Link to={approvalsLink(operation.id)}>Approvals</Link>.
+          </>
+        ) : null}
+      </span>
+    </p>
+  );
+}
+
+export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: boolean }) {
+  const { data, setData, progress: loading, reload } = useResource<OperationListView>('/api/v1/operations', 'operations');
+  const nameOf = useAdminNames();
+  const highlighted = new URLSearchParams(location.search).get('operation');
+  const [showDecided, setShowDecided] = useState(false);
+  const operations = data?.operations ?? [];
+  const pending = operations.filter((operation) => operation.status === 'pending');
+  const decided = operations.filter((operation) => operation.status !== 'pending');
+  const replace = (updated: PendingOperationView) =>
+    setData((current) => (current ? { ...current, operations: current.operations.map((operation) => (operation.id === updated.id ? updated : operation)) } : current));
+
+  return (
+    <main className="page">
+      <div className="page-title">
+        <h1>Approvals</h1>
+        <button onClick={reload}>Refresh</button>
+      </div>
+      {!canApprove ? <ReadOnlyNote /> : null}
+      <p className="muted">
+        Sensitive operations run only when {data ? <strong data-testid="quorum">{data.quorum}</strong> : 'enough'} administrator
+        {data?.quorum === 1 ? '' : 's'} have approved them, each with a passkey over that exact operation. The requester approves first.
+      </p>
+      <Status progress={loading} />
+      <Card title={`Waiting for approval (${pending.length})`} testId="pending-operations">
+        {data && pending.length === 0 ? <p className="empty">Nothing is waiting for approval.</p> : null}
+        {pending.map((operation) => (
+          <OperationCard key={operation.id} operation={operation} me={me} canApprove={canApprove} nameOf={nameOf} highlighted={operation.id === highlighted} onChange={replace} />
+        ))}
+      </Card>
+      {canApprove && data ? <QuorumForm quorum={data.quorum} onRequested={reload} /> : null}
+      <Card
+        title={`Decided (${decided.length})`}
+        actions={
+          decided.length > 0 ? (
+            <button onClick={() => setShowDecided((open) => !open)} aria-expanded={showDecided}>
+              {showDecided ? 'Hide' : 'Show'}
+            </button>
+          ) : null
+        }
+        testId="decided-operations"
+      >
+        {showDecided || decided.some((operation) => operation.id === highlighted)
+          ? decided.map((operation) => (
+              <OperationCard key={operation.id} operation={operation} me={me} canApprove={false} nameOf={nameOf} highlighted={operation.id === highlighted} onChange={replace} />
+            ))
+          : <p className="muted small">Executed, failed, rejected and expired operations, newest first.</p>}
+      </Card>
+    </main>
+  );
+}
+
+function OperationCard({
+  operation,
+  me,
+  canApprove,
+  nameOf,
+  highlighted,
+  onChange,
+}: {
+  operation: PendingOperationView;
+  me: AdminView;
+  canApprove: boolean;
+  nameOf: (id: string) => string;
+  highlighted: boolean;
+  onChange: (operation: PendingOperationView) => void;
+}) {
+  const { progress, run, busy } = useAction();
+  const approvedByMe = operation.approvals.some((approval) => approval.adminId === me.id);
+  const requesterFirst = operation.approvals.length === 0 && operation.requestedBy !== me.id;
+  const act = async (busyText: string, work: () => Promise<PendingOperationView>) => {
+    const updated = await run(busyText, work, outcomeOf);
+    if (updated) onChange(updated);
+  };
+  return (
+    <article className={`operation${highlighted ? ' highlighted' : ''}`} data-operation={operation.id} data-status={operation.status} aria-label={`Operation ${operation.operation.kind}`}>
+      <header className="operation-header">
+        <p className="operation-what">{describeOperation(operation.operation, nameOf)}</p>
+        <span className={`badge badge-op-${operation.status}`}>{operation.status}</span>
+      </header>
+      <dl className="details compact">
+        <dt>Asked by</dt>
+        <dd>
+          {nameOf(operation.requestedBy)} on {formatDate(operation.createdAt)}
+        </dd>
+        <dt>Approved by</dt>
+        <dd data-testid="approvers">
+          {operation.approvals.length === 0
+            ? 'nobody yet'
+            : operation.approvals.map((approval) => `${nameOf(approval.adminId)} (${formatDate(approval.approvedAt)})`).join(', ')}{' '}
+          <span className="muted">
+            — {operation.approvals.length} of {operation.requiredApprovals} needed
+          </span>
+        </dd>
+        <dt>{operation.status === 'pending' ? 'Expires' : 'Result'}</dt>
+        <dd data-testid="outcome">{operation.status === 'pending' ? formatDate(operation.expiresAt) : outcomeOf(operation)}</dd>
+      </dl>
+      <details>
+        <summary>Exact operation signed</summary>
+        <pre className="operation-json">{JSON.stringify(operation.operation, null, 2)}</pre>
+        <p className="muted small">
+          Challenge <code className="break">{operation.challenge}</code>
+        </p>
+      </details>
+      {canApprove && operation.status === 'pending' ? (
+        <div className="form-actions">
+          <button
+            className="primary"
+            disabled={busy || approvedByMe || requesterFirst}
+            onClick={() => void act('Waiting for your passkey: it signs this operation…', () => approveOperation(operation.id))}
+          >
+            {approvedByMe ? 'You approved this' : 'Approve with passkey'}
+          </button>
+          <button className="danger-outline" disabled={busy} onClick={() => void act('Rejecting…', () => api<PendingOperationView>('POST', `${operationPath(operation.id)}/reject`))}>
+            Reject
+          </button>
+          {requesterFirst ? <span className="muted small">The requester approves first.</span> : null}
+        </div>
+      ) : null}
+      <Status progress={progress} />
+    </article>
+  );
+}
+
+function QuorumForm({ quorum, onRequested }: { quorum: number; onRequested: () => void }) {
+  const [value, setValue] = useState(String(quorum));
+  const { progress, run, busy } = useAction();
+  const approvals = Number(value);
+  const valid = Number.isInteger(approvals) && approvals >= 1 && approvals <= MAX_QUORUM && approvals !== quorum;
+  return (
+    <Card title="Quorum">
+      <form
+        className="inline-form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void run(
+            'Waiting for your passkey: it signs the request…',
+            () => requestOperation({ kind: 'set-quorum', approvals }),
+            (operation) => `Quorum of ${approvals}: ${outcomeOf(operation)}`,
+          ).then(onRequested);
+        }}
+      >
+        <label>
+          Approvals required
+          <input name="quorum" type="number" min={1} max={MAX_QUORUM} value={value} onChange={(event) => setValue(event.target.value)} />
+        </label>
+        <button type="submit" disabled={busy || !valid}>
+          Request the change
+        </button>
+      </form>
+      <p className="muted small">Changing the quorum is itself a sensitive operation, approved under the current quorum.</p>
+      <Status progress={progress} />
+    </Card>
+  );
+}
