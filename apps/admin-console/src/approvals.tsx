@@ -122,11 +122,16 @@ export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: b
   const nameOf = useAdminNames();
   const highlighted = new URLSearchParams(location.search).get('operation');
   const [showDecided, setShowDecided] = useState(false);
+  // An operation acted on here stays where it was, with its result, until the page is left.
+  const [actedOn, setActedOn] = useState<ReadonlySet<string>>(new Set());
   const operations = data?.operations ?? [];
-  const pending = operations.filter((operation) => operation.status === 'pending');
-  const decided = operations.filter((operation) => operation.status !== 'pending');
-  const replace = (updated: PendingOperationView) =>
+  const pending = operations.filter((operation) => operation.status === 'pending' || actedOn.has(operation.id));
+  const decided = operations.filter((operation) => operation.status !== 'pending' && !actedOn.has(operation.id));
+  const waiting = operations.filter((operation) => operation.status === 'pending').length;
+  const replace = (updated: PendingOperationView) => {
+    setActedOn((current) => new Set(current).add(updated.id));
     setData((current) => (current ? { ...current, operations: current.operations.map((operation) => (operation.id === updated.id ? updated : operation)) } : current));
+  };
 
   return (
     <main className="page">
@@ -140,7 +145,7 @@ export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: b
         {data?.quorum === 1 ? '' : 's'} have approved them, each with a passkey over that exact operation. The requester approves first.
       </p>
       <Status progress={loading} />
-      <Card title={`Waiting for approval (${pending.length})`} testId="pending-operations">
+      <Card title={`Waiting for approval (${waiting})`} testId="pending-operations">
         {data && pending.length === 0 ? <p className="empty">Nothing is waiting for approval.</p> : null}
         {pending.map((operation) => (
           <OperationCard key={operation.id} operation={operation} me={me} canApprove={canApprove} nameOf={nameOf} highlighted={operation.id === highlighted} onChange={replace} />

@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
-import type { AdminRecord, AdminRepository } from './admin.repository';
+import { type AdminRecord, type AdminRepository, PASSKEY_SIGNED_APPROVALS } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
 
 
@@ -208,6 +208,7 @@ export class ApprovalsService {
       case 'remove-passkey': {
         const outcome = await this.admins.deletePasskey(operation.adminId, operation.passkeyId);
         if (outcome === 'last') throw new ApiError('INVALID_STATE', "that is the administrator's last passkey");
+        if (outcome === 'signed-approvals') throw new ApiError('INVALID_STATE', PASSKEY_SIGNED_APPROVALS);
         if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
         return { removed: operation.passkeyId };
       }
