@@ -29,7 +29,7 @@ export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister
           </button>
         ) : null}
       </div>
-      {!canAdminister ? <ReadOnlyNote /> : null}
+      {!canAdminister ? <ReadOnlyNote>Only admins invite, change roles or remove administrators.</ReadOnlyNote> : null}
       {inviting ? <InviteForm onClose={() => setInviting(false)} /> : null}
       <Card>
         <Status progress={loading} />

@@ -139,7 +139,7 @@ export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: b
         <h1>Approvals</h1>
         <button onClick={reload}>Refresh</button>
       </div>
-      {!canApprove ? <ReadOnlyNote /> : null}
+      {!canApprove ? <ReadOnlyNote>Only admins request, approve or reject sensitive operations: you can follow them here.</ReadOnlyNote> : null}
       <p className="muted">
         Sensitive operations run only when {data ? <strong data-testid="quorum">{data.quorum}</strong> : 'enough'} administrator
         {data?.quorum === 1 ? '' : 's'} have approved them, each with a passkey over that exact operation. The requester approves first.

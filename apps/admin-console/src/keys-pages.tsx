@@ -52,6 +52,7 @@ export function KeysPage({ canChange }: { canChange: boolean }) {
           </button>
         ) : null}
       </div>
+      {!canChange ? <ReadOnlyNote /> : null}
       {creating ? <CreateKeyForm onCreated={(key) => navigate(`/keys/${encodeURIComponent(key.name)}`)} onCancel={() => setCreating(false)} /> : null}
       <Card>
         <div className="toolbar">

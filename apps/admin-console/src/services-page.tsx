@@ -3,7 +3,7 @@ import type { Grant, GrantView, IssuedCertificateResult, IssuedCertificateView, 
 import { api } from './api';
 import { formatDate } from './format';
 import { MAX_CERTIFICATE_VALIDITY_HOURS, OPERATIONS } from './limits';
-import { Card, ReadOnlyNote, Status, useAction, useResource } from './ui';
+import { Card, ReadOnlyNote, Status, UriText, useAction, useResource } from './ui';
 
 // Services are identities (URIs such as spiffe://prod/ns/payments/sa/api) that reach the service listener with a
 // client certificate. Grants say what an identity may do with which keys; certificates say who a caller is.
@@ -17,7 +17,7 @@ export function ServicesPage({ canAdminister }: { canAdminister: boolean }) {
       <div className="page-title">
         <h1>Services</h1>
       </div>
-      {!canAdminister ? <ReadOnlyNote /> : null}
+      {!canAdminister ? <ReadOnlyNote>Only admins change grants and certificates: you can read them here.</ReadOnlyNote> : null}
       <Grants canAdminister={canAdminister} />
       <Certificates canAdminister={canAdminister} />
     </main>
@@ -110,7 +110,7 @@ function Grants({ canAdminister }: { canAdminister: boolean }) {
             {grants.map((grant) => (
               <tr key={grant.id} data-grant={grant.identity}>
                 <td data-label="Identity">
-                  <code className="break">{grant.identity}</code>
+                  <UriText value={grant.identity} />
                   {grant.description ? <div className="muted small">{grant.description}</div> : null}
                 </td>
                 <td data-label="Keys">
@@ -305,20 +305,22 @@ function CertificateRow({ certificate, canAdminister, onRevoked }: { certificate
   return (
     <tr data-serial={certificate.serialNumber} data-identity={certificate.identity}>
       <td data-label="Identity">
-        <code className="break">{certificate.identity}</code>
+        <UriText value={certificate.identity} />
       </td>
       <td data-label="Serial">
         <code className="serial">{certificate.serialNumber}</code>
       </td>
       <td data-label="Valid until">{formatDate(certificate.notAfter)}</td>
       <td data-label="State">
-        <span className={`badge badge-cert-${state}`}>{state}</span>
-        {certificate.revokedAt ? (
-          <div className="muted small">
-            {formatDate(certificate.revokedAt)}
-            {certificate.revocationReason ? `: ${certificate.revocationReason}` : ''}
-          </div>
-        ) : null}
+        <span className="cell-stack">
+          <span className={`badge badge-cert-${state}`}>{state}</span>
+          {certificate.revokedAt ? (
+            <span className="muted small">
+              {formatDate(certificate.revokedAt)}
+              {certificate.revocationReason ? `: ${certificate.revocationReason}` : ''}
+            </span>
+          ) : null}
+        </span>
       </td>
       {canAdminister ? (
         <td data-label="Actions" className="row-actions">

@@ -102,7 +102,26 @@ export function Card({ title, children, actions, testId }: { title?: ReactNode; 
   );
 }
 
-/** Said once on every page an auditor sees: the buttons are gone, and the server would refuse them anyway. */
-export function ReadOnlyNote() {
-  return <p className="muted small read-only">Your role reads only: actions are not shown.</p>;
+/** A URI or pattern that may wrap after each slash, not in the middle of a word. */
+export function UriText({ value }: { value: string }) {
+  const parts = value.split(/(?<=\/)/);
+  return (
+    <code className="uri">
+      {parts.map((part, index) => (
+        <span key={index}>
+          {part}
+          {index < parts.length - 1 ? <wbr /> : null}
+        </span>
+      ))}
+    </code>
+  );
+}
+
+/** Said once on a page whose actions one's role may not take: the buttons are gone, and the server would refuse them anyway. */
+export function ReadOnlyNote({ children = 'Your role reads only: actions are not shown.' }: { children?: ReactNode }) {
+  return (
+    <p className="muted small read-only" data-testid="read-only">
+      {children}
+    </p>
+  );
 }

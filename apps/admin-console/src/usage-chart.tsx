@@ -59,6 +59,13 @@ export function UsageChart({ versionsOf, now = new Date() }: { versionsOf: KeyVi
           </g>
         ))}
       </svg>
+      <ul className="chart-legend small" aria-hidden="true">
+        {versions.map((version) => (
+          <li key={version.version} className={version.version === versionsOf.primaryVersion ? 'primary' : ''}>
+            v{version.version}: {formatCount(version.encryptions)}
+          </li>
+        ))}
+      </ul>
       <figcaption className="muted small">
         {formatDate(new Date(start).toISOString())} → now. Each bar is a version’s encryptions, across the time it was primary; the darker one is
         primary now.
