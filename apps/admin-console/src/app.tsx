@@ -34,7 +34,7 @@ function toSignIn(): void {
 export function App() {
   const { pathname, search } = useLocation();
   const [session, setSession] = useState<SessionState>({ kind: 'loading' });
-  const [linkToken] = useState(() => (LINK_PATHS.includes(location.pathname) ? readLinkToken() : null));
+  const [linkToken, setLinkToken] = useState(() => (LINK_PATHS.includes(location.pathname) ? readLinkToken() : null));
 
   useEffect(() => {
     onUnauthorized(() => {
@@ -58,10 +58,15 @@ export function App() {
   }, []);
 
   const signedIn = (current: SessionView) => setSession({ kind: 'signed-in', session: current });
+  /** A link's token is used up once its passkey is registered: it leaves the page. */
+  const enrolled = (current: SessionView) => {
+    setLinkToken(null);
+    signedIn(current);
+  };
   const next = search.get('next');
 
-  if (pathname === '/setup') return <Shell session={null}>{<EnrolPage kind="setup" token={linkToken} onSignedIn={signedIn} />}</Shell>;
-  if (pathname === '/enrol') return <Shell session={null}>{<EnrolPage kind="invitation" token={linkToken} onSignedIn={signedIn} />}</Shell>;
+  if (pathname === '/setup') return <Shell session={null}>{<EnrolPage kind="setup" token={linkToken} onSignedIn={enrolled} />}</Shell>;
+  if (pathname === '/enrol') return <Shell session={null}>{<EnrolPage kind="invitation" token={linkToken} onSignedIn={enrolled} />}</Shell>;
   if (pathname === '/sign-in') return <Shell session={null}>{<SignInPage next={next} onSignedIn={signedIn} />}</Shell>;
   if (pathname === '/recover') return <Shell session={null}>{<RecoveryPage next={next} onSignedIn={signedIn} />}</Shell>;
   if (session.kind === 'loading') return <Shell session={null}>{<p className="page muted">Loading…</p>}</Shell>;

@@ -74,21 +74,6 @@ export function EnrolPage({
   const [result, setResult] = useState<EnrolmentResult | null>(null);
   const text = ENROLMENT_TEXT[kind];
 
-  if (!token) {
-    return (
-      <main className="auth">
-        <h1>{text.title}</h1>
-        <p className="status status-error" role="alert">
-          This page needs the whole setup or invitation link, with its <code>#token=…</code>. Open the link you were given again, or ask an administrator
-          for a new invitation.
-        </p>
-        <p>
-          <Link to="/sign-in">Sign in with a passkey instead</Link>
-        </p>
-      </main>
-    );
-  }
-
   if (result?.recoveryCodes) {
     return (
       <main className="auth">
@@ -104,6 +89,21 @@ export function EnrolPage({
             navigate(safeNext(next ?? null), { replace: true });
           }}
         />
+      </main>
+    );
+  }
+
+  if (!token) {
+    return (
+      <main className="auth">
+        <h1>{text.title}</h1>
+        <p className="status status-error" role="alert">
+          This page needs the whole setup or invitation link, with its <code>#token=…</code>. Open the link you were given again, or ask an administrator
+          for a new invitation.
+        </p>
+        <p>
+          <Link to="/sign-in">Sign in with a passkey instead</Link>
+        </p>
       </main>
     );
   }

@@ -237,6 +237,9 @@ export function KeyPage({ name, canChange, canAdminister }: { name: string; canC
               <button onClick={() => void act('Rotating…', 'rotate', (k) => `Rotated: version ${k.primaryVersion} is now primary.`)} disabled={busy || key.state !== 'enabled'}>
                 Rotate now
               </button>
+              <button onClick={() => toggle('policy')} disabled={busy} aria-expanded={panel === 'policy'}>
+                Edit rotation policy…
+              </button>
               {key.state === 'enabled' ? (
                 <button onClick={() => void act('Disabling…', 'disable', () => 'Disabled: the key no longer encrypts or decrypts.')} disabled={busy}>
                   Disable
@@ -260,9 +263,6 @@ export function KeyPage({ name, canChange, canAdminister }: { name: string; canC
                   Schedule destruction…
                 </button>
               )}
-              <button onClick={() => toggle('policy')} disabled={busy} aria-expanded={panel === 'policy'}>
-                Edit rotation policy…
-              </button>
               {canAdminister ? (
                 <button className="danger-outline" onClick={() => toggle('destroy-now')} disabled={busy} aria-expanded={panel === 'destroy-now'}>
                   Destroy now…

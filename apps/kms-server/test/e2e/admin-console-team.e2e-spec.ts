@@ -375,18 +375,19 @@ describe('admin console in Chromium: a team of administrators', { skip: browserS
     await device.context().close();
   });
 
-  it('fits a 390px-wide screen: approvals, services, admins, account', async () => {
+  it('fits a 390px-wide screen: approvals, services, admins, account, a key with its chart', async () => {
     await bob.setViewportSize(NARROW);
     for (const [screen, ready] of [
       ['approvals', 'decided-operations'],
       ['services', 'certificates-table'],
       ['admins', 'admins-table'],
       ['account', 'passkeys-table'],
+      ['keys/pay-orders', 'usage-chart'],
     ] as const) {
       await bob.goto(`${origin()}/${screen}`, { waitUntil: 'domcontentloaded' });
       await bob.getByTestId(ready).waitFor(WAIT);
       assert.ok((await horizontalOverflow(bob)) <= 0, `no horizontal scrolling on ${screen} at 390px`);
-      await screenshot(bob, `${screen}-narrow`);
+      await screenshot(bob, `${screen.replace('/', '-')}-narrow`);
     }
     await bob.setViewportSize(DESKTOP);
     await bob.goto(`${origin()}/admins`, { waitUntil: 'domcontentloaded' });
