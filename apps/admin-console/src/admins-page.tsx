@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { AdminRole, AdminView, InvitationView, PendingOperationView } from '@keyhold/contracts';
 import { api } from './api';
-import { RequestedOperation, requestOperation } from './approvals';
+import { RequestedOperation, requestOperation } from './operations';
 import { formatDate } from './format';
 import { ADMIN_ROLES } from './limits';
 import { Card, ReadOnlyNote, Status, useAction, useResource } from './ui';

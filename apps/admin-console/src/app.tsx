@@ -3,7 +3,7 @@ import type { SessionView } from '@keyhold/contracts';
 import { AccountPage } from './account-page';
 import { AdminsPage } from './admins-page';
 import { api, messageOf, onUnauthorized, setCsrfToken } from './api';
-import { ApprovalsPage } from './approvals';
+import { ApprovalsPage } from './approvals-page';
 import { EnrolPage, RecoveryPage, SignInPage, readLinkToken } from './auth-pages';
 import { KeyPage, KeysPage } from './keys-pages';
 import { canAdminister, canChangeKeys } from './permissions';
