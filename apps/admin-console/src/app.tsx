@@ -137,7 +137,7 @@ function Shell({ session, onSignOut, children }: { session: SessionView | null; 
         {session ? (
           <nav className="nav" aria-label="Screens">
             {SCREENS.map((screen) => (
-              <Link key={screen.path} to={screen.path} className={location.pathname.startsWith(screen.path) ? 'active' : ''}>
+              <Link key={screen.path} to={screen.path} current={location.pathname.startsWith(screen.path)}>
                 {screen.label}
               </Link>
             ))}
@@ -145,7 +145,7 @@ function Shell({ session, onSignOut, children }: { session: SessionView | null; 
         ) : null}
         {session ? (
           <div className="who">
-            <Link to="/account" className={location.pathname === '/account' ? 'active' : ''}>
+            <Link to="/account" current={location.pathname === '/account'}>
               <span data-testid="who">
                 {session.admin.name} · {session.admin.role}
               </span>

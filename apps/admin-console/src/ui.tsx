@@ -68,11 +68,12 @@ export function useResource<T>(path: string, what: string) {
 }
 
 /** A link inside the console: history navigation, but a real href for new tabs. */
-export function Link({ to, children, className }: { to: string; children: ReactNode; className?: string }) {
+export function Link({ to, children, className, current }: { to: string; children: ReactNode; className?: string; current?: boolean }) {
   return (
     <a
       href={to}
-      className={className}
+      className={current ? `${className ?? ''} active`.trim() : className}
+      aria-current={current ? 'page' : undefined}
       onClick={(event) => {
         if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
         event.preventDefault();
