@@ -32,8 +32,8 @@ export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: b
       </div>
       {!canApprove ? <ReadOnlyNote>Only admins request, approve or reject sensitive operations: you can follow them here.</ReadOnlyNote> : null}
       <p className="muted">
-        Sensitive operations run only when {data ? <strong data-testid="quorum">{data.quorum}</strong> : 'enough'} administrator
-        {data?.quorum === 1 ? '' : 's'} have approved them, each with a passkey over that exact operation. The requester approves first.
+        Sensitive operations run once {data ? <strong data-testid="quorum">{data.quorum}</strong> : 'enough'} approval{data?.quorum === 1 ? '' : 's'} from
+        distinct admins are in, each a passkey signature over that exact operation. The requester approves first.
       </p>
       <Status progress={loading} />
       <Card title={`Waiting for approval (${waiting})`} testId="pending-operations">
