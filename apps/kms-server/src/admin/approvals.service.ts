@@ -1,4 +1,4 @@
-import { ApiError } from '@keyhold/contracts';
+import { ApiError, type PendingOperationView, type SensitiveOperation } from '@keyhold/contracts';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
 import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
 import type { DataSource } from 'typeorm';
@@ -11,32 +11,9 @@ import type { AdminAuthService } from './admin-auth.service';
 
 
 /** Operations that need a fresh passkey assertion from the requester and, with a quorum, from M admins. */
-export type SensitiveOperation =
-  | { kind: 'destroy-key-now'; key: string }
-  | { kind: 'destroy-version-now'; key: string; version: number }
-  | { kind: 'remove-admin'; adminId: string }
-  | { kind: 'set-quorum'; approvals: number }
-  | { kind: 'shorten-destruction-window'; key: string; version?: number; destroyAt: string }
-  | { kind: 'remove-passkey'; adminId: string; passkeyId: string }
-  | { kind: 'seal' }
-  | { kind: 'rotate-master-key' }
-  | { kind: 'retire-master-key-version'; version: number };
+export type { PendingOperationView, SensitiveOperation };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
-
-export interface PendingOperationView {
-  id: string;
-  operation: SensitiveOperation;
-  requestedBy: string;
-  requiredApprovals: number;
-  approvals: Array<{ adminId: string; approvedAt: string }>;
-  status: 'pending' | 'executed' | 'rejected' | 'expired' | 'failed';
-  createdAt: string;
-  expiresAt: string;
-  result: unknown;
-  /** The WebAuthn challenge every approval signs: a hash of the canonical operation. */
-  challenge: string;
-}
 
 type Row = Record<string, unknown>;
 
@@ -248,9 +225,8 @@ export class ApprovalsService {
       case 'retire-master-key-version':
         return this.masterKeyService().retire(operation.version);
       case 'remove-passkey': {
-        const outcome = await this.admins.deletePasskey(operation.adminId, operation.passkeyId);
-        if (outcome === 'last') throw new ApiError('INVALID_STATE', "that is the administrator's last passkey");
-        if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
+        // A lost or stolen passkey: every session of its administrator ends with it.
+        await this.auth.removePasskey(operation.adminId, operation.passkeyId, null);
         return { removed: operation.passkeyId };
       }
     }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { ApiError } from '@keyhold/contracts';
+import { ApiError, type IssuedCertificateView } from '@keyhold/contracts';
 import {
   type CertificateAndKey,
   createCertificateAuthority,
@@ -24,16 +24,7 @@ export const certificateAuthorityRewrapTarget: RewrapTarget = sealedSecretTable(
   label: () => SEAL_LABEL,
 });
 
-export interface IssuedCertificateView {
-  serialNumber: string;
-  identity: string;
-  fingerprintSha256: string;
-  notBefore: string;
-  notAfter: string;
-  issuedAt: string;
-  revokedAt: string | null;
-  revocationReason: string | null;
-}
+export type { IssuedCertificateView };
 
 export interface IssueRequest {
   /** The service identity, a URI (a SPIFFE ID, say): it becomes the certificate's URI SAN. */
