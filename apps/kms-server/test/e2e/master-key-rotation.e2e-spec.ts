@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SealState } from '../../src/seal/seal-state';
+import { initShamirMasterKey } from '../../src/seal/shamir-seal';
 import { dumpDatabase, encodingsOf } from '../support/database-dump';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
@@ -236,5 +241,37 @@ describe('master-key rotation with a quorum of two', () => {
     const second = await kh.adminHttp(bob.session).post(`/api/v1/operations/${first.id}/approvals`).send({ response }).expect(200);
     assert.equal(second.body.status, 'executed', JSON.stringify(second.body.result));
     assert.equal((await kh.adminHttp(alice.session).get('/api/v1/master-key').expect(200)).body.currentVersion, 2);
+  });
+});
+
+describe('master-key versions across sealing (Shamir)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-mk-shamir-'));
+  let kh: TestKeyhold;
+  let shares: string[];
+  before(async () => {
+    const init = await initShamirMasterKey(join(dir, 'v.json'), 3, 2);
+    shares = init.shares;
+    kh = await startTestKeyhold({ seal: { state: new SealState('shamir', null), shamir: init.file } });
+  });
+  after(async () => {
+    await kh.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a sealed Keyhold has no keyring; unsealing opens every live version again, sealed under the root', async () => {
+    await assert.rejects(kh.server.masterKey.service.rotate(), /sealed/i);
+    for (const share of shares.slice(0, 2)) await kh.server.seal.unsealer?.submit(share);
+    await kh.http().post('/v1/keys').send({ name: 'across', algorithm: 'aes-256-gcm' }).expect(201);
+    const { ciphertext } = (await kh.http().post('/v1/keys/across/encrypt').send({ plaintext: 'c2VhbGVk' }).expect(200)).body;
+    await kh.server.masterKey.service.rotate();
+    await kh.server.masterKey.rewrap.runOnce();
+    await kh.server.masterKey.service.retire(1);
+
+    await kh.server.seal.state.seal();
+    assert.equal(kh.server.masterKey.ring.loaded, false);
+    assert.equal((await kh.http().post('/v1/decrypt').send({ ciphertext })).status, 503);
+    for (const share of shares.slice(1, 3)) await kh.server.seal.unsealer?.submit(share);
+    assert.deepEqual(kh.server.masterKey.ring.liveVersions(), [2]);
+    assert.equal((await kh.http().post('/v1/decrypt').send({ ciphertext }).expect(200)).body.plaintext, 'c2VhbGVk');
   });
 });
