@@ -37,8 +37,9 @@ export class MasterKeyService {
   ) {}
 
   async status(): Promise<MasterKeyStatusView> {
-    const current = this.ring.version;
+    // From the database, not the keyring: the status reads the same on every instance, sealed or not.
     const rows: Row[] = await this.dataSource.query(`SELECT version, sealed_key IS NULL AS by_root, state, created_at, retired_at FROM keyhold_master_key_versions ORDER BY version`);
+    const current = Number(rows.find((row) => row.state === 'active')?.version ?? 1);
     const counts = await this.referenceCounts(this.dataSource);
     const remaining: Record<string, number> = {};
     for (const [target, byVersion] of counts) {
