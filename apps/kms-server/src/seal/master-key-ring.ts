@@ -65,12 +65,13 @@ export function openKeyring(root: MasterKey, rows: readonly MasterKeyVersionRow[
   return { root, current, keys };
 }
 
-/** Zeroes the version keys a keyring opened (never the root: the seal state owns it). */
-function disposeVersionKeys(ring: OpenedKeyring, keep?: OpenedKeyring): void {
+/**
+ * Zeroes the version keys a keyring opened (never the root: the seal state owns it). Safe right after a swap:
+ * every use of a key is synchronous, so none is in flight.
+ */
+function disposeVersionKeys(ring: OpenedKeyring): void {
   for (const key of ring.keys.values()) {
-    if (key === ring.root) continue;
-    if (keep && [...keep.keys.values()].includes(key)) continue;
-    key.dispose?.();
+    if (key !== ring.root) key.dispose?.();
   }
 }
 
