@@ -4,6 +4,7 @@ import { CreateServiceIdentities1764210000000 } from './1764210000000-CreateServ
 import { CreateApprovals1764220000000 } from './1764220000000-CreateApprovals';
 import { CreateMasterKeyVersions1764400000000 } from './1764400000000-CreateMasterKeyVersions';
 import { RemovePasskeysSoftly1764500000000 } from './1764500000000-RemovePasskeysSoftly';
+import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -11,4 +12,5 @@ export const KEYHOLD_MIGRATIONS = [
   CreateApprovals1764220000000,
   CreateMasterKeyVersions1764400000000,
   RemovePasskeysSoftly1764500000000,
+  CreateDailyUsage1764510000000,
 ];
