@@ -2,9 +2,10 @@ import { CreateKeys1764190000000 } from './1764190000000-CreateKeys';
 import { CreateAdminPlane1764200000000 } from './1764200000000-CreateAdminPlane';
 import { CreateServiceIdentities1764210000000 } from './1764210000000-CreateServiceIdentities';
 import { CreateApprovals1764220000000 } from './1764220000000-CreateApprovals';
+import { CreateAuditTrail1764300000000 } from './1764300000000-CreateAuditTrail';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
   CreateKeys1764190000000, CreateAdminPlane1764200000000, CreateServiceIdentities1764210000000,
-  CreateApprovals1764220000000,
+  CreateApprovals1764220000000, CreateAuditTrail1764300000000,
 ];

@@ -31,6 +31,13 @@ import type { MasterKey } from './seal/master-key';
 import { SEAL_CHANNEL, SealState, SealStateMasterKey } from './seal/seal-state';
 import { type ShamirSealFile, ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
+import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
+import { AuditKeys } from './audit/audit-keys';
+import { AuditQueries } from './audit/audit-queries';
+import { SystemAuditScope } from './audit/audit-scope';
+import { AuditTrail, DEFAULT_GROUP_COMMIT } from './audit/audit-trail';
+import type { GroupCommitOptions } from './audit/group-committer';
+import { registerAuditHooks } from './audit/request-audit';
 
 export interface ServiceTls {
   cert: string | Buffer;
@@ -81,6 +88,15 @@ export interface KeyholdServerOptions {
   admin?: AdminListenerOptions;
   /** Sign-in, enrolment and recovery attempts per source address. */
   signInRateLimit?: RateLimit;
+  /** The audit trail: on unless `enabled: false` (development only: the config refuses it in production). */
+  audit?: { enabled?: boolean; groupCommit?: GroupCommitOptions; checkpoints?: CheckpointPolicy };
+}
+
+export interface KeyholdAudit {
+  trail: AuditTrail;
+  keys: AuditKeys;
+  checkpointer: AuditCheckpointer;
+  queries: AuditQueries;
 }
 
 export interface KeyholdServer {
@@ -99,6 +115,7 @@ export interface KeyholdServer {
   };
   admin: { app: NestFastifyApplication; url: string; port: number; auth: AdminAuthService; setupLink: string | null } | null;
   seal: { state: SealState; unsealer: ShamirUnsealer | null };
+  audit: KeyholdAudit;
   close(): Promise<void>;
 }
 
@@ -117,7 +134,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     if (sealed) cache.clear();
   });
   const usage = new UsageRecorder(repository, options.usageFlushIntervalMs ?? 5000, () => clock.now());
-  const keys = new KeysService(repository, masterKey, cache, usage, clock);
+  const audit = await startAudit(options, masterKey, sealState, clock);
+  const keys = new KeysService(repository, masterKey, cache, usage, clock, new SystemAuditScope(audit.trail, 'system:scheduler', () => clock.now()));
   const grantsRepository = new GrantsRepository(options.dataSource);
   const grants = new DatabaseGrantPolicySource(options.fileGrants, grantsRepository);
   const wallClock = options.certificateClock ?? Date.now;
@@ -163,6 +181,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(app);
+  if (audit.trail.enabled) registerAuditHooks(app.getHttpAdapter().getInstance(), { plane: 'service', trail: audit.trail, keys: audit.keys, now: () => clock.now() });
   sealState.onChange(async (sealed) => {
     if (sealed || serviceIdentityCa) return;
     serviceIdentityCa = await authority.ensure();
@@ -181,7 +200,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const port = listeningPort(app, options.port);
   const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
   const seal = { state: sealState, unsealer };
-  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal) : null;
+  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal, audit) : null;
+  audit.checkpointer.start();
 
   return {
     app,
@@ -194,6 +214,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     identities,
     admin,
     seal,
+    audit,
     async close() {
       unsealer?.clear();
       // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
@@ -201,10 +222,28 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       await scheduler.stop();
       await admin?.app.close();
       await app.close();
+      await audit.trail.drain();
+      await audit.checkpointer.stop();
+      audit.keys.forget();
       await usage.stop();
       await listener.stop();
     },
   };
+}
+
+/** The audit trail, its keys (created at the first unsealed start, forgotten when sealed) and its checkpoints. */
+async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, sealState: SealState, clock: Clock): Promise<KeyholdAudit> {
+  const now = () => clock.now();
+  const trail = new AuditTrail(options.dataSource, { enabled: options.audit?.enabled ?? true, groupCommit: options.audit?.groupCommit ?? DEFAULT_GROUP_COMMIT });
+  const keys = new AuditKeys(options.dataSource, masterKey);
+  const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now);
+  trail.onAppended((head) => checkpointer.noticeHead(head));
+  if (!sealState.sealed) await keys.ensure(now());
+  sealState.onChange(async (sealed) => {
+    if (sealed) keys.forget();
+    else await keys.ensure(now());
+  });
+  return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource) };
 }
 
 function sealStateOf(masterKey: MasterKey | undefined): SealState {
@@ -224,6 +263,7 @@ async function startAdminListener(
   identities: KeyholdServer['identities'],
   clock: Clock,
   seal: KeyholdServer['seal'],
+  audit: KeyholdAudit,
 ): Promise<NonNullable<KeyholdServer['admin']>> {
   const now = () => clock.now();
   const repository = new AdminRepository(options.dataSource);
@@ -246,11 +286,13 @@ async function startAdminListener(
       authority: identities.authority,
       approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state),
       seal,
+      audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer },
     }),
     httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }),
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(adminApp);
+  if (audit.trail.enabled) registerAuditHooks(adminApp.getHttpAdapter().getInstance(), { plane: 'admin', trail: audit.trail, keys: audit.keys, now });
   adminApp.getHttpAdapter().getInstance().addHook('onSend', (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
     // The admin plane is only ever read by its own console: no framing, no sniffing, no caching of answers.
     void reply.header('x-frame-options', 'DENY');

@@ -48,7 +48,11 @@ async function main(): Promise<void> {
     keyCache: config.keyCache,
     rateLimit: config.rateLimit,
     schedulerIntervalMs: config.schedulerIntervalMs,
+    audit: config.audit,
   });
+  if (!config.audit.enabled) {
+    logger.warn({ msg: 'AUDIT TRAIL OFF (KEYHOLD_AUDIT=off): development measurements only; nothing is recorded' }, 'Keyhold');
+  }
   logger.log(
     {
       msg: 'Keyhold service plane listening',

@@ -5,3 +5,4 @@ export * from './crypto-ops';
 export * from './api-error';
 export * from './grants';
 export * from './admin';
+export * from './audit';

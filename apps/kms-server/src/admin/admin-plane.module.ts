@@ -18,6 +18,7 @@ import {
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSessions } from './admin-sessions';
 import { ApprovalsController } from './approvals.controller';
+import { AUDIT_SERVICES, AuditController, type AuditServices } from './audit.controller';
 import { ApprovalsService } from './approvals.service';
 import { ADMIN_PUBLIC_ORIGIN, AdminsController } from './admins.controller';
 import { DocsController } from './docs.controller';
@@ -40,6 +41,7 @@ export interface AdminPlaneServices {
   authority: CertificateAuthorityService;
   approvals: ApprovalsService;
   seal: SealServices;
+  audit: AuditServices;
 }
 
 /**
@@ -53,7 +55,7 @@ export class AdminPlaneModule {
     return {
       module: AdminPlaneModule,
       imports: [PassportModule],
-      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, SealController, DocsController],
+      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, SealController, AuditController, DocsController],
       providers: [
         { provide: AdminRepository, useValue: services.repository },
         { provide: AdminAuthService, useValue: services.auth },
@@ -66,6 +68,7 @@ export class AdminPlaneModule {
         { provide: CertificateAuthorityService, useValue: services.authority },
         { provide: ApprovalsService, useValue: services.approvals },
         { provide: SEAL_SERVICES, useValue: services.seal },
+        { provide: AUDIT_SERVICES, useValue: services.audit },
         AdminSessionStrategy,
         WebAuthnStrategy,
         SignInRateLimitGuard,

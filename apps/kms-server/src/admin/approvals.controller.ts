@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify';
 import { approvalRequestSchema, sensitiveOperationSchema } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
+import type { AuditScope } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { Roles } from './admin-auth.guards';
 import type { AuthenticatedAdmin } from './admin-sessions';
 import { ApprovalsService, type SensitiveOperation } from './approvals.service';
@@ -40,8 +42,9 @@ export class ApprovalsController {
     @Req() request: WithUser,
     @Param('id') id: string,
     @Body(new ZodPipe(approvalRequestSchema)) body: z.output<typeof approvalRequestSchema>,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ) {
-    return this.approvals.approve(request.user.admin, id, body.response);
+    return this.approvals.approve(request.user.admin, id, body.response, audit);
   }
 
   @Post(':id/reject')

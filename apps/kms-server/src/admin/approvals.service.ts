@@ -4,6 +4,7 @@ import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
 import type { DataSource } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
+import type { AuditScope } from '../audit/audit-scope';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
@@ -93,7 +94,7 @@ export class ApprovalsService {
     return this.webauthn.authenticationOptions({ challenge });
   }
 
-  async approve(approver: AdminRecord, id: string, response: unknown): Promise<PendingOperationView> {
+  async approve(approver: AdminRecord, id: string, response: unknown, audit?: AuditScope): Promise<PendingOperationView> {
     if (approver.role !== 'admin') throw new ApiError('FORBIDDEN', `the ${approver.role} role may not approve sensitive operations`);
     const pending = await this.get(id);
     if (pending.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${pending.status}`);
@@ -122,7 +123,7 @@ export class ApprovalsService {
         let status = 'executed';
         let result: unknown;
         try {
-          result = await this.execute(pending.operation);
+          result = await this.execute(pending.operation, audit);
         } catch (error) {
           status = 'failed';
           const refusal = toApiError(error);
@@ -198,12 +199,13 @@ export class ApprovalsService {
     }
   }
 
-  private async execute(operation: SensitiveOperation): Promise<unknown> {
+  /** Key changes are recorded in their own transactions under the approving request's scope. */
+  private async execute(operation: SensitiveOperation, audit?: AuditScope): Promise<unknown> {
     switch (operation.kind) {
       case 'destroy-key-now':
-        return this.keys.destroyNow(operation.key);
+        return this.keys.destroyNow(operation.key, audit);
       case 'destroy-version-now':
-        return this.keys.destroyVersionNow(operation.key, operation.version);
+        return this.keys.destroyVersionNow(operation.key, operation.version, audit);
       case 'remove-admin': {
         const admins = (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin' && admin.id !== operation.adminId);
         const target = await this.admins.findAdmin(operation.adminId);
@@ -219,7 +221,7 @@ export class ApprovalsService {
         );
         return { approvals: operation.approvals };
       case 'shorten-destruction-window':
-        return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt));
+        return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt), audit);
       case 'seal':
         if (!this.sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
         // Every instance on this database seals (LISTEN/NOTIFY), this one at once.

@@ -85,6 +85,8 @@ export interface TestKeyholdOptions {
   signInRateLimit?: RateLimit;
   /** A seal state (e.g. sealed, with a Shamir verifier) instead of the unsealed in-memory master key. */
   seal?: KeyholdServerOptions['seal'];
+  /** Audit trail settings (group commit, checkpoint policy; default: timer-less checkpoints). */
+  audit?: KeyholdServerOptions['audit'];
 }
 
 export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
@@ -154,6 +156,7 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
       : undefined,
     certificateClock: options.certificateClock,
     usageFlushIntervalMs: 60_000,
+    audit: options.audit ?? { checkpoints: { intervalMs: 0, everyRecords: 0 } },
   });
   const clients: KeyholdClient[] = [];
   const http = (credentials: Credentials | null = operator) => {
