@@ -11,6 +11,7 @@
 //   --out FILE       write the report there instead of docs/benchmarks.md
 //   --cpu-prof DIR   run the Keyhold server child with --cpu-prof, profiles written to DIR
 //   --no-plugin      skip the Kubernetes KMS plugin round trip (Encrypt/Decrypt at concurrency 1 and 64)
+//   --no-audit-off   skip the second Keyhold with KEYHOLD_AUDIT=off (the audit trail's cost on encrypt)
 //   --bare-only      measure only the bare server (a check of the harness itself); needs
 //   --certs DIR        a folder with ca.crt, server.crt, server.key, operator.crt, operator.key
 //
@@ -26,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { startCpuSampling } from './cpu.mjs';
 import { requestOnce, runLoad } from './load.mjs';
 import { pluginTable, runPluginBench } from './plugin-bench.mjs';
+import { auditTable, measureWithoutAudit } from './audit-bench.mjs';
 import { freePort } from '../free-port.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -75,6 +77,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     'bare-only': { type: 'boolean', default: false },
     'no-plugin': { type: 'boolean', default: false },
+    'no-audit-off': { type: 'boolean', default: false },
     certs: { type: 'string' },
   },
 });
@@ -204,7 +207,7 @@ async function waitForQuiet(roots) {
 // ---------------------------------------------------------------------------------------------
 // Keyhold and bare server set-up
 
-async function startKeyhold(home) {
+async function startKeyhold(home, extraEnv = {}) {
   const port = await freePort();
   const postgresPort = await freePort();
   const adminPort = await freePort();
@@ -214,6 +217,7 @@ async function startKeyhold(home) {
     KEYHOLD_ADMIN_PORT: String(adminPort),
     KEYHOLD_EMBEDDED_POSTGRES_PORT: String(postgresPort),
     KEYHOLD_LOG_LEVEL: 'warn',
+    ...extraEnv,
   };
   const nodeArgs = [];
   if (args['cpu-prof']) {
@@ -702,6 +706,24 @@ async function main() {
 
   const memory = keyholdMemory?.finish();
   const bareMem = bareMemory.finish();
+  let withoutAudit = null;
+  if (keyhold && !args['no-audit-off']) {
+    withoutAudit = await measureWithoutAudit({
+      startKeyhold,
+      stopChild,
+      run,
+      post: (origin, path, body, certs) => requestOnce({ origin, path, method: 'POST', body, tls: certs }),
+      expectOk,
+      keyName: KEY_NAME,
+      encryptPath,
+      payload,
+      levels,
+      roots,
+      cleanup,
+      log,
+      certDir,
+    });
+  }
   let pluginRows = null;
   if (keyhold && !args['no-plugin']) {
     await waitForQuiet(roots);
@@ -731,6 +753,7 @@ async function main() {
     verdicts(rows, memory),
     errorDetails(rows) && `Errors:\n${errorDetails(rows)}`,
     pluginRows && `Kubernetes KMS v2 plugin round trip (through Keyhold):\n\n${pluginTable(pluginRows)}`,
+    withoutAudit && auditTable(rows, withoutAudit),
     `Machine: ${m.model}, ${m.cores} cores; Node ${m.node}; ${when}; bench took ${totalSeconds.toFixed(0)} s.`,
   ].filter(Boolean);
   process.stdout.write(`\n${out.join('\n\n')}\n`);
@@ -738,12 +761,12 @@ async function main() {
   if (!args['no-write'] && keyhold) {
     const startMs = keyhold.startMs;
     const report = { rows, runs, memory, bareMemory: bareMem, when, m, startMs, interpretation, totalSeconds, pluginRows };
-    writeFileSync(resolve(args.out), document(report));
+    writeFileSync(resolve(args.out), document(report) + (withoutAudit ? `\n## Audit trail cost\n\n${auditTable(rows, withoutAudit)}\n` : ''));
     log(`wrote ${resolve(args.out)}`);
   } else if (!keyhold) {
     log('bare-only run: docs/benchmarks.md left alone');
   }
-  const failed = rows.some((r) => r.bare.errors > 0 || (r.keyhold && r.keyhold.errors > 0)) || pluginRows?.some((r) => r.errors > 0);
+  const failed = rows.some((r) => r.bare.errors > 0 || (r.keyhold && r.keyhold.errors > 0)) || pluginRows?.some((r) => r.errors > 0) || withoutAudit?.some((r) => r.result.errors > 0);
   return failed ? 1 : 0;
 }
 
