@@ -137,6 +137,10 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     await kh.adminHttp().get('/api/v1/audit/records').expect(401);
     const operator = await inviteAdmin(kh, admin, 'oscar', 'operator');
     await kh.adminHttp(operator.session).get('/api/v1/audit/records').expect(403);
+    const docs = await kh.adminHttp().get('/docs').expect(200);
+    const query = docs.body.paths['/api/v1/audit/records'].get.parameters.map((p: Row) => p.name);
+    for (const name of ['from', 'to', 'actor', 'key', 'operation', 'outcome', 'limit', 'cursor']) assert.ok(query.includes(name), name);
+    assert.ok(docs.body.paths['/api/v1/audit/export'] && docs.body.paths['/api/v1/audit/public-key']);
     const reads: Row[] = await kh.dataSource.query(`SELECT actor, outcome FROM keyhold_audit_records WHERE operation = 'audit.query' ORDER BY sequence`);
     assert.ok(reads.some((r) => r.actor === `admin:${auditor.id}` && r.outcome === 'success'), 'reading the log is itself recorded');
     assert.ok(reads.some((r) => r.actor === `admin:${operator.id}` && r.outcome === 'refused'));
