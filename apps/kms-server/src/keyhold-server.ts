@@ -222,7 +222,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       await scheduler.stop();
       await admin?.app.close();
       await app.close();
-      await audit.trail.drain();
+      await audit.trail.close();
       await audit.checkpointer.stop();
       audit.keys.forget();
       await usage.stop();
@@ -234,7 +234,11 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
 /** The audit trail, its keys (created at the first unsealed start, forgotten when sealed) and its checkpoints. */
 async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, sealState: SealState, clock: Clock): Promise<KeyholdAudit> {
   const now = () => clock.now();
-  const trail = new AuditTrail(options.dataSource, { enabled: options.audit?.enabled ?? true, groupCommit: options.audit?.groupCommit ?? DEFAULT_GROUP_COMMIT });
+  const trail = new AuditTrail({
+    enabled: options.audit?.enabled ?? true,
+    groupCommit: options.audit?.groupCommit ?? DEFAULT_GROUP_COMMIT,
+    databaseUrl: options.databaseUrl,
+  });
   const keys = new AuditKeys(options.dataSource, masterKey);
   const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now);
   trail.onAppended((head) => checkpointer.noticeHead(head));
