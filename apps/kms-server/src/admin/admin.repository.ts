@@ -129,8 +129,12 @@ export class AdminRepository {
     );
   }
 
-  async updateAdminRole(id: string, role: AdminRole): Promise<void> {
-    await this.dataSource.query(`UPDATE keyhold_admins SET role = $2 WHERE id = $1 AND removed_at IS NULL`, [id, role]);
+  /** `alsoInTransaction` runs last in the change's transaction (its audit record). */
+  async updateAdminRole(id: string, role: AdminRole, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(`UPDATE keyhold_admins SET role = $2 WHERE id = $1 AND removed_at IS NULL`, [id, role]);
+      await alsoInTransaction?.(manager);
+    });
   }
 
   async removeAdmin(id: string, at: Date, manager?: EntityManager): Promise<void> {

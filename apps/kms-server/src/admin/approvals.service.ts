@@ -210,15 +210,21 @@ export class ApprovalsService {
         const admins = (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin' && admin.id !== operation.adminId);
         const target = await this.admins.findAdmin(operation.adminId);
         if (target?.role === 'admin' && admins.length === 0) throw new ApiError('INVALID_STATE', 'the last admin cannot be removed');
-        await this.admins.removeAdmin(operation.adminId, this.now());
+        await this.dataSource.transaction(async (manager) => {
+          await this.admins.removeAdmin(operation.adminId, this.now(), manager);
+          await audit?.record(manager, { operation: 'admins.remove', keyName: null, keyVersion: null });
+        });
         return { removed: operation.adminId };
       }
       case 'set-quorum':
-        await this.dataSource.query(
-          `INSERT INTO keyhold_settings (name, value, updated_at) VALUES ('approval_quorum', $1, $2)
-           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-          [JSON.stringify(operation.approvals), this.now()],
-        );
+        await this.dataSource.transaction(async (manager) => {
+          await manager.query(
+            `INSERT INTO keyhold_settings (name, value, updated_at) VALUES ('approval_quorum', $1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+            [JSON.stringify(operation.approvals), this.now()],
+          );
+          await audit?.record(manager, { operation: 'settings.set-quorum', keyName: null, keyVersion: null });
+        });
         return { approvals: operation.approvals };
       case 'shorten-destruction-window':
         return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt), audit);

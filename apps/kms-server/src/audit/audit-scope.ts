@@ -44,3 +44,13 @@ export class SystemAuditScope implements AuditScope {
     ]);
   }
 }
+
+/**
+ * For repositories that know nothing of auditing: a callback they run last inside their transaction, which
+ * writes the change's record (nothing when there is no scope, i.e. audit off).
+ */
+export function recordIn(audit: AuditScope | undefined, change: RecordedChange): (manager: EntityManager) => Promise<void> {
+  return async (manager) => {
+    await audit?.record(manager, change);
+  };
+}

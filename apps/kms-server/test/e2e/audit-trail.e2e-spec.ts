@@ -93,7 +93,9 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     const missing = await kh.http().post('/v1/keys/no-such-key/encrypt').send({ plaintext: 'aGk=' }).expect(404);
     assert.equal((await record(sequenceOf(missing))).error_code, 'KEY_NOT_FOUND');
     // A grant to decrypt only: encrypting is a grant denial (a key it cannot see at all would be a 404).
-    await kh.adminHttp(admin.session).post('/api/v1/grants').send({ identity: 'spiffe://test.keyhold/stranger', keys: 'audited', operations: ['decrypt'] }).expect(201);
+    const granted = await kh.adminHttp(admin.session).post('/api/v1/grants').send({ identity: 'spiffe://test.keyhold/stranger', keys: 'audited', operations: ['decrypt'] }).expect(201);
+    const grantRow = await record(sequenceOf(granted));
+    assert.deepEqual([grantRow.plane, grantRow.actor, grantRow.operation], ['admin', `admin:${admin.id}`, 'grants.create']);
     const stranger = await kh.issueClient({ uri: 'spiffe://test.keyhold/stranger' });
     const denied = await kh.http(stranger).post('/v1/keys/audited/encrypt').send({ plaintext: 'aGk=' }).expect(403);
     const deniedRow = await record(sequenceOf(denied));
@@ -177,6 +179,9 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
       const create = await kh.adminHttp(admin.session).post('/api/v1/keys').send({ name: 'never-made', algorithm: 'aes-256-gcm' });
       assert.equal(create.status, 503);
       assert.deepEqual(await kh.dataSource.query(`SELECT 1 FROM keyhold_keys WHERE name = 'never-made'`), []);
+      const grant = await kh.adminHttp(admin.session).post('/api/v1/grants').send({ identity: 'spiffe://test.keyhold/never', keys: '*', operations: ['encrypt'] });
+      assert.equal(grant.status, 503);
+      assert.deepEqual(await kh.dataSource.query(`SELECT 1 FROM keyhold_grants WHERE identity_pattern = 'spiffe://test.keyhold/never'`), []);
     } finally {
       await kh.dataSource.query('DROP TRIGGER keyhold_test_refuse_audit ON keyhold_audit_records');
       await kh.dataSource.query('DROP FUNCTION keyhold_test_refuse_audit()');
