@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { KeyholdClient } from '@keyhold/client-sdk';
+import { CoalescingUpstream } from './coalescing-upstream';
 import type { PluginConfig } from './config';
 import { bindUnix, createGrpcServer, drain, selfClient } from './grpc-server';
 import { startHealthServer } from './health-server';
@@ -25,7 +26,9 @@ export async function startPlugin(config: PluginConfig, logger = new Logger(conf
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
   });
-  const kek = new KeyholdKek(client, config, logger, metrics);
+  // One request per connection on the wire at a time; calls arriving meanwhile share the next batch request.
+  const upstream = new CoalescingUpstream(client, { maxRequestsInFlight: config.upstreamConnections });
+  const kek = new KeyholdKek(upstream, config, logger, metrics);
   await kek.start();
 
   const { removedStale } = await prepareSocketPath(config.socketPath);

@@ -1,7 +1,9 @@
+import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, FastifyServerOptions, RawServerDefault } from 'fastify';
 import type { DataSource } from 'typeorm';
 import { type Grant, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
 import { type CertificateClock, type RateLimit, RateLimiter, WebAuthnCeremonies } from '@keyhold/auth';
@@ -14,6 +16,7 @@ import { AdminPlaneModule } from './admin/admin-plane.module';
 import { AdminSessions } from './admin/admin-sessions';
 import { ApprovalsService } from './admin/approvals.service';
 import { PostgresChallengeStore } from './admin/challenge-store';
+import { CryptoHttpHandler } from './crypto-ops/crypto-http-handler';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthService } from './health/health.service';
 import { NotificationListener } from './database/notification-listener';
@@ -37,7 +40,7 @@ import { AuditQueries } from './audit/audit-queries';
 import { SystemAuditScope } from './audit/audit-scope';
 import { AuditTrail, DEFAULT_GROUP_COMMIT } from './audit/audit-trail';
 import type { GroupCommitOptions } from './audit/group-committer';
-import { registerAuditHooks } from './audit/request-audit';
+import { RequestRecorder, registerAuditHooks } from './audit/request-audit';
 
 export interface ServiceTls {
   cert: string | Buffer;
@@ -162,22 +165,32 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   // listener starts with the configured CA alone and adds Keyhold's CA once unsealed.
   let serviceIdentityCa = sealState.sealed ? await authority.existing() : await authority.ensure();
 
+  const rateLimiter = new RateLimiter(options.rateLimit ?? { perSecond: 0, burst: 0 });
+  const certificateClock = options.certificateClock ?? Date.now;
+  const nextRequestId = requestIdGenerator();
+  let closing = false;
+  const cryptoRoutes = new CryptoHttpHandler({
+    crypto,
+    grants,
+    rateLimiter,
+    sealState,
+    certificateClock,
+    revocations,
+    nextRequestId,
+    closing: () => closing,
+    audit: audit.trail.enabled ? new RequestRecorder({ plane: 'service', trail: audit.trail, keys: audit.keys, now: () => clock.now() }) : null,
+  });
   const app = await NestFactory.create<NestFastifyApplication>(
-    ServicePlaneModule.register({
-      keys,
-      crypto,
-      health,
-      sealState,
-      grants,
-      revocations,
-      rateLimiter: new RateLimiter(options.rateLimit ?? { perSecond: 0, burst: 0 }),
-      certificateClock: options.certificateClock ?? Date.now,
-    }),
-    httpsAdapter({
-      cert: options.tls.cert,
-      key: options.tls.key,
-      clientCa: serviceIdentityCa ? [options.tls.clientCa, serviceIdentityCa] : [options.tls.clientCa],
-    }),
+    ServicePlaneModule.register({ keys, crypto, health, sealState, grants, revocations, rateLimiter, certificateClock }),
+    httpsAdapter(
+      {
+        cert: options.tls.cert,
+        key: options.tls.key,
+        clientCa: serviceIdentityCa ? [options.tls.clientCa, serviceIdentityCa] : [options.tls.clientCa],
+      },
+      nextRequestId,
+      (request, response) => cryptoRoutes.handle(request, response),
+    ),
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(app);
@@ -221,6 +234,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       await usage.flush();
       await scheduler.stop();
       await admin?.app.close();
+      closing = true;
       await app.close();
       await audit.trail.close();
       await audit.checkpointer.stop();
@@ -292,7 +306,7 @@ async function startAdminListener(
       seal,
       audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer },
     }),
-    httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }),
+    httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }, requestIdGenerator()),
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(adminApp);
@@ -322,22 +336,43 @@ async function startAdminListener(
 /**
  * One listener's HTTPS and Fastify settings: TLS 1.2 at least, the API's body limit, cheap request ids, no
  * Fastify logging (Nest logs through pino). With `clientCa`, a client certificate chaining to it is required.
+ * `ahead` sees every request first and answers those it serves (the service plane's crypto routes).
  */
-function httpsAdapter(tls: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer | Array<string | Buffer> }): FastifyAdapter {
-  return new FastifyAdapter({
-    https: {
-      cert: tls.cert,
-      key: tls.key,
-      ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
-      minVersion: 'TLSv1.2',
-    },
+function httpsAdapter(
+  tls: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer | Array<string | Buffer> },
+  nextRequestId: () => string,
+  ahead?: (request: IncomingMessage, response: ServerResponse) => boolean,
+): FastifyAdapter {
+  const https = {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    minVersion: 'TLSv1.2' as const,
+  };
+  const server = ahead
+    ? {
+        serverFactory: (fastifyHandler: (request: IncomingMessage, response: ServerResponse) => void) => {
+          const created = createHttpsServer(https, (request, response) => {
+            if (!ahead(request, response)) fastifyHandler(request, response);
+          });
+          created.keepAliveTimeout = FASTIFY_KEEP_ALIVE_TIMEOUT_MS;
+          return created;
+        },
+      }
+    : { https };
+  // Typed as Fastify's plain-HTTP options: its typings do not follow a serverFactory that makes an HTTPS server.
+  return new FastifyAdapter<RawServerDefault>({
+    ...server,
     bodyLimit: MAX_REQUEST_BODY_BYTES,
     routerOptions: { maxParamLength: 256 },
-    genReqId: requestIdGenerator(),
+    genReqId: nextRequestId,
     logger: false,
     return503OnClosing: true,
-  });
+  } as FastifyServerOptions<RawServerDefault>);
 }
+
+/** Fastify's own default, kept when Keyhold creates the server itself. */
+const FASTIFY_KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 /** Request ids: a random per-process prefix and a counter, unique across instances without a syscall per request. */
 function requestIdGenerator(): () => string {

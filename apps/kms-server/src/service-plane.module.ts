@@ -16,7 +16,6 @@ import {
   type RateLimiter,
 } from '@keyhold/auth';
 import { ApiErrorFilter } from './common/api-error.filter';
-import { CryptoOpsController } from './crypto-ops/crypto-ops.controller';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthController } from './health/health.controller';
 import { HealthService } from './health/health.service';
@@ -37,7 +36,8 @@ export interface ServicePlaneServices {
 }
 
 /**
- * The service plane (mTLS listener): key lifecycle, cryptographic operations and health. Every route passes
+ * The service plane (mTLS listener): key lifecycle and health. The cryptographic operations are served ahead
+ * of this module by CryptoHttpHandler (crypto-ops/crypto-http-handler.ts), with the same checks. Every route passes
  * the mTLS guard, the per-identity rate limit, the grant guard, then the seal guard (503 SEALED); errors leave through one filter in the contract's shape.
  */
 @Module({})
@@ -46,7 +46,7 @@ export class ServicePlaneModule {
     return {
       module: ServicePlaneModule,
       imports: [PassportModule],
-      controllers: [KeysController, CryptoOpsController, HealthController],
+      controllers: [KeysController, HealthController],
       providers: [
         { provide: KeysService, useValue: services.keys },
         { provide: CryptoOpsService, useValue: services.crypto },

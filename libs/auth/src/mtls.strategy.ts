@@ -37,18 +37,30 @@ export class MtlsStrategy extends PassportStrategy(Strategy, MTLS_STRATEGY) {
   }
 
   validate(request: RequestWithSocket): ServiceIdentity {
-    const socket = request.raw?.socket ?? request.socket;
-    const identity = socket && 'authorized' in socket ? identityOfConnection(socket) : null;
-    if (!identity) {
-      throw new ApiError('UNAUTHENTICATED', 'a client certificate signed by a trusted CA is required');
-    }
-    const now = this.now();
-    if (now > identity.notAfter || now < identity.notBefore) {
-      throw new ApiError('UNAUTHENTICATED', 'the client certificate is not valid at this time');
-    }
-    if (this.revocations?.isRevoked(identity.fingerprintSha256)) {
-      throw new ApiError('UNAUTHENTICATED', 'the client certificate has been revoked');
-    }
-    return identity;
+    return authenticateConnection(request.raw?.socket ?? request.socket, this.now, this.revocations);
   }
+}
+
+/**
+ * The caller of a request on a mutual-TLS connection, or UNAUTHENTICATED: TLS has verified the chain; this
+ * refuses a certificate outside its validity now (a keep-alive connection outlives it) or revoked since.
+ * Shared by the passport strategy and the crypto routes' own transport.
+ */
+export function authenticateConnection(
+  socket: TLSSocket | undefined,
+  now: CertificateClock,
+  revocations: RevocationCheck | null,
+): ServiceIdentity {
+  const identity = socket && 'authorized' in socket ? identityOfConnection(socket) : null;
+  if (!identity) {
+    throw new ApiError('UNAUTHENTICATED', 'a client certificate signed by a trusted CA is required');
+  }
+  const at = now();
+  if (at > identity.notAfter || at < identity.notBefore) {
+    throw new ApiError('UNAUTHENTICATED', 'the client certificate is not valid at this time');
+  }
+  if (revocations?.isRevoked(identity.fingerprintSha256)) {
+    throw new ApiError('UNAUTHENTICATED', 'the client certificate has been revoked');
+  }
+  return identity;
 }

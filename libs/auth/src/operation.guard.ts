@@ -59,12 +59,19 @@ export class OperationGuard implements CanActivate {
       // Deny by default: a route that forgot to declare its operation is closed, not open.
       throw new ApiError('FORBIDDEN', 'this route declares no operation');
     }
-    const policy = this.grants.current();
-    if (requirement.key === 'path') {
-      policy.authorize(identity.id, requirement.operation, request.params?.name ?? '');
-    } else if (!policy.allowsSomewhere(identity.id, requirement.operation)) {
-      throw new ApiError('FORBIDDEN', `'${identity.id}' has no grant for ${requirement.operation}`);
-    }
+    authorizeOperation(this.grants.current(), identity, requirement, request.params?.name ?? '');
     return true;
+  }
+}
+
+/**
+ * The grant check of one request: the operation on the key named in the path, or (key `handler`) the
+ * operation somewhere, the service then checking the key it finds. Throws FORBIDDEN.
+ */
+export function authorizeOperation(policy: GrantPolicy, identity: ServiceIdentity, requirement: OperationRequirement, pathKeyName: string): void {
+  if (requirement.key === 'path') {
+    policy.authorize(identity.id, requirement.operation, pathKeyName);
+  } else if (!policy.allowsSomewhere(identity.id, requirement.operation)) {
+    throw new ApiError('FORBIDDEN', `'${identity.id}' has no grant for ${requirement.operation}`);
   }
 }

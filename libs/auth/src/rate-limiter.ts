@@ -70,8 +70,13 @@ export class RateLimitGuard implements CanActivate {
     if (!this.limiter.enabled) return true;
     const identity = context.switchToHttp().getRequest<{ user?: ServiceIdentity }>().user;
     if (!identity) return true;
-    const retryAfter = this.limiter.take(identity.id);
-    if (retryAfter > 0) throw new RateLimitedError(retryAfter);
+    enforceRateLimit(this.limiter, identity);
     return true;
   }
+}
+
+/** Takes one of the identity's tokens, or throws RATE_LIMITED with the seconds to wait. */
+export function enforceRateLimit(limiter: RateLimiter, identity: ServiceIdentity): void {
+  const retryAfter = limiter.take(identity.id);
+  if (retryAfter > 0) throw new RateLimitedError(retryAfter);
 }

@@ -48,6 +48,29 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError('INTERNAL', 'an internal error occurred; the request id identifies it in the server log');
 }
 
+/** The answer to a failed request: status, the contract's error body, and headers (Retry-After). */
+export interface ErrorAnswer {
+  status: number;
+  body: ErrorBody;
+  headers: Record<string, string>;
+}
+
+/**
+ * Shapes a failure into the API's answer and logs what an operator must see (internal errors and outages,
+ * by request id, never the request's content). One place for both transports: Nest's filter and the crypto
+ * routes' own.
+ */
+export function errorAnswer(error: unknown, requestId: string, logger: Pick<Logger, 'error'>): ErrorAnswer {
+  const apiError = toApiError(error);
+  if (apiError.code === 'INTERNAL' || apiError.code === 'UNAVAILABLE') {
+    const cause = error instanceof Error ? { name: error.name, message: error.message } : { name: typeof error };
+    logger.error({ msg: 'request failed', requestId, code: apiError.code, err: cause });
+  }
+  const headers: Record<string, string> = {};
+  if (apiError instanceof RateLimitedError) headers['retry-after'] = String(apiError.retryAfterSeconds);
+  return { status: apiError.status, body: { error: { code: apiError.code, message: apiError.message, requestId } }, headers };
+}
+
 @Catch()
 export class ApiErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('ApiErrorFilter');
@@ -55,14 +78,12 @@ export class ApiErrorFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
-    const reply = http.getResponse<FastifyReply>();
-    const apiError = toApiError(error);
-    if (apiError.code === 'INTERNAL' || apiError.code === 'UNAVAILABLE') {
-      const cause = error instanceof Error ? { name: error.name, message: error.message } : { name: typeof error };
-      this.logger.error({ msg: 'request failed', requestId: request.id, code: apiError.code, err: cause });
-    }
-    const body: ErrorBody = { error: { code: apiError.code, message: apiError.message, requestId: request.id } };
-    if (apiError instanceof RateLimitedError) void reply.header('retry-after', String(apiError.retryAfterSeconds));
-    void reply.status(apiError.status).header('content-type', 'application/json; charset=utf-8').send(body);
+    const answer = errorAnswer(error, request.id, this.logger);
+    void http
+      .getResponse<FastifyReply>()
+      .status(answer.status)
+      .headers(answer.headers)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(answer.body);
   }
 }

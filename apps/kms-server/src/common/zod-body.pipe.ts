@@ -25,13 +25,18 @@ export class ZodPipe<T extends z.ZodType> implements PipeTransform<unknown, z.ou
   ) {}
 
   transform(value: unknown): z.output<T> {
-    const result = this.schema.safeParse(value ?? undefined);
-    if (!result.success) {
-      if (value === undefined || value === null) {
-        throw new ApiError('VALIDATION_FAILED', `the ${this.what} is missing; send a JSON object`);
-      }
-      throw new ApiError('VALIDATION_FAILED', describeIssues(result.error));
-    }
-    return result.data;
+    return parseRequestPart(this.schema, value, this.what);
   }
+}
+
+/** Validates `value` against a contracts schema, or throws VALIDATION_FAILED saying what is wrong. */
+export function parseRequestPart<T extends z.ZodType>(schema: T, value: unknown, what = 'request body'): z.output<T> {
+  const result = schema.safeParse(value ?? undefined);
+  if (!result.success) {
+    if (value === undefined || value === null) {
+      throw new ApiError('VALIDATION_FAILED', `the ${what} is missing; send a JSON object`);
+    }
+    throw new ApiError('VALIDATION_FAILED', describeIssues(result.error));
+  }
+  return result.data;
 }
