@@ -19,29 +19,51 @@ export interface AuditTrailOptions {
   groupCommit: GroupCommitOptions;
   /**
    * Group commits go through a connection of their own (one batch is in flight at a time), with plain `pg`
-   * rather than the ORM: three round trips per batch, none of TypeORM's per-query work on the hot path.
+   * rather than the ORM: one statement per batch in the common case, none of TypeORM's per-query work.
    */
   databaseUrl: string;
 }
 
+export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxDelayMs: 2, maxBatch: 1000 };
+
 type Query = (sql: string, parameters?: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
-/** A statement of its own would hold the chain lock for longer; a database that stops answering fails closed. */
+/** A statement must not hold the chain lock for long; a database that stops answering fails closed. */
 const AUDIT_STATEMENT_TIMEOUT_MS = 10_000;
+const MAX_APPEND_ATTEMPTS = 20;
 
-export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxDelayMs: 2, maxBatch: 1000 };
+const RECORD_COLUMNS =
+  'sequence, time, plane, actor, operation, key_name, key_version, outcome, error_code, request_id, source_address, context_hmac, prev_hash, hash';
+/** One array parameter per column: one INSERT for a whole batch, whatever its size. */
+const RECORD_ARRAYS =
+  '$1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]';
+const RECORD_KEYS: Array<keyof AuditRecord> = [
+  'sequence', 'time', 'plane', 'actor', 'operation', 'keyName', 'keyVersion', 'outcome', 'errorCode', 'requestId', 'sourceAddress', 'contextHmac', 'prevHash', 'hash',
+];
+
+function recordColumns(records: readonly AuditRecord[]): unknown[][] {
+  return RECORD_KEYS.map((key) => records.map((record) => record[key]));
+}
+
+async function readHead(query: Query, lock: '' | 'FOR UPDATE' = ''): Promise<{ sequence: number; hash: string }> {
+  const [head] = await query(`SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1 ${lock}`);
+  if (!head) throw new Error('the audit chain head row is missing');
+  return { sequence: Number(head.sequence), hash: head.hash as string };
+}
 
 /**
  * The one way records enter the chain. `append` queues for a group commit (the hot path: one multi-row INSERT
  * for everything queued in a few milliseconds); `appendInTransaction` writes inside the caller's transaction,
- * so a state change and its record commit together or not at all. Both take the chain head's row lock
- * (`keyhold_audit_chain_head`, id 1) first: that lock is what keeps one chain with several instances.
+ * so a state change and its record commit together or not at all. Every append moves the chain head row
+ * (`keyhold_audit_chain_head`, id 1) under its row lock: that lock keeps one chain with several instances.
  */
 export class AuditTrail {
   private readonly logger = new Logger('AuditTrail');
   private readonly committer: GroupCommitter<AuditEntry[], number[]>;
   private readonly listeners: Array<(head: number) => void> = [];
   private readonly pool: pg.Pool;
+  /** The head this instance's last group commit left; null: read it first. */
+  private knownHead: { sequence: number; hash: string } | null = null;
 
   constructor(private readonly options: AuditTrailOptions) {
     this.committer = new GroupCommitter((groups) => this.commitGroups(groups), options.groupCommit);
@@ -80,14 +102,25 @@ export class AuditTrail {
   async appendInTransaction(manager: EntityManager, entries: AuditEntry[]): Promise<number[]> {
     if (!this.options.enabled || entries.length === 0) return [];
     try {
-      return (await this.writeChained((sql, parameters) => manager.query(sql, parameters), entries)).map((record) => record.sequence);
+      const query: Query = (sql, parameters) => manager.query(sql, parameters);
+      const head = await readHead(query, 'FOR UPDATE');
+      const records = chainRecords(head.sequence, head.hash, entries);
+      const last = records[records.length - 1];
+      await query(
+        `WITH inserted AS (INSERT INTO keyhold_audit_records (${RECORD_COLUMNS}) SELECT * FROM unnest(${RECORD_ARRAYS}) RETURNING 1)
+         UPDATE keyhold_audit_chain_head SET sequence = $15, hash = $16 WHERE id = 1`,
+        [...recordColumns(records), last.sequence, last.hash],
+      );
+      this.knownHead = null; // moved by someone else's transaction: read it again next time
+      this.notify(last.sequence);
+      return records.map((record) => record.sequence);
     } catch (error) {
       this.logger.error({ msg: 'audit record not written: the change is rolled back', err: (error as Error).message });
       throw new AuditUnavailableError();
     }
   }
 
-  /** Called with the new head sequence after each commit of this instance (checkpoints count from it). */
+  /** Called with the new head sequence after each append of this instance (checkpoints count from it). */
   onAppended(listener: (headSequence: number) => void): void {
     this.listeners.push(listener);
   }
@@ -102,8 +135,12 @@ export class AuditTrail {
     await this.pool.end();
   }
 
+  private notify(head: number): void {
+    for (const listener of this.listeners) listener(head);
+  }
+
   private async commitGroups(groups: AuditEntry[][]): Promise<number[][]> {
-    const records = await this.inOwnTransaction((query) => this.writeChained(query, groups.flat()));
+    const records = await this.appendOptimistically(groups.flat());
     let offset = 0;
     return groups.map((group) => {
       const sequences = records.slice(offset, offset + group.length).map((record) => record.sequence);
@@ -112,57 +149,42 @@ export class AuditTrail {
     });
   }
 
-  private async inOwnTransaction<T>(work: (query: Query) => Promise<T>): Promise<T> {
+  /**
+   * The group commit's append in ONE statement (its own transaction): the records are chained after the head
+   * this instance last wrote, and the statement moves the head only if it is still there, inserting the
+   * records only then. If another instance (or a lifecycle change) moved the head first, nothing is inserted:
+   * the head is read again and the batch chained anew. The head row's lock still serialises every append;
+   * the common case is just spared a separate read and an explicit transaction.
+   */
+  private async appendOptimistically(entries: AuditEntry[]): Promise<AuditRecord[]> {
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
-      const result = await work(async (sql, parameters) => (await client.query(sql, parameters)).rows);
-      await client.query('COMMIT');
-      client.release();
-      return result;
+      for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt += 1) {
+        const head = this.knownHead ?? (await readHead(async (sql) => (await client.query(sql)).rows));
+        const records = chainRecords(head.sequence, head.hash, entries);
+        const last = records[records.length - 1];
+        const { rows } = await client.query(
+          `WITH moved AS (
+             UPDATE keyhold_audit_chain_head SET sequence = $15, hash = $16 WHERE id = 1 AND sequence = $17 AND hash = $18 RETURNING 1),
+           inserted AS (
+             INSERT INTO keyhold_audit_records (${RECORD_COLUMNS})
+             SELECT * FROM unnest(${RECORD_ARRAYS}) WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
+           SELECT (SELECT count(*) FROM moved)::int AS moved`,
+          [...recordColumns(records), last.sequence, last.hash, head.sequence, head.hash],
+        );
+        if (rows[0]?.moved === 1) {
+          this.knownHead = { sequence: last.sequence, hash: last.hash };
+          client.release();
+          this.notify(last.sequence);
+          return records;
+        }
+        this.knownHead = null;
+      }
+      throw new Error('the audit chain head kept moving under this instance');
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      this.knownHead = null;
       client.release(error as Error); // a connection in an unknown state is not reused
       throw error;
     }
-  }
-
-  /** Takes the chain lock, places the entries after the head, and writes them and the new head in one statement. */
-  private async writeChained(query: Query, entries: AuditEntry[]): Promise<AuditRecord[]> {
-    const [head] = await query(`SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1 FOR UPDATE`);
-    if (!head) throw new Error('the audit chain head row is missing');
-    const records = chainRecords(Number(head.sequence), head.hash as string, entries);
-    const column = <K extends keyof AuditRecord>(key: K) => records.map((record) => record[key]);
-    const last = records[records.length - 1];
-    // One INSERT for the whole batch, whatever its size (arrays in, rows out), and the head moved in the same statement.
-    await query(
-      `WITH inserted AS (
-         INSERT INTO keyhold_audit_records
-           (sequence, time, plane, actor, operation, key_name, key_version, outcome, error_code, request_id, source_address, context_hmac, prev_hash, hash)
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
-                              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-         RETURNING 1)
-       UPDATE keyhold_audit_chain_head SET sequence = $15, hash = $16 WHERE id = 1`,
-      [
-        column('sequence'),
-        column('time'),
-        column('plane'),
-        column('actor'),
-        column('operation'),
-        column('keyName'),
-        column('keyVersion'),
-        column('outcome'),
-        column('errorCode'),
-        column('requestId'),
-        column('sourceAddress'),
-        column('contextHmac'),
-        column('prevHash'),
-        column('hash'),
-        last.sequence,
-        last.hash,
-      ],
-    );
-    for (const listener of this.listeners) listener(last.sequence);
-    return records;
   }
 }

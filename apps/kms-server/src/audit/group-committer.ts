@@ -7,15 +7,17 @@ export interface GroupCommitOptions {
 
 interface Waiting<TItem, TResult> {
   item: TItem;
+  queuedAt: number;
   resolve(result: TResult): void;
   reject(error: unknown): void;
 }
 
 /**
  * Group commit: callers `submit` one item each and wait; items are written in batches by one `write` call
- * (one transaction, one multi-row INSERT). A batch goes when `maxBatch` items are queued or `maxDelayMs` after
- * the first one, and one batch is in flight at a time, so under load each write carries everything that
- * queued while the previous one committed. Each caller gets its own item's result, or the batch's error.
+ * (one statement, one multi-row INSERT). A batch goes when `maxBatch` items are queued or when its oldest item
+ * has waited `maxDelayMs`, and one batch is in flight at a time: under load each write carries everything
+ * that queued meanwhile, and a write costs the same for one record as for fifty. Each caller gets its own
+ * item's result, or the batch's error.
  */
 export class GroupCommitter<TItem, TResult> {
   private queue: Array<Waiting<TItem, TResult>> = [];
@@ -31,8 +33,8 @@ export class GroupCommitter<TItem, TResult> {
 
   submit(item: TItem): Promise<TResult> {
     return new Promise<TResult>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.inFlight) return; // the running batch picks these up when it is done
+      this.queue.push({ item, queuedAt: Date.now(), resolve, reject });
+      if (this.inFlight) return; // the running batch schedules the next one when it is done
       if (this.queue.length >= this.options.maxBatch) this.flushNow();
       else this.timer ??= setTimeout(() => this.flushNow(), this.options.maxDelayMs);
     });
@@ -54,8 +56,11 @@ export class GroupCommitter<TItem, TResult> {
     this.batches += 1;
     this.inFlight = this.writeBatch(batch).finally(() => {
       this.inFlight = null;
-      // What queued meanwhile goes at once: it has already waited for a whole write.
-      if (this.queue.length > 0) this.flushNow();
+      if (this.queue.length === 0) return;
+      // What queued meanwhile goes when its oldest item has waited the delay (at once if it already has).
+      const wait = this.queue[0].queuedAt + this.options.maxDelayMs - Date.now();
+      if (wait <= 0 || this.queue.length >= this.options.maxBatch) this.flushNow();
+      else this.timer ??= setTimeout(() => this.flushNow(), wait);
     });
   }
 
