@@ -45,6 +45,14 @@ function recordColumns(records: readonly AuditRecord[]): unknown[][] {
   return RECORD_KEYS.map((key) => records.map((record) => record[key]));
 }
 
+/** Moves the head from ($17, $18) to ($15, $16) and inserts the records, or does nothing if the head moved. */
+const OPTIMISTIC_APPEND = `WITH moved AS (
+    UPDATE keyhold_audit_chain_head SET sequence = $15, hash = $16 WHERE id = 1 AND sequence = $17 AND hash = $18 RETURNING 1),
+  inserted AS (
+    INSERT INTO keyhold_audit_records (${RECORD_COLUMNS})
+    SELECT * FROM unnest(${RECORD_ARRAYS}) WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
+  SELECT (SELECT count(*) FROM moved)::int AS moved`;
+
 async function readHead(query: Query, lock: '' | 'FOR UPDATE' = ''): Promise<{ sequence: number; hash: string }> {
   const [head] = await query(`SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1 ${lock}`);
   if (!head) throw new Error('the audit chain head row is missing');
@@ -163,15 +171,12 @@ export class AuditTrail {
         const head = this.knownHead ?? (await readHead(async (sql) => (await client.query(sql)).rows));
         const records = chainRecords(head.sequence, head.hash, entries);
         const last = records[records.length - 1];
-        const { rows } = await client.query(
-          `WITH moved AS (
-             UPDATE keyhold_audit_chain_head SET sequence = $15, hash = $16 WHERE id = 1 AND sequence = $17 AND hash = $18 RETURNING 1),
-           inserted AS (
-             INSERT INTO keyhold_audit_records (${RECORD_COLUMNS})
-             SELECT * FROM unnest(${RECORD_ARRAYS}) WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
-           SELECT (SELECT count(*) FROM moved)::int AS moved`,
-          [...recordColumns(records), last.sequence, last.hash, head.sequence, head.hash],
-        );
+        // A named statement: parsed and planned once per connection, not once per batch.
+        const { rows } = await client.query({
+          name: 'keyhold-audit-append',
+          text: OPTIMISTIC_APPEND,
+          values: [...recordColumns(records), last.sequence, last.hash, head.sequence, head.hash],
+        });
         if (rows[0]?.moved === 1) {
           this.knownHead = { sequence: last.sequence, hash: last.hash };
           client.release();
