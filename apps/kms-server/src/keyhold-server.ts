@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest, FastifyServerOptions, RawServerDefau
 import type { DataSource } from 'typeorm';
 import { type Grant, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
 import { type CertificateClock, type RateLimit, RateLimiter, WebAuthnCeremonies } from '@keyhold/auth';
-import { randomToken } from '@keyhold/crypto-core';
+import { publicKeyFingerprint, randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
 import { AdminRepository } from './admin/admin.repository';
 import { registerAdminConsole } from './admin/admin-console';
@@ -257,6 +257,11 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
   const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now);
   trail.onAppended((head) => checkpointer.noticeHead(head));
   if (!sealState.sealed) await keys.ensure(now());
+  const publicKeyPem = await keys.publicKeyPem();
+  if (publicKeyPem) {
+    // The fingerprint, so operators can check the key they verify checkpoints with (kmsctl audit public-key).
+    options.logger.log({ msg: 'audit trail', enabled: trail.enabled, checkpointKeyFingerprint: publicKeyFingerprint(publicKeyPem) }, 'AuditTrail');
+  }
   sealState.onChange(async (sealed) => {
     if (sealed) keys.forget();
     else await keys.ensure(now());

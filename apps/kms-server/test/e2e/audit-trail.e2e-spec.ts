@@ -295,4 +295,13 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     assert.equal(truncated.code, 1);
     assert.match(truncated.stdout, new RegExp(`^BROKEN at #${last.max} \\(deleted\\)`));
   });
+
+  // Last: moving the clock two days ends the admin sessions above.
+  it('records the scheduler\'s own changes (automatic rotation) as system:scheduler, in their transaction', async () => {
+    await kh.http().post('/v1/keys').send({ name: 'rotates-itself', algorithm: 'aes-256-gcm', rotationPeriodDays: 1 }).expect(201);
+    kh.clock.advanceDays(2);
+    await kh.server.scheduler.runOnce();
+    const rows: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE key_name = 'rotates-itself' AND operation = 'keys.rotate'`);
+    assert.deepEqual(rows.map((r) => [r.plane, r.actor, r.key_version, r.request_id]), [['system', 'system:scheduler', 2, null]]);
+  });
 });
