@@ -1,31 +1,47 @@
 import { type ReactNode, useEffect, useState } from 'react';
 import type { SessionView } from '@keyhold/contracts';
+import { AccountPage } from './account-page';
+import { AdminsPage } from './admins-page';
 import { api, messageOf, onUnauthorized, setCsrfToken } from './api';
-import { SetupPage, SignInPage, readSetupToken } from './auth-pages';
+import { ApprovalsPage } from './approvals-page';
+import { EnrolPage, RecoveryPage, SignInPage, readLinkToken } from './auth-pages';
 import { KeyPage, KeysPage } from './keys-pages';
+import { canAdminister, canChangeKeys } from './permissions';
 import { currentPath, navigate, useLocation } from './router';
+import { ServicesPage } from './services-page';
+import { Link } from './ui';
 
 type SessionState = { kind: 'loading' } | { kind: 'signed-out' } | { kind: 'signed-in'; session: SessionView } | { kind: 'error'; message: string };
 
-const PUBLIC_PATHS = ['/setup', '/sign-in'];
+/** Pages for the signed-out: the links with a token in their fragment, sign-in and recovery. */
+const LINK_PATHS = ['/setup', '/enrol'];
+const PUBLIC_PATHS = [...LINK_PATHS, '/sign-in', '/recover'];
+
+/** The screens in the top bar. Audit joins them when the audit API lands. */
+const SCREENS = [
+  { path: '/keys', label: 'Keys' },
+  { path: '/approvals', label: 'Approvals' },
+  { path: '/services', label: 'Services' },
+  { path: '/admins', label: 'Admins' },
+];
 
 function toSignIn(): void {
   const here = currentPath();
-  if (PUBLIC_PATHS.some((path) => location.pathname.startsWith(path))) return;
+  if (PUBLIC_PATHS.includes(location.pathname)) return;
   navigate(`/sign-in?next=${encodeURIComponent(here)}`, { replace: true });
 }
 
 export function App() {
   const { pathname, search } = useLocation();
   const [session, setSession] = useState<SessionState>({ kind: 'loading' });
-  const [setupToken] = useState(() => (location.pathname === '/setup' ? readSetupToken() : null));
+  const [linkToken, setLinkToken] = useState(() => (LINK_PATHS.includes(location.pathname) ? readLinkToken() : null));
 
   useEffect(() => {
     onUnauthorized(() => {
       setSession({ kind: 'signed-out' });
       toSignIn();
     });
-    if (location.pathname === '/setup') {
+    if (PUBLIC_PATHS.includes(location.pathname) && location.pathname !== '/sign-in') {
       setSession({ kind: 'signed-out' });
       return;
     }
@@ -37,13 +53,22 @@ export function App() {
       })
       .catch((error: unknown) => {
         if ((error as { status?: number }).status !== 401) setSession({ kind: 'error', message: messageOf(error) });
+        else if (location.pathname === '/sign-in') setSession({ kind: 'signed-out' });
       });
   }, []);
 
   const signedIn = (current: SessionView) => setSession({ kind: 'signed-in', session: current });
+  /** A link's token is used up once its passkey is registered: it leaves the page. */
+  const enrolled = (current: SessionView) => {
+    setLinkToken(null);
+    signedIn(current);
+  };
+  const next = search.get('next');
 
-  if (pathname === '/setup') return <Shell session={null}>{<SetupPage token={setupToken} onSignedIn={signedIn} />}</Shell>;
-  if (pathname === '/sign-in') return <Shell session={null}>{<SignInPage next={search.get('next')} onSignedIn={signedIn} />}</Shell>;
+  if (pathname === '/setup') return <Shell session={null}>{<EnrolPage kind="setup" token={linkToken} onSignedIn={enrolled} />}</Shell>;
+  if (pathname === '/enrol') return <Shell session={null}>{<EnrolPage kind="invitation" token={linkToken} onSignedIn={enrolled} />}</Shell>;
+  if (pathname === '/sign-in') return <Shell session={null}>{<SignInPage next={next} onSignedIn={signedIn} />}</Shell>;
+  if (pathname === '/recover') return <Shell session={null}>{<RecoveryPage next={next} onSignedIn={signedIn} />}</Shell>;
   if (session.kind === 'loading') return <Shell session={null}>{<p className="page muted">Loading…</p>}</Shell>;
   if (session.kind === 'error') {
     return (
@@ -56,17 +81,21 @@ export function App() {
   }
   if (session.kind === 'signed-out') return <Shell session={null}>{<p className="page muted">Redirecting to sign-in…</p>}</Shell>;
 
-  const canChange = session.session.admin.role !== 'auditor';
+  const me = session.session.admin;
   const keyMatch = /^\/keys\/([^/]+)$/.exec(pathname);
-  let page;
-  if (keyMatch) page = <KeyPage key={keyMatch[1]} name={decodeURIComponent(keyMatch[1])} canChange={canChange} />;
-  else if (pathname === '/keys' || pathname === '/') page = <KeysPage canChange={canChange} />;
+  let page: ReactNode;
+  if (keyMatch) page = <KeyPage key={keyMatch[1]} name={decodeURIComponent(keyMatch[1])} canChange={canChangeKeys(me.role)} canAdminister={canAdminister(me.role)} />;
+  else if (pathname === '/keys' || pathname === '/') page = <KeysPage canChange={canChangeKeys(me.role)} />;
+  else if (pathname === '/approvals') page = <ApprovalsPage key={search.toString()} me={me} canApprove={canAdminister(me.role)} />;
+  else if (pathname === '/services') page = <ServicesPage canAdminister={canAdminister(me.role)} />;
+  else if (pathname === '/admins') page = <AdminsPage me={me} canAdminister={canAdminister(me.role)} />;
+  else if (pathname === '/account') page = <AccountPage session={session.session} />;
   else
     page = (
       <main className="page">
         <h1>Not found</h1>
         <p>
-          There is no page at <code>{pathname}</code>. <a href="/keys">Go to keys</a>.
+          There is no page at <code>{pathname}</code>. <Link to="/keys">Go to keys</Link>.
         </p>
       </main>
     );
@@ -106,24 +135,21 @@ function Shell({ session, onSignOut, children }: { session: SessionView | null; 
           <img src="/favicon.svg" alt="" width={24} height={24} /> Keyhold
         </a>
         {session ? (
-          <nav className="nav">
-            <a
-              href="/keys"
-              className={location.pathname.startsWith('/keys') ? 'active' : ''}
-              onClick={(event) => {
-                event.preventDefault();
-                navigate('/keys');
-              }}
-            >
-              Keys
-            </a>
+          <nav className="nav" aria-label="Screens">
+            {SCREENS.map((screen) => (
+              <Link key={screen.path} to={screen.path} current={location.pathname.startsWith(screen.path)}>
+                {screen.label}
+              </Link>
+            ))}
           </nav>
         ) : null}
         {session ? (
           <div className="who">
-            <span className="muted" data-testid="who">
-              {session.admin.name} · {session.admin.role}
-            </span>
+            <Link to="/account" current={location.pathname === '/account'}>
+              <span data-testid="who">
+                {session.admin.name} · {session.admin.role}
+              </span>
+            </Link>
             <button
               onClick={() => {
                 setSigningOut(true);

@@ -19,3 +19,8 @@ export const STATE_LABELS: Record<string, string> = {
   pending_destruction: 'Pending destruction',
   destroyed: 'Destroyed',
 };
+
+/** Whether an optional instant has passed (an expiry, a validity end). */
+export function isPast(iso: string | null | undefined): boolean {
+  return !!iso && Date.parse(iso) <= Date.now();
+}

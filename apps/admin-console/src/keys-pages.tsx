@@ -1,28 +1,12 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { KeyListView, KeyView } from '@keyhold/contracts';
+import type { KeyListView, KeyView, PendingOperationView } from '@keyhold/contracts';
 import { api, keyPath, messageOf } from './api';
-import { addDays, formatCount, formatDate } from './format';
+import { formatCount, formatDate } from './format';
+import { DestroyNow, RotationPolicyForm, ScheduleDestruction } from './key-forms';
+import { RequestedOperation } from './operations';
 import { navigate } from './router';
-import { Card, IDLE, type Progress, StateBadge, Status } from './ui';
-
-const MIN_PENDING_DAYS = 7;
-const MAX_PENDING_DAYS = 30;
-
-function KeyLink({ name }: { name: string }) {
-  const href = `/keys/${encodeURIComponent(name)}`;
-  return (
-    <a
-      href={href}
-      onClick={(event) => {
-        if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
-        event.preventDefault();
-        navigate(href);
-      }}
-    >
-      {name}
-    </a>
-  );
-}
+import { Card, IDLE, Link, type Progress, ReadOnlyNote, StateBadge, Status } from './ui';
+import { UsageChart } from './usage-chart';
 
 export function KeysPage({ canChange }: { canChange: boolean }) {
   const [keys, setKeys] = useState<KeyView[] | null>(null);
@@ -68,6 +52,7 @@ export function KeysPage({ canChange }: { canChange: boolean }) {
           </button>
         ) : null}
       </div>
+      {!canChange ? <ReadOnlyNote /> : null}
       {creating ? <CreateKeyForm onCreated={(key) => navigate(`/keys/${encodeURIComponent(key.name)}`)} onCancel={() => setCreating(false)} /> : null}
       <Card>
         <div className="toolbar">
@@ -98,7 +83,7 @@ export function KeysPage({ canChange }: { canChange: boolean }) {
               {shown.map((key) => (
                 <tr key={key.name} data-key={key.name}>
                   <td data-label="Name">
-                    <KeyLink name={key.name} />
+                    <Link to={`/keys/${encodeURIComponent(key.name)}`}>{key.name}</Link>
                     {key.description ? <div className="muted small">{key.description}</div> : null}
                   </td>
                   <td data-label="Algorithm">{key.algorithm}</td>
@@ -187,10 +172,14 @@ function CreateKeyForm({ onCreated, onCancel }: { onCreated: (key: KeyView) => v
   );
 }
 
-export function KeyPage({ name, canChange }: { name: string; canChange: boolean }) {
+type KeyPanel = 'policy' | 'schedule-destruction' | 'destroy-now' | null;
+
+export function KeyPage({ name, canChange, canAdminister }: { name: string; canChange: boolean; canAdminister: boolean }) {
   const [key, setKey] = useState<KeyView | null>(null);
   const [progress, setProgress] = useState<Progress>({ kind: 'busy', text: 'Loading the key…' });
-  const [destroying, setDestroying] = useState(false);
+  const [panel, setPanel] = useState<KeyPanel>(null);
+  const [requested, setRequested] = useState<PendingOperationView | null>(null);
+  const toggle = (which: KeyPanel) => setPanel((open) => (open === which ? null : which));
 
   useEffect(() => {
     let live = true;
@@ -206,12 +195,13 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
     };
   }, [name]);
 
-  const act = async (busy: string, path: string, done: (key: KeyView) => string, body?: unknown) => {
+  const act = async (busy: string, path: string | null, done: (key: KeyView) => string, body?: unknown) => {
     try {
       setProgress({ kind: 'busy', text: busy });
-      const updated = await api<KeyView>('POST', `${keyPath(name)}/${path}`, body === undefined ? {} : { body });
+      setRequested(null);
+      const updated = path === null ? await api<KeyView>('PATCH', keyPath(name), { body }) : await api<KeyView>('POST', `${keyPath(name)}/${path}`, body === undefined ? {} : { body });
       setKey(updated);
-      setDestroying(false);
+      setPanel(null);
       setProgress({ kind: 'ok', text: done(updated) });
     } catch (error) {
       setProgress({ kind: 'error', text: messageOf(error) });
@@ -238,12 +228,17 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
         {key ? <StateBadge state={key.state} /> : null}
       </div>
       <Status progress={progress} />
+      {requested ? <RequestedOperation operation={requested} /> : null}
+      {key && !canChange ? <ReadOnlyNote /> : null}
       {key ? (
         <>
           {canChange && key.state !== 'destroyed' ? (
             <div className="actions" aria-label="Key actions">
               <button onClick={() => void act('Rotating…', 'rotate', (k) => `Rotated: version ${k.primaryVersion} is now primary.`)} disabled={busy || key.state !== 'enabled'}>
                 Rotate now
+              </button>
+              <button onClick={() => toggle('policy')} disabled={busy} aria-expanded={panel === 'policy'}>
+                Edit rotation policy…
               </button>
               {key.state === 'enabled' ? (
                 <button onClick={() => void act('Disabling…', 'disable', () => 'Disabled: the key no longer encrypts or decrypts.')} disabled={busy}>
@@ -264,17 +259,42 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
                   Cancel destruction
                 </button>
               ) : (
-                <button className="danger" onClick={() => setDestroying((open) => !open)} disabled={busy} aria-expanded={destroying}>
+                <button className="danger" onClick={() => toggle('schedule-destruction')} disabled={busy} aria-expanded={panel === 'schedule-destruction'}>
                   Schedule destruction…
                 </button>
               )}
+              {canAdminister ? (
+                <button className="danger-outline" onClick={() => toggle('destroy-now')} disabled={busy} aria-expanded={panel === 'destroy-now'}>
+                  Destroy now…
+                </button>
+              ) : null}
             </div>
           ) : null}
-          {destroying && key.state !== 'pending_destruction' ? (
+          {panel === 'policy' ? (
+            <RotationPolicyForm
+              keyView={key}
+              busy={busy}
+              onCancel={() => setPanel(null)}
+              onSave={(change, summary) => void act('Saving the rotation policy…', null, () => summary, change)}
+            />
+          ) : null}
+          {panel === 'destroy-now' ? (
+            <DestroyNow
+              name={key.name}
+              onCancel={() => setPanel(null)}
+              onRequested={(operation) => {
+                setPanel(null);
+                setProgress(IDLE);
+                setRequested(operation);
+                if (operation.status === 'executed') void api<KeyView>('GET', keyPath(name)).then(setKey, () => undefined);
+              }}
+            />
+          ) : null}
+          {panel === 'schedule-destruction' && key.state !== 'pending_destruction' ? (
             <ScheduleDestruction
               name={key.name}
               busy={busy}
-              onCancel={() => setDestroying(false)}
+              onCancel={() => setPanel(null)}
               onConfirm={(days) =>
                 void act('Scheduling destruction…', 'schedule-destruction', (k) => `Destruction scheduled for ${formatDate(k.destroyAt)}.`, { pendingDays: days })
               }
@@ -292,9 +312,9 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
               <dt>Primary version</dt>
               <dd data-testid="primary-version">v{key.primaryVersion}</dd>
               <dt>Oldest version that decrypts</dt>
-              <dd>v{key.minDecryptionVersion}</dd>
+              <dd data-testid="min-decryption-version">v{key.minDecryptionVersion}</dd>
               <dt>Rotation</dt>
-              <dd>{key.rotationPeriodDays ? `every ${key.rotationPeriodDays} days, next ${formatDate(key.nextRotationAt)}` : 'manual'}</dd>
+              <dd data-testid="rotation">{key.rotationPeriodDays ? `every ${key.rotationPeriodDays} days, next ${formatDate(key.nextRotationAt)}` : 'manual'}</dd>
               <dt>Encryptions</dt>
               <dd>{formatCount(key.encryptions)}</dd>
               <dt>Created</dt>
@@ -318,6 +338,9 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
                 </>
               ) : null}
             </dl>
+          </Card>
+          <Card title="Encryptions per version">
+            <UsageChart versionsOf={key} />
           </Card>
           <Card title="Versions">
             <table className="table responsive" data-testid="versions-table">
@@ -358,57 +381,5 @@ export function KeyPage({ name, canChange }: { name: string; canChange: boolean 
         </>
       ) : null}
     </main>
-  );
-}
-
-function ScheduleDestruction({ name, busy, onConfirm, onCancel }: { name: string; busy: boolean; onConfirm: (days: number) => void; onCancel: () => void }) {
-  const [days, setDays] = useState(String(MAX_PENDING_DAYS));
-  const [typed, setTyped] = useState('');
-  const parsed = Number(days);
-  const validDays = Number.isInteger(parsed) && parsed >= MIN_PENDING_DAYS && parsed <= MAX_PENDING_DAYS;
-  const confirmed = typed === name;
-  return (
-    <section className="card danger-zone" aria-label="Schedule destruction">
-      <h2>Schedule destruction</h2>
-      <p>
-        After the waiting window, every version of <strong>{name}</strong> is destroyed for good and anything it encrypted can never be decrypted again.
-        Until then the key is unusable and the destruction can be cancelled.
-      </p>
-      <form
-        className="grid-form destroy-form"
-        onSubmit={(event) => {
-          event.preventDefault();
-          if (validDays && confirmed) onConfirm(parsed);
-        }}
-      >
-        <label>
-          Waiting window (days, {MIN_PENDING_DAYS}–{MAX_PENDING_DAYS})
-          <input name="pending-days" type="number" min={MIN_PENDING_DAYS} max={MAX_PENDING_DAYS} value={days} onChange={(event) => setDays(event.target.value)} />
-        </label>
-        <p className="destroy-date" data-testid="destroy-date">
-          {validDays ? (
-            <>
-              Destroyed on <strong>{formatDate(addDays(new Date(), parsed).toISOString())}</strong> (about {parsed} days from now)
-            </>
-          ) : (
-            `Choose between ${MIN_PENDING_DAYS} and ${MAX_PENDING_DAYS} days.`
-          )}
-        </p>
-        <label>
-          <span>
-            Type <code>{name}</code> to confirm
-          </span>
-          <input name="confirm-name" value={typed} onChange={(event) => setTyped(event.target.value)} autoComplete="off" spellCheck={false} />
-        </label>
-        <div className="form-actions">
-          <button className="danger" type="submit" disabled={busy || !validDays || !confirmed}>
-            Schedule destruction
-          </button>
-          <button type="button" onClick={onCancel}>
-            Keep the key
-          </button>
-        </div>
-      </form>
-    </section>
   );
 }

@@ -74,3 +74,67 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
 /** One Shamir unseal share, as keyhold-init printed it. */
 export const unsealShareRequestSchema = z.object({ share: z.string().min(1).max(512) }).strict();
 export const approvalRequestSchema = z.object({ response: webauthnResponseSchema }).strict();
+
+/** A sensitive operation, exactly as requested and signed. */
+export type SensitiveOperation = z.infer<typeof sensitiveOperationSchema>;
+export type OperationStatus = 'pending' | 'executed' | 'rejected' | 'expired' | 'failed';
+
+export interface PendingOperationView {
+  id: string;
+  operation: SensitiveOperation;
+  /** The requesting administrator's id. */
+  requestedBy: string;
+  requiredApprovals: number;
+  approvals: Array<{ adminId: string; approvedAt: string }>;
+  status: OperationStatus;
+  createdAt: string;
+  expiresAt: string;
+  /** What the executed operation returned, or `{ error: { code, message } }` when it failed. */
+  result: unknown;
+  /** The WebAuthn challenge every approval signs: a hash of the canonical operation. */
+  challenge: string;
+}
+
+export interface OperationListView {
+  operations: PendingOperationView[];
+  quorum: number;
+}
+
+/** A pending operation with the options of the passkey prompt whose assertion approves it. */
+export interface OperationWithAssertionOptions {
+  operation: PendingOperationView;
+  assertionOptions: unknown;
+}
+
+export interface InvitationView {
+  token: string;
+  /** The link to hand to the invitee; the token is in its fragment. */
+  link: string;
+  role: AdminRole;
+  expiresAt: string;
+}
+
+/** A one-time enrolment token for the administrator who proved a recovery code. */
+export interface RecoveryTokenView {
+  token: string;
+  expiresAt: string;
+}
+
+export interface IssuedCertificateView {
+  serialNumber: string;
+  identity: string;
+  fingerprintSha256: string;
+  notBefore: string;
+  notAfter: string;
+  issuedAt: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+}
+
+/** An issued certificate; a generated private key is in this answer only, never stored. */
+export interface IssuedCertificateResult {
+  certificatePem: string;
+  privateKeyPem: string | null;
+  caCertificatePem: string;
+  certificate: IssuedCertificateView;
+}

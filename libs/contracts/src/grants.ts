@@ -34,3 +34,10 @@ export const grantSchema = z
 
 export const grantsFileSchema = z.object({ grants: z.array(grantSchema).max(10_000) }).strict();
 export type GrantsFile = z.infer<typeof grantsFileSchema>;
+
+/** A grant as the admin API stores and lists it. */
+export interface GrantView extends Grant {
+  id: string;
+  createdAt: string;
+  updatedAt: string;
+}

@@ -14,7 +14,7 @@ import {
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
 import type { AdminRecord } from './admin.repository';
-import { AdminRepository } from './admin.repository';
+import { AdminRepository, PASSKEY_SIGNED_APPROVALS } from './admin.repository';
 import { AdminAuthService } from './admin-auth.service';
 import { PublicRoute, Roles, SignInRateLimitGuard, WebAuthnSignInGuard } from './admin-auth.guards';
 import { type AuthenticatedAdmin, AdminSessions, SESSION_COOKIE } from './admin-sessions';
@@ -159,6 +159,7 @@ export class AdminAuthController {
     const outcome = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.deletePasskey(request.user.admin.id, id) : 'not-found';
     if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of yours');
     if (outcome === 'last') throw new ApiError('INVALID_STATE', 'this is your last passkey; add another before removing it');
+    if (outcome === 'signed-approvals') throw new ApiError('INVALID_STATE', PASSKEY_SIGNED_APPROVALS);
     return this.passkeys(request);
   }
 

@@ -91,6 +91,10 @@ const toSession = (row: Row): SessionRecord => ({
 });
 
 /** Administrators, passkeys, enrolment tokens, recovery codes and sessions in Postgres. */
+/** Why a passkey that signed approvals stays (see deletePasskey). */
+export const PASSKEY_SIGNED_APPROVALS =
+  'this passkey signed approvals, which keep a reference to it on record, so Keyhold cannot remove it yet; sign out everywhere and keep its device safe';
+
 export class AdminRepository {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -186,12 +190,18 @@ export class AdminRepository {
   }
 
   /** Deletes a passkey unless it is the admin's last one (checked under a lock on the admin's row). */
-  async deletePasskey(adminId: string, id: string): Promise<'deleted' | 'not-found' | 'last'> {
+  /**
+   * Deletes a passkey unless it is the admin's last, or it signed approvals: keyhold_approvals keeps a reference to
+   * the passkey of every approval (NOT NULL), so such a row cannot go until passkeys are removed softly.
+   */
+  async deletePasskey(adminId: string, id: string): Promise<'deleted' | 'not-found' | 'last' | 'signed-approvals'> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT id FROM keyhold_admins WHERE id = $1 FOR UPDATE`, [adminId]);
       const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1`, [adminId]);
       if (!rows.some((row) => row.id === id)) return 'not-found';
       if (rows.length <= 1) return 'last';
+      const approvals: Row[] = await manager.query(`SELECT 1 FROM keyhold_approvals WHERE passkey_id = $1 LIMIT 1`, [id]);
+      if (approvals.length > 0) return 'signed-approvals';
       await manager.query(`DELETE FROM keyhold_passkeys WHERE id = $1`, [id]);
       return 'deleted';
     });

@@ -1,4 +1,4 @@
-import { ApiError } from '@keyhold/contracts';
+import { ApiError, type PendingOperationView, type SensitiveOperation } from '@keyhold/contracts';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
 import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
 import type { DataSource } from 'typeorm';
@@ -6,35 +6,14 @@ import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { AuditScope } from '../audit/audit-scope';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
-import type { AdminRecord, AdminRepository } from './admin.repository';
+import { type AdminRecord, type AdminRepository, PASSKEY_SIGNED_APPROVALS } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
 
 
 /** Operations that need a fresh passkey assertion from the requester and, with a quorum, from M admins. */
-export type SensitiveOperation =
-  | { kind: 'destroy-key-now'; key: string }
-  | { kind: 'destroy-version-now'; key: string; version: number }
-  | { kind: 'remove-admin'; adminId: string }
-  | { kind: 'set-quorum'; approvals: number }
-  | { kind: 'shorten-destruction-window'; key: string; version?: number; destroyAt: string }
-  | { kind: 'remove-passkey'; adminId: string; passkeyId: string }
-  | { kind: 'seal' };
+export type { PendingOperationView, SensitiveOperation };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
-
-export interface PendingOperationView {
-  id: string;
-  operation: SensitiveOperation;
-  requestedBy: string;
-  requiredApprovals: number;
-  approvals: Array<{ adminId: string; approvedAt: string }>;
-  status: 'pending' | 'executed' | 'rejected' | 'expired' | 'failed';
-  createdAt: string;
-  expiresAt: string;
-  result: unknown;
-  /** The WebAuthn challenge every approval signs: a hash of the canonical operation. */
-  challenge: string;
-}
 
 type Row = Record<string, unknown>;
 
@@ -237,6 +216,7 @@ export class ApprovalsService {
       case 'remove-passkey': {
         const outcome = await this.admins.deletePasskey(operation.adminId, operation.passkeyId);
         if (outcome === 'last') throw new ApiError('INVALID_STATE', "that is the administrator's last passkey");
+        if (outcome === 'signed-approvals') throw new ApiError('INVALID_STATE', PASSKEY_SIGNED_APPROVALS);
         if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
         return { removed: operation.passkeyId };
       }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { ApiError } from '@keyhold/contracts';
+import { ApiError, type IssuedCertificateView } from '@keyhold/contracts';
 import {
   type CertificateAndKey,
   createCertificateAuthority,
@@ -14,16 +14,7 @@ import type { MasterKey } from '../seal/master-key';
 export const CERTIFICATE_REVOKED_CHANNEL = 'keyhold_certificate_revoked';
 const SEAL_LABEL = 'certificate-authority-private-key';
 
-export interface IssuedCertificateView {
-  serialNumber: string;
-  identity: string;
-  fingerprintSha256: string;
-  notBefore: string;
-  notAfter: string;
-  issuedAt: string;
-  revokedAt: string | null;
-  revocationReason: string | null;
-}
+export type { IssuedCertificateView };
 
 export interface IssueRequest {
   /** The service identity, a URI (a SPIFFE ID, say): it becomes the certificate's URI SAN. */

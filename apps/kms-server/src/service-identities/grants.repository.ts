@@ -1,13 +1,10 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Grant, Operation } from '@keyhold/contracts';
+import type { Grant, GrantView, Operation } from '@keyhold/contracts';
 
 export const GRANTS_CHANGED_CHANNEL = 'keyhold_grants_changed';
 
-export interface StoredGrant extends Grant {
-  id: string;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A grant as stored: the wire's GrantView. */
+export type StoredGrant = GrantView;
 
 type Row = Record<string, unknown>;
 type InTransaction = (manager: EntityManager) => Promise<void>;

@@ -1,74 +1,32 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
 import { ADMIN_CONSOLE_CSP, DEFAULT_ADMIN_CONSOLE_DIR } from '../../src/admin/admin-console';
+import { NARROW, WAIT, browserSkip, horizontalOverflow, launchChromium, openDevice, screenshot } from '../support/test-browser';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
-// The admin console in a real browser: Debian's Chromium, headless, driven by playwright-core, against the real
-// server (admin listener, embedded Postgres). Passkeys come from Chromium's virtual authenticator (CDP WebAuthn).
-// Screenshots go to test-output/screenshots/ (git-ignored). Without Chromium the suite is skipped, except in CI. Generous timeouts: CI machines are small and shared.
+// The admin console in a real browser (test/support/test-browser.ts): first setup, sign-in, keys. Screenshots go to
+// test-output/screenshots/ (git-ignored). admin-console-team.e2e-spec.ts covers invitations, approvals, services, recovery.
 
-const CHROMIUM = process.env.KEYHOLD_CHROMIUM ?? '/usr/bin/chromium';
-const ROOT = resolve(__dirname, '../../../../..');
-const SCREENSHOTS = join(ROOT, 'test-output', 'screenshots');
-const WAIT = { timeout: 60_000 };
-
-async function withVirtualAuthenticator(context: BrowserContext, page: Page): Promise<void> {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-}
-
-describe('admin console in Chromium: setup, sign-in, keys', { skip: !process.env.CI && !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, () => {
+describe('admin console in Chromium: setup, sign-in, keys', { skip: browserSkip }, () => {
   let kh: TestKeyhold;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
 
-  const shot = async (name: string) => {
-    await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-  };
+  const shot = (name: string) => screenshot(page, name);
   const path = () => new URL(page.url()).pathname;
 
   before(async () => {
     assert.ok(existsSync(join(DEFAULT_ADMIN_CONSOLE_DIR, 'index.html')), 'build the console first: npm run build');
-    mkdirSync(SCREENSHOTS, { recursive: true });
     // The browser keeps the session cookie only until its Expires, in real time: the server's clock starts now.
     const minute = 60_000;
     kh = await startTestKeyhold({ admin: true, clock: new ManualClock(new Date(Math.floor(Date.now() / minute) * minute)) });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 120_000,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-dev-shm-usage',
-      ],
-    });
-    context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 }, locale: 'en-US', timezoneId: 'UTC' });
-    context.setDefaultTimeout(60_000);
-    context.setDefaultNavigationTimeout(90_000);
-    page = await context.newPage();
-    page.on('pageerror', (error) => console.error(`[browser] ${error.message}`));
-    await withVirtualAuthenticator(context, page);
+    browser = await launchChromium();
+    ({ context, page } = await openDevice(browser));
   });
 
   after(async () => {
@@ -219,10 +177,10 @@ describe('admin console in Chromium: setup, sign-in, keys', { skip: !process.env
   });
 
   it('fits a 390px-wide screen', async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
+    await page.setViewportSize(NARROW);
     await page.goto(`${kh.adminOrigin}/keys`, { waitUntil: 'domcontentloaded' });
     await page.getByTestId('keys-table').locator('tr[data-key="payments-db"]').waitFor(WAIT);
-    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    const overflow = await horizontalOverflow(page);
     assert.ok(overflow <= 0, `no horizontal scrolling at 390px (${overflow}px)`);
     await shot('keys-narrow');
     await page.goto(`${kh.adminOrigin}/keys/payments-db`, { waitUntil: 'domcontentloaded' });

@@ -46,6 +46,22 @@ describe('sensitive operations with the default quorum of one: each needs a fres
     assert.equal((await kh.adminHttp(admins.carol.session).get('/api/v1/me/passkeys')).body.passkeys.length, 1);
   });
 
+  it('keeps a passkey that signed approvals, and says why (its own removal and through an approval)', async () => {
+    const spare = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
+    const options = await kh.adminHttp(admins.alice.session).post('/api/v1/me/passkeys/options').expect(200);
+    await kh.adminHttp(admins.alice.session).post('/api/v1/me/passkeys').send({ response: await spare.createCredential(options.body), name: 'spare' }).expect(201);
+    const listed = await kh.adminHttp(admins.alice.session).get('/api/v1/me/passkeys').expect(200);
+    const signer = listed.body.passkeys.find((passkey: { name: string }) => passkey.name !== 'spare');
+    const own = await kh.adminHttp(admins.alice.session).delete(`/api/v1/me/passkeys/${signer.id}`);
+    assert.equal(own.status, 409, own.text);
+    assert.equal(own.body.error.code, 'INVALID_STATE');
+    assert.match(own.body.error.message, /signed approvals/);
+    const approved = await run(admins.carol, { kind: 'remove-passkey', adminId: admins.alice.id, passkeyId: signer.id });
+    assert.equal(approved.status, 'failed');
+    assert.match(approved.result.error.message, /signed approvals/);
+    assert.equal((await kh.adminHttp(admins.alice.session).get('/api/v1/me/passkeys').expect(200)).body.passkeys.length, 2);
+  });
+
   it('removes an admin: their sessions end at once', async () => {
     const done = await run(admins.alice, { kind: 'remove-admin', adminId: admins.bob.id });
     assert.equal(done.status, 'executed');

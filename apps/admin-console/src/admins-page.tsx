@@ -1,0 +1,233 @@
+import { useState } from 'react';
+import type { AdminRole, AdminView, InvitationView, PendingOperationView } from '@keyhold/contracts';
+import { api } from './api';
+import { RequestedOperation, requestOperation } from './operations';
+import { formatDate } from './format';
+import { ADMIN_ROLES } from './limits';
+import { Card, ReadOnlyNote, Status, useAction, useResource } from './ui';
+
+export const ROLE_DESCRIPTIONS: Record<AdminRole, string> = {
+  admin: 'everything, including administrators, services and approvals',
+  operator: 'keys: create, rotate, disable, schedule destruction',
+  auditor: 'reads everything, changes nothing',
+};
+
+export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister: boolean }) {
+  const { data, setData, progress: loading, reload } = useResource<{ admins: AdminView[] }>('/api/v1/admins', 'administrators');
+  const [inviting, setInviting] = useState(false);
+  const [removal, setRemoval] = useState<PendingOperationView | null>(null);
+  const admins = data?.admins ?? [];
+  const replace = (updated: AdminView) =>
+    setData((current) => (current ? { admins: current.admins.map((admin) => (admin.id === updated.id ? updated : admin)) } : current));
+  return (
+    <main className="page">
+      <div className="page-title">
+        <h1>Administrators</h1>
+        {canAdminister ? (
+          <button className="primary" onClick={() => setInviting((open) => !open)} aria-expanded={inviting}>
+            Invite
+          </button>
+        ) : null}
+      </div>
+      {!canAdminister ? <ReadOnlyNote>Only admins invite, change roles or remove administrators.</ReadOnlyNote> : null}
+      {inviting ? <InviteForm onClose={() => setInviting(false)} /> : null}
+      <Card>
+        <Status progress={loading} />
+        {removal ? <RequestedOperation operation={removal} /> : null}
+        <table className="table responsive" data-testid="admins-table">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Role</th>
+              <th>Since</th>
+              {canAdminister ? (
+                <th>
+                  <span className="sr-only">Actions</span>
+                </th>
+              ) : null}
+            </tr>
+          </thead>
+          <tbody>
+            {admins.map((admin) => (
+              <AdminRow
+                key={admin.id}
+                admin={admin}
+                isMe={admin.id === me.id}
+                canAdminister={canAdminister}
+                onChanged={replace}
+                onRemovalRequested={(operation) => {
+                  setRemoval(operation);
+                  if (operation.status === 'executed') reload();
+                }}
+              />
+            ))}
+          </tbody>
+        </table>
+        <ul className="roles muted small">
+          {ADMIN_ROLES.map((role) => (
+            <li key={role}>
+              <strong>{role}</strong>: {ROLE_DESCRIPTIONS[role]}
+            </li>
+          ))}
+        </ul>
+      </Card>
+    </main>
+  );
+}
+
+function AdminRow({
+  admin,
+  isMe,
+  canAdminister,
+  onChanged,
+  onRemovalRequested,
+}: {
+  admin: AdminView;
+  isMe: boolean;
+  canAdminister: boolean;
+  onChanged: (admin: AdminView) => void;
+  onRemovalRequested: (operation: PendingOperationView) => void;
+}) {
+  const { progress, setProgress, run, busy } = useAction();
+  const [removing, setRemoving] = useState(false);
+  const changeRole = async (role: AdminRole) => {
+    const updated = await run(
+      `Changing ${admin.name}’s role…`,
+      () => api<AdminView>('PATCH', `/api/v1/admins/${encodeURIComponent(admin.id)}`, { body: { role } }),
+      (changed) => `${changed.name} is now ${changed.role}.`,
+    );
+    if (updated) onChanged(updated);
+  };
+  const remove = async () => {
+    setRemoving(false);
+    const operation = await run(`Waiting for your passkey: it signs the removal of ${admin.name}…`, () => requestOperation({ kind: 'remove-admin', adminId: admin.id }), () => '');
+    if (operation) {
+      setProgress({ kind: 'idle' });
+      onRemovalRequested(operation);
+    }
+  };
+  return (
+    <tr data-admin={admin.name}>
+      <td data-label="Name">
+        {admin.name}
+        {isMe ? <span className="tag">you</span> : null}
+      </td>
+      <td data-label="Role">
+        {canAdminister ? (
+          <select aria-label={`Role of ${admin.name}`} value={admin.role} disabled={busy} onChange={(event) => void changeRole(event.target.value as AdminRole)}>
+            {ADMIN_ROLES.map((role) => (
+              <option key={role} value={role}>
+                {role}
+              </option>
+            ))}
+          </select>
+        ) : (
+          admin.role
+        )}
+      </td>
+      <td data-label="Since">{formatDate(admin.createdAt)}</td>
+      {canAdminister ? (
+        <td data-label="Actions" className="row-actions">
+          {isMe ? null : removing ? (
+            <span className="confirm">
+              <button className="danger" onClick={() => void remove()} disabled={busy}>
+                Request removal
+              </button>
+              <button onClick={() => setRemoving(false)}>Keep</button>
+            </span>
+          ) : (
+            <button onClick={() => setRemoving(true)} disabled={busy}>
+              Remove…
+            </button>
+          )}
+          <Status progress={progress} />
+        </td>
+      ) : null}
+    </tr>
+  );
+}
+
+function InviteForm({ onClose }: { onClose: () => void }) {
+  const [role, setRole] = useState<AdminRole>('operator');
+  const [name, setName] = useState('');
+  const [invitation, setInvitation] = useState<InvitationView | null>(null);
+  const { progress, setProgress, run, busy } = useAction();
+
+  if (invitation) {
+    return (
+      <Card title="Invitation link">
+        <p>
+          Send this link to the new <strong>{invitation.role}</strong> over a channel you trust. It works once, until{' '}
+          <strong>{formatDate(invitation.expiresAt)}</strong>, and is shown only now.
+        </p>
+        <p className="secret-box">
+          <code data-testid="invitation-link" className="break">
+            {invitation.link}
+          </code>
+        </p>
+        <div className="form-actions">
+          <button
+            onClick={() =>
+              void navigator.clipboard
+                .writeText(invitation.link)
+                .then(() => setProgress({ kind: 'ok', text: 'Copied to the clipboard.' }))
+                .catch(() => setProgress({ kind: 'error', text: 'The browser refused the clipboard; select the link and copy it.' }))
+            }
+          >
+            Copy link
+          </button>
+          <button
+            className="primary"
+            onClick={() => {
+              setInvitation(null); // the link leaves the page
+              onClose();
+            }}
+          >
+            Done
+          </button>
+        </div>
+        <Status progress={progress} />
+      </Card>
+    );
+  }
+
+  return (
+    <Card title="Invite an administrator">
+      <form
+        className="grid-form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void run(
+            'Making an invitation…',
+            () => api<InvitationView>('POST', '/api/v1/admins/invitations', { body: { role, ...(name.trim() ? { name: name.trim() } : {}) } }),
+            () => 'Invitation made.',
+          ).then((made) => made && setInvitation(made));
+        }}
+      >
+        <label>
+          Role
+          <select name="invite-role" value={role} onChange={(event) => setRole(event.target.value as AdminRole)}>
+            {ADMIN_ROLES.map((value) => (
+              <option key={value} value={value}>
+                {value} — {ROLE_DESCRIPTIONS[value]}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Name (optional: the invitee can choose)
+          <input name="invite-name" value={name} onChange={(event) => setName(event.target.value)} maxLength={100} />
+        </label>
+        <div className="form-actions">
+          <button className="primary" type="submit" disabled={busy}>
+            Create invitation link
+          </button>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+        </div>
+      </form>
+      <Status progress={progress} />
+    </Card>
+  );
+}
