@@ -28,6 +28,8 @@ export class AuditKeys {
   private hmacKey: Buffer | null = null;
   private signingKey: Buffer | null = null;
   private publicKey: string | null = null;
+  /** The sealed rows, read once: refusals while sealed must not cost a query each. */
+  private readonly rows = new Map<Purpose, { sealed: Buffer; public_key: string | null }>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -89,8 +91,9 @@ export class AuditKeys {
     return (await this.row('checkpoint-signing'))?.public_key ?? null;
   }
 
-  /** Forgets the opened keys (Keyhold sealed, or a master-key rewrap changed the sealed bytes). */
+  /** Forgets the opened keys and the sealed rows (Keyhold sealed, or a master-key rewrap changed the sealed bytes). */
   forget(): void {
+    this.rows.clear();
     this.hmacKey?.fill(0);
     this.signingKey?.fill(0);
     this.hmacKey = null;
@@ -109,8 +112,11 @@ export class AuditKeys {
   }
 
   private async row(purpose: Purpose): Promise<{ sealed: Buffer; public_key: string | null } | null> {
-    const rows = await this.dataSource.query(`SELECT sealed, public_key FROM keyhold_audit_keys WHERE purpose = $1`, [purpose]);
-    return rows[0] ?? null;
+    const cached = this.rows.get(purpose);
+    if (cached) return cached;
+    const [row] = await this.dataSource.query(`SELECT sealed, public_key FROM keyhold_audit_keys WHERE purpose = $1`, [purpose]);
+    if (row) this.rows.set(purpose, row);
+    return row ?? null;
   }
 
   private async insert(purpose: Purpose, sealed: Buffer, publicKey: string | null, now: Date): Promise<void> {

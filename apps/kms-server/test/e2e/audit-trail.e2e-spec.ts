@@ -304,4 +304,14 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     const rows: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE key_name = 'rotates-itself' AND operation = 'keys.rotate'`);
     assert.deepEqual(rows.map((r) => [r.plane, r.actor, r.key_version, r.request_id]), [['system', 'system:scheduler', 2, null]]);
   });
+
+  // After everything else: a sealed Keyhold stays sealed here.
+  it('records refusals while sealed (503 SEALED), without a context HMAC since its key is sealed too', async () => {
+    await kh.server.seal.state.seal();
+    const sealed = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'aGk=', context: { tenant: 'acme' } });
+    assert.equal(sealed.status, 503);
+    assert.equal(sealed.body.error.code, 'SEALED');
+    const row = await record(sequenceOf(sealed));
+    assert.deepEqual([row.operation, row.outcome, row.error_code, row.context_hmac, row.actor], ['encrypt', 'error', 'SEALED', null, OPERATOR]);
+  });
 });
