@@ -30,7 +30,6 @@ type Query = (sql: string, parameters?: unknown[]) => Promise<Array<Record<strin
 
 /** A statement must not hold the chain lock for long; a database that stops answering fails closed. */
 const AUDIT_STATEMENT_TIMEOUT_MS = 10_000;
-const MAX_APPEND_ATTEMPTS = 20;
 
 const RECORD_COLUMNS =
   'sequence, time, plane, actor, operation, key_name, key_version, outcome, error_code, request_id, source_address, context_hmac, prev_hash, hash';
@@ -110,17 +109,9 @@ export class AuditTrail {
   async appendInTransaction(manager: EntityManager, entries: AuditEntry[]): Promise<number[]> {
     if (!this.options.enabled || entries.length === 0) return [];
     try {
-      const query: Query = (sql, parameters) => manager.query(sql, parameters);
-      const head = await readHead(query, 'FOR UPDATE');
-      const records = chainRecords(head.sequence, head.hash, entries);
-      const last = records[records.length - 1];
-      await query(
-        `WITH inserted AS (INSERT INTO keyhold_audit_records (${RECORD_COLUMNS}) SELECT * FROM unnest(${RECORD_ARRAYS}) RETURNING 1)
-         UPDATE keyhold_audit_chain_head SET sequence = $15, hash = $16 WHERE id = 1`,
-        [...recordColumns(records), last.sequence, last.hash],
-      );
-      this.knownHead = null; // moved by someone else's transaction: read it again next time
-      this.notify(last.sequence);
+      const records = await this.writeLocked((sql, parameters) => manager.query(sql, parameters), entries);
+      this.knownHead = null; // moved in another transaction: the next group commit takes the locking way
+      this.notify(records[records.length - 1].sequence);
       return records.map((record) => record.sequence);
     } catch (error) {
       this.logger.error({ msg: 'audit record not written: the change is rolled back', err: (error as Error).message });
@@ -160,36 +151,55 @@ export class AuditTrail {
   /**
    * The group commit's append in ONE statement (its own transaction): the records are chained after the head
    * this instance last wrote, and the statement moves the head only if it is still there, inserting the
-   * records only then. If another instance (or a lifecycle change) moved the head first, nothing is inserted:
-   * the head is read again and the batch chained anew. The head row's lock still serialises every append;
-   * the common case is just spared a separate read and an explicit transaction.
+   * records only then. If another instance (or a lifecycle change) moved the head first, nothing was inserted
+   * and the batch is appended the locking way instead: read the head FOR UPDATE, chain, insert, commit. The
+   * head row's lock serialises every append either way; the common case is spared a read and a transaction.
    */
   private async appendOptimistically(entries: AuditEntry[]): Promise<AuditRecord[]> {
     const client = await this.pool.connect();
     try {
-      for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt += 1) {
-        const head = this.knownHead ?? (await readHead(async (sql) => (await client.query(sql)).rows));
-        const records = chainRecords(head.sequence, head.hash, entries);
-        const last = records[records.length - 1];
+      const query: Query = async (sql, parameters) => (await client.query(sql, parameters)).rows;
+      let records: AuditRecord[] | null = null;
+      if (this.knownHead) {
+        const head = this.knownHead;
+        const chained = chainRecords(head.sequence, head.hash, entries);
+        const last = chained[chained.length - 1];
         // A named statement: parsed and planned once per connection, not once per batch.
         const { rows } = await client.query({
           name: 'keyhold-audit-append',
           text: OPTIMISTIC_APPEND,
-          values: [...recordColumns(records), last.sequence, last.hash, head.sequence, head.hash],
+          values: [...recordColumns(chained), last.sequence, last.hash, head.sequence, head.hash],
         });
-        if (rows[0]?.moved === 1) {
-          this.knownHead = { sequence: last.sequence, hash: last.hash };
-          client.release();
-          this.notify(last.sequence);
-          return records;
-        }
-        this.knownHead = null;
+        if (rows[0]?.moved === 1) records = chained;
       }
-      throw new Error('the audit chain head kept moving under this instance');
+      if (!records) {
+        await client.query('BEGIN');
+        records = await this.writeLocked(query, entries);
+        await client.query('COMMIT');
+      }
+      const last = records[records.length - 1];
+      this.knownHead = { sequence: last.sequence, hash: last.hash };
+      client.release();
+      this.notify(last.sequence);
+      return records;
     } catch (error) {
       this.knownHead = null;
+      await client.query('ROLLBACK').catch(() => undefined);
       client.release(error as Error); // a connection in an unknown state is not reused
       throw error;
     }
+  }
+
+  /** Inside a transaction: takes the head's row lock, chains the entries after it, inserts them, moves the head. */
+  private async writeLocked(query: Query, entries: AuditEntry[]): Promise<AuditRecord[]> {
+    const head = await readHead(query, 'FOR UPDATE');
+    const records = chainRecords(head.sequence, head.hash, entries);
+    const last = records[records.length - 1];
+    await query(
+      `WITH inserted AS (INSERT INTO keyhold_audit_records (${RECORD_COLUMNS}) SELECT * FROM unnest(${RECORD_ARRAYS}) RETURNING 1)
+       UPDATE keyhold_audit_chain_head SET sequence = $15, hash = $16 WHERE id = 1`,
+      [...recordColumns(records), last.sequence, last.hash],
+    );
+    return records;
   }
 }
