@@ -3,9 +3,12 @@ import { CreateAdminPlane1764200000000 } from './1764200000000-CreateAdminPlane'
 import { CreateServiceIdentities1764210000000 } from './1764210000000-CreateServiceIdentities';
 import { CreateApprovals1764220000000 } from './1764220000000-CreateApprovals';
 import { CreateAuditTrail1764300000000 } from './1764300000000-CreateAuditTrail';
+import { RemovePasskeysSoftly1764500000000 } from './1764500000000-RemovePasskeysSoftly';
+import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
   CreateKeys1764190000000, CreateAdminPlane1764200000000, CreateServiceIdentities1764210000000,
-  CreateApprovals1764220000000, CreateAuditTrail1764300000000,
+  CreateApprovals1764220000000, CreateAuditTrail1764300000000, RemovePasskeysSoftly1764500000000,
+  CreateDailyUsage1764510000000,
 ];

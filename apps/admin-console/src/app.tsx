@@ -4,18 +4,19 @@ import { AccountPage } from './account-page';
 import { AdminsPage } from './admins-page';
 import { api, messageOf, onUnauthorized, setCsrfToken } from './api';
 import { ApprovalsPage } from './approvals-page';
-import { EnrolPage, RecoveryPage, SignInPage, readLinkToken } from './auth-pages';
+import { EnrolPage, RecoveryPage, SealedNotice, SignInPage, readLinkToken } from './auth-pages';
 import { KeyPage, KeysPage } from './keys-pages';
 import { canAdminister, canChangeKeys } from './permissions';
 import { currentPath, navigate, useLocation } from './router';
 import { ServicesPage } from './services-page';
+import { UnsealPage } from './unseal-page';
 import { Link } from './ui';
 
 type SessionState = { kind: 'loading' } | { kind: 'signed-out' } | { kind: 'signed-in'; session: SessionView } | { kind: 'error'; message: string };
 
 /** Pages for the signed-out: the links with a token in their fragment, sign-in and recovery. */
 const LINK_PATHS = ['/setup', '/enrol'];
-const PUBLIC_PATHS = [...LINK_PATHS, '/sign-in', '/recover'];
+const PUBLIC_PATHS = [...LINK_PATHS, '/sign-in', '/recover', '/unseal'];
 
 /** The screens in the top bar. Audit joins them when the audit API lands. */
 const SCREENS = [
@@ -68,6 +69,7 @@ export function App() {
   if (pathname === '/setup') return <Shell session={null}>{<EnrolPage kind="setup" token={linkToken} onSignedIn={enrolled} />}</Shell>;
   if (pathname === '/enrol') return <Shell session={null}>{<EnrolPage kind="invitation" token={linkToken} onSignedIn={enrolled} />}</Shell>;
   if (pathname === '/sign-in') return <Shell session={null}>{<SignInPage next={next} onSignedIn={signedIn} />}</Shell>;
+  if (pathname === '/unseal') return <Shell session={null}>{<UnsealPage />}</Shell>;
   if (pathname === '/recover') return <Shell session={null}>{<RecoveryPage next={next} onSignedIn={signedIn} />}</Shell>;
   if (session.kind === 'loading') return <Shell session={null}>{<p className="page muted">Loading…</p>}</Shell>;
   if (session.kind === 'error') {
@@ -162,6 +164,11 @@ function Shell({ session, onSignOut, children }: { session: SessionView | null; 
           </div>
         ) : null}
       </header>
+      {session ? (
+        <div className="sealed-banner">
+          <SealedNotice />
+        </div>
+      ) : null}
       {children}
     </div>
   );

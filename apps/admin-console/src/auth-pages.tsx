@@ -1,8 +1,8 @@
 import { useState } from 'react';
-import type { AdminView, RecoveryTokenView, SessionView } from '@keyhold/contracts';
+import type { AdminView, RecoveryTokenView, SealStatusView, SessionView } from '@keyhold/contracts';
 import { api, messageOf, setCsrfToken } from './api';
 import { navigate, safeNext } from './router';
-import { IDLE, Link, type Progress, Status } from './ui';
+import { IDLE, Link, type Progress, Status, useResource } from './ui';
 import { createPasskey, signWithPasskey } from './webauthn';
 
 interface EnrolmentResult {
@@ -170,6 +170,7 @@ export function SignInPage({ next, onSignedIn }: { next: string | null; onSigned
   };
   return (
     <main className="auth">
+      <SealedNotice />
       <h1>Sign in to Keyhold</h1>
       <p>Use the passkey you registered for this Keyhold.</p>
       <button className="primary" onClick={() => void signIn()} disabled={progress.kind === 'busy'}>
@@ -230,5 +231,16 @@ export function RecoveryPage({ next, onSignedIn }: { next: string | null; onSign
         <Link to="/sign-in">Sign in with a passkey instead</Link>
       </p>
     </main>
+  );
+}
+
+/** While Keyhold is sealed, every key operation fails: say so first, and where to unseal it. */
+export function SealedNotice() {
+  const { data } = useResource<SealStatusView>('/api/v1/seal', 'the seal status');
+  if (!data?.sealed) return null;
+  return (
+    <p className="status status-error" role="status" data-testid="sealed-notice">
+      Keyhold is sealed: key operations are refused until it is unsealed. <Link to="/unseal">Unseal it</Link>
+    </p>
   );
 }

@@ -339,8 +339,8 @@ export function KeyPage({ name, canChange, canAdminister }: { name: string; canC
               ) : null}
             </dl>
           </Card>
-          <Card title="Encryptions per version">
-            <UsageChart versionsOf={key} />
+          <Card title="Encryptions per day">
+            <UsageChart keyView={key} />
           </Card>
           <Card title="Versions">
             <table className="table responsive" data-testid="versions-table">

@@ -73,6 +73,17 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
 ]);
 /** One Shamir unseal share, as keyhold-init printed it. */
 export const unsealShareRequestSchema = z.object({ share: z.string().min(1).max(512) }).strict();
+
+/** `GET /api/v1/seal` and every share submission: whether Keyhold is sealed and how far unsealing got. */
+export interface SealStatusView {
+  sealed: boolean;
+  /** How the master key is protected: shamir, passphrase-file, pkcs11 or development-file. */
+  protection: string;
+  /** Shamir only: shares needed, shares issued, shares received so far (held in memory only). */
+  threshold: number | null;
+  shares: number | null;
+  received: number;
+}
 export const approvalRequestSchema = z.object({ response: webauthnResponseSchema }).strict();
 
 /** A sensitive operation, exactly as requested and signed. */

@@ -92,3 +92,18 @@ export interface KeyListView {
   keys: KeyView[];
   nextCursor: string | null;
 }
+
+/** How many days of usage history one request may ask for. */
+export const MAX_USAGE_HISTORY_DAYS = 366;
+export const usageHistoryQuerySchema = z
+  .object({ days: z.coerce.number().int().min(1).max(MAX_USAGE_HISTORY_DAYS).optional() })
+  .strict();
+export type UsageHistoryQuery = z.infer<typeof usageHistoryQuerySchema>;
+
+/** Encryptions per version per UTC day (days without any are left out), oldest first. */
+export interface KeyUsageHistoryView {
+  keyName: string;
+  /** First day covered (YYYY-MM-DD, UTC). */
+  since: string;
+  days: Array<{ day: string; version: number; encryptions: number }>;
+}

@@ -14,7 +14,7 @@ import {
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
 import type { AdminRecord } from './admin.repository';
-import { AdminRepository, PASSKEY_SIGNED_APPROVALS } from './admin.repository';
+import { AdminRepository } from './admin.repository';
 import { AdminAuthService } from './admin-auth.service';
 import { PublicRoute, Roles, SignInRateLimitGuard, WebAuthnSignInGuard } from './admin-auth.guards';
 import { type AuthenticatedAdmin, AdminSessions, SESSION_COOKIE } from './admin-sessions';
@@ -156,10 +156,8 @@ export class AdminAuthController {
   @Delete('me/passkeys/:id')
   @Roles('admin', 'operator', 'auditor')
   async removePasskey(@Req() request: WithUser<AuthenticatedAdmin>, @Param('id') id: string): Promise<{ passkeys: PasskeyView[] }> {
-    const outcome = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.deletePasskey(request.user.admin.id, id) : 'not-found';
-    if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of yours');
-    if (outcome === 'last') throw new ApiError('INVALID_STATE', 'this is your last passkey; add another before removing it');
-    if (outcome === 'signed-approvals') throw new ApiError('INVALID_STATE', PASSKEY_SIGNED_APPROVALS);
+    // The owner keeps the session they remove it from; their other sessions end.
+    await this.auth.removePasskey(request.user.admin.id, id, request.user.session.id);
     return this.passkeys(request);
   }
 

@@ -207,6 +207,16 @@ export class AdminAuthService {
     throw new ApiError('UNAUTHENTICATED', 'that name and recovery code do not match an unused code');
   }
 
+  /**
+   * Removes one of an administrator's passkeys (never the last): it stops signing in and approving at once,
+   * and the administrator's sessions end, but `keepSessionId`. Approvals it signed stay on record.
+   */
+  async removePasskey(adminId: string, passkeyId: string, keepSessionId: string | null): Promise<void> {
+    const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId) : 'not-found';
+    if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey');
+    if (outcome === 'last') throw new ApiError('INVALID_STATE', 'that is the last passkey of this administrator; add another before removing it');
+  }
+
   async regenerateRecoveryCodes(admin: AdminRecord): Promise<string[]> {
     const codes = generateRecoveryCodes();
     await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code)))), this.now());

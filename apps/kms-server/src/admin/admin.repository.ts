@@ -91,10 +91,6 @@ const toSession = (row: Row): SessionRecord => ({
 });
 
 /** Administrators, passkeys, enrolment tokens, recovery codes and sessions in Postgres. */
-/** Why a passkey that signed approvals stays (see deletePasskey). */
-export const PASSKEY_SIGNED_APPROVALS =
-  'this passkey signed approvals, which keep a reference to it on record, so Keyhold cannot remove it yet; sign out everywhere and keep its device safe';
-
 export class AdminRepository {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -157,14 +153,14 @@ export class AdminRepository {
   async findPasskeyByCredentialId(credentialId: string): Promise<PasskeyRecord | null> {
     const rows: Row[] = await this.dataSource.query(
       `SELECT p.* FROM keyhold_passkeys p JOIN keyhold_admins a ON a.id = p.admin_id
-        WHERE p.credential_id = $1 AND a.removed_at IS NULL`,
+        WHERE p.credential_id = $1 AND p.removed_at IS NULL AND a.removed_at IS NULL`,
       [credentialId],
     );
     return rows[0] ? toPasskey(rows[0]) : null;
   }
 
   async listPasskeys(adminId: string): Promise<PasskeyRecord[]> {
-    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_passkeys WHERE admin_id = $1 ORDER BY created_at`, [adminId]);
+    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_passkeys WHERE admin_id = $1 AND removed_at IS NULL ORDER BY created_at`, [adminId]);
     return rows.map(toPasskey);
   }
 
@@ -183,27 +179,30 @@ export class AdminRepository {
 
   async renamePasskey(adminId: string, id: string, name: string): Promise<boolean> {
     const result: [unknown[], number] = await this.dataSource.query(
-      `UPDATE keyhold_passkeys SET name = $3 WHERE id = $2 AND admin_id = $1`,
+      `UPDATE keyhold_passkeys SET name = $3 WHERE id = $2 AND admin_id = $1 AND removed_at IS NULL`,
       [adminId, id, name],
     );
     return result[1] === 1;
   }
 
-  /** Deletes a passkey unless it is the admin's last one (checked under a lock on the admin's row). */
   /**
-   * Deletes a passkey unless it is the admin's last, or it signed approvals: keyhold_approvals keeps a reference to
-   * the passkey of every approval (NOT NULL), so such a row cannot go until passkeys are removed softly.
+   * Removes a passkey unless it is the admin's last (checked under a lock on the admin's row): it never signs in
+   * or approves again. The row stays, marked, because approvals it signed keep a reference to it. Every session
+   * of that admin ends, but `keepSessionId` (the owner removing it from a session they keep): whoever held the
+   * passkey may have signed in with it.
    */
-  async deletePasskey(adminId: string, id: string): Promise<'deleted' | 'not-found' | 'last' | 'signed-approvals'> {
+  async removePasskey(adminId: string, id: string, at: Date, keepSessionId: string | null): Promise<'removed' | 'not-found' | 'last'> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT id FROM keyhold_admins WHERE id = $1 FOR UPDATE`, [adminId]);
-      const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1`, [adminId]);
+      const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1 AND removed_at IS NULL`, [adminId]);
       if (!rows.some((row) => row.id === id)) return 'not-found';
       if (rows.length <= 1) return 'last';
-      const approvals: Row[] = await manager.query(`SELECT 1 FROM keyhold_approvals WHERE passkey_id = $1 LIMIT 1`, [id]);
-      if (approvals.length > 0) return 'signed-approvals';
-      await manager.query(`DELETE FROM keyhold_passkeys WHERE id = $1`, [id]);
-      return 'deleted';
+      await manager.query(`UPDATE keyhold_passkeys SET removed_at = $2 WHERE id = $1`, [id, at]);
+      await manager.query(
+        `UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3`,
+        [adminId, at, keepSessionId],
+      );
+      return 'removed';
     });
   }
 

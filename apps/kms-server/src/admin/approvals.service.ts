@@ -6,7 +6,7 @@ import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { AuditScope } from '../audit/audit-scope';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
-import { type AdminRecord, type AdminRepository, PASSKEY_SIGNED_APPROVALS } from './admin.repository';
+import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
 
 
@@ -214,10 +214,8 @@ export class ApprovalsService {
         await this.sealState.seal();
         return { sealed: true };
       case 'remove-passkey': {
-        const outcome = await this.admins.deletePasskey(operation.adminId, operation.passkeyId);
-        if (outcome === 'last') throw new ApiError('INVALID_STATE', "that is the administrator's last passkey");
-        if (outcome === 'signed-approvals') throw new ApiError('INVALID_STATE', PASSKEY_SIGNED_APPROVALS);
-        if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
+        // A lost or stolen passkey: every session of its administrator ends with it.
+        await this.auth.removePasskey(operation.adminId, operation.passkeyId, null);
         return { removed: operation.passkeyId };
       }
     }

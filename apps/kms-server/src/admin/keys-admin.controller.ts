@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nes
 import {
   type CreateKeyRequest,
   type KeyListView,
+  type KeyUsageHistoryView,
   type KeyView,
   type ListKeysQuery,
   type ScheduleDestructionRequest,
@@ -10,6 +11,8 @@ import {
   listKeysQuerySchema,
   scheduleDestructionRequestSchema,
   updateKeyRequestSchema,
+  usageHistoryQuerySchema,
+  type UsageHistoryQuery,
   versionParamSchema,
 } from '@keyhold/contracts';
 import { KeyNamePipe } from '../common/key-name.pipe';
@@ -46,6 +49,13 @@ export class KeysAdminController {
   @Roles('admin', 'operator', 'auditor')
   get(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
     return this.keys.get(name);
+  }
+
+  /** Encryptions per version per day (30 days unless `?days=`), for the console's usage chart. */
+  @Get(':name/usage')
+  @Roles('admin', 'operator', 'auditor')
+  usage(@Param('name', KeyNamePipe) name: string, @Query(new ZodPipe(usageHistoryQuerySchema, 'query string')) query: UsageHistoryQuery): Promise<KeyUsageHistoryView> {
+    return this.keys.usageHistory(name, query.days ?? 30);
   }
 
   @Patch(':name')

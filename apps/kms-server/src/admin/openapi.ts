@@ -58,6 +58,7 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'get', path: '/api/v1/keys', summary: 'Keys, with per-version usage (cursor pagination)', access: ALL },
   { method: 'post', path: '/api/v1/keys', summary: 'Create a key', access: CHANGE_KEYS, body: createKeyRequestSchema },
   { method: 'get', path: '/api/v1/keys/{name}', summary: 'A key and its versions, with encryptions counted and last use', access: ALL },
+  { method: 'get', path: '/api/v1/keys/{name}/usage', summary: 'Encryptions per version per UTC day (?days=1-366, default 30)', access: ALL },
   { method: 'patch', path: '/api/v1/keys/{name}', summary: 'Update description, labels, rotation period, minDecryptionVersion', access: CHANGE_KEYS, body: updateKeyRequestSchema },
   { method: 'post', path: '/api/v1/keys/{name}/rotate', summary: 'Rotate now', access: CHANGE_KEYS },
   { method: 'post', path: '/api/v1/keys/{name}/disable', summary: 'Disable the key', access: CHANGE_KEYS },

@@ -1,4 +1,4 @@
-import { ApiError, KEY_NAME_PATTERN, type CreateKeyRequest, type KeyListView, type KeyView, type UpdateKeyRequest } from '@keyhold/contracts';
+import { ApiError, KEY_NAME_PATTERN, type CreateKeyRequest, type KeyListView, type KeyUsageHistoryView, type KeyView, type UpdateKeyRequest } from '@keyhold/contracts';
 import { generateKeyMaterial, randomUuid } from '@keyhold/crypto-core';
 import {
   type Clock,
@@ -69,6 +69,16 @@ export class KeysService {
     const found = await this.repository.findWithUsage(name);
     if (!found) throw keyNotFound(name);
     return this.view(found);
+  }
+
+  /** Encryptions per version per UTC day over the last `days` days (today included); counted usage is flushed first. */
+  async usageHistory(name: string, days: number): Promise<KeyUsageHistoryView> {
+    const key = await this.repository.findByName(name);
+    if (!key) throw keyNotFound(name);
+    await this.usage.flush();
+    const today = Date.UTC(...utcDate(this.clock.now()));
+    const since = new Date(today - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+    return { keyName: name, since, days: await this.repository.usageHistory(key.id, since) };
   }
 
   /** A page in name order; `canSee` hides keys the caller has no grant to read, without breaking the cursor. */
@@ -253,4 +263,8 @@ function decodeCursor(cursor: string): string {
     throw new ApiError('VALIDATION_FAILED', 'cursor: not a cursor this server returned');
   }
   return name;
+}
+
+function utcDate(at: Date): [number, number, number] {
+  return [at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()];
 }

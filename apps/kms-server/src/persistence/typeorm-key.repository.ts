@@ -136,15 +136,28 @@ export class TypeormKeyRepository implements KeyRepository {
     return rows.map((row) => row.name);
   }
 
-  /** Adds usage counted in memory since the last flush: one statement for every version touched. */
+  /**
+   * Adds usage counted in memory since the last flush, in one statement for every version touched: the running
+   * totals, and the encryptions of the UTC day of each entry's last use (an entry spans one flush interval).
+   */
   async addUsage(entries: ReadonlyArray<{ keyId: string; version: number; count: number; lastUsedAt: Date }>): Promise<void> {
     if (entries.length === 0) return;
     await this.dataSource.query(
-      `UPDATE keyhold_key_versions v
-          SET encryptions = v.encryptions + u.count,
-              last_used_at = GREATEST(v.last_used_at, u.last_used_at)
-         FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::timestamptz[]) AS u(key_id, version, count, last_used_at)
-        WHERE v.key_id = u.key_id AND v.version = u.version`,
+      `WITH u AS (
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::timestamptz[]) AS u(key_id, version, count, last_used_at)
+       ), totals AS (
+         UPDATE keyhold_key_versions v
+            SET encryptions = v.encryptions + u.count,
+                last_used_at = GREATEST(v.last_used_at, u.last_used_at)
+           FROM u
+          WHERE v.key_id = u.key_id AND v.version = u.version
+         RETURNING v.key_id, v.version
+       )
+       INSERT INTO keyhold_key_usage_daily AS d (key_id, version, day, encryptions)
+       SELECT u.key_id, u.version, (u.last_used_at AT TIME ZONE 'UTC')::date, u.count
+         FROM u JOIN totals t ON t.key_id = u.key_id AND t.version = u.version
+        WHERE u.count > 0
+       ON CONFLICT (key_id, day, version) DO UPDATE SET encryptions = d.encryptions + EXCLUDED.encryptions`,
       [
         entries.map((entry) => entry.keyId),
         entries.map((entry) => entry.version),
@@ -152,6 +165,16 @@ export class TypeormKeyRepository implements KeyRepository {
         entries.map((entry) => entry.lastUsedAt),
       ],
     );
+  }
+
+  /** Encryptions per version per UTC day from `since` (a YYYY-MM-DD date), oldest first. */
+  async usageHistory(keyId: string, since: string): Promise<Array<{ day: string; version: number; encryptions: number }>> {
+    const rows: Array<{ day: string; version: number; encryptions: string }> = await this.dataSource.query(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, version, encryptions FROM keyhold_key_usage_daily
+        WHERE key_id = $1 AND day >= $2::date ORDER BY day, version`,
+      [keyId, since],
+    );
+    return rows.map((row) => ({ day: row.day, version: row.version, encryptions: Number(row.encryptions) }));
   }
 }
 

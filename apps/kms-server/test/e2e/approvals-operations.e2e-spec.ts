@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
-import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
+import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 
@@ -39,6 +39,9 @@ describe('sensitive operations with the default quorum of one: each needs a fres
     const added = await kh.adminHttp(admins.carol.session).post('/api/v1/me/passkeys').send({ response: await second.createCredential(options.body), name: 'spare' }).expect(201);
     const done = await run(admins.alice, { kind: 'remove-passkey', adminId: admins.carol.id, passkeyId: added.body.id });
     assert.equal(done.status, 'executed');
+    // Carol's sessions end with the passkey (it may have opened them); her other passkey signs in.
+    assert.equal((await kh.adminHttp(admins.carol.session).get('/api/v1/session')).status, 401);
+    admins.carol.session = await signIn(kh, admins.carol.authenticator);
     const left = await kh.adminHttp(admins.carol.session).get('/api/v1/me/passkeys').expect(200);
     assert.equal(left.body.passkeys.length, 1);
     const last = await run(admins.alice, { kind: 'remove-passkey', adminId: admins.carol.id, passkeyId: left.body.passkeys[0].id });
@@ -46,20 +49,29 @@ describe('sensitive operations with the default quorum of one: each needs a fres
     assert.equal((await kh.adminHttp(admins.carol.session).get('/api/v1/me/passkeys')).body.passkeys.length, 1);
   });
 
-  it('keeps a passkey that signed approvals, and says why (its own removal and through an approval)', async () => {
+  it('removes a passkey that signed approvals: it never signs in again, the approvals keep their record, its sessions end', async () => {
     const spare = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
     const options = await kh.adminHttp(admins.alice.session).post('/api/v1/me/passkeys/options').expect(200);
     await kh.adminHttp(admins.alice.session).post('/api/v1/me/passkeys').send({ response: await spare.createCredential(options.body), name: 'spare' }).expect(201);
     const listed = await kh.adminHttp(admins.alice.session).get('/api/v1/me/passkeys').expect(200);
     const signer = listed.body.passkeys.find((passkey: { name: string }) => passkey.name !== 'spare');
-    const own = await kh.adminHttp(admins.alice.session).delete(`/api/v1/me/passkeys/${signer.id}`);
-    assert.equal(own.status, 409, own.text);
-    assert.equal(own.body.error.code, 'INVALID_STATE');
-    assert.match(own.body.error.message, /signed approvals/);
+    const [{ count: signed }] = await kh.dataSource.query(`SELECT count(*)::int AS count FROM keyhold_approvals WHERE passkey_id = $1`, [signer.id]);
+    assert.ok(signed > 0, 'the passkey signed approvals');
+
+    // Lost: another admin removes it through an approval; every session of alice ends with it.
     const approved = await run(admins.carol, { kind: 'remove-passkey', adminId: admins.alice.id, passkeyId: signer.id });
-    assert.equal(approved.status, 'failed');
-    assert.match(approved.result.error.message, /signed approvals/);
-    assert.equal((await kh.adminHttp(admins.alice.session).get('/api/v1/me/passkeys').expect(200)).body.passkeys.length, 2);
+    assert.equal(approved.status, 'executed', JSON.stringify(approved));
+    assert.equal((await kh.adminHttp(admins.alice.session).get('/api/v1/session')).status, 401);
+    const [{ count: kept }] = await kh.dataSource.query(`SELECT count(*)::int AS count FROM keyhold_approvals WHERE passkey_id = $1`, [signer.id]);
+    assert.equal(kept, signed, 'the approvals it signed stay on record');
+
+    // It no longer signs in; the spare does.
+    const refused = await kh.adminHttp().post('/api/v1/session/options').send({}).expect(200);
+    const assertion = await admins.alice.authenticator.getAssertion(refused.body);
+    assert.equal((await kh.adminHttp().post('/api/v1/session').send({ response: assertion })).status, 401);
+    admins.alice = { ...admins.alice, authenticator: spare, session: await signIn(kh, spare) };
+    const left = await kh.adminHttp(admins.alice.session).get('/api/v1/me/passkeys').expect(200);
+    assert.deepEqual(left.body.passkeys.map((passkey: { name: string }) => passkey.name), ['spare']);
   });
 
   it('removes an admin: their sessions end at once', async () => {

@@ -38,3 +38,10 @@ export async function inviteAdmin(kh: TestKeyhold, inviter: TestAdmin, name: str
   const invite = await kh.adminHttp(inviter.session).post('/api/v1/admins/invitations').send({ role, name }).expect(201);
   return enrolAdmin(kh, name, invite.body.token);
 }
+
+/** Signs in with a passkey of `authenticator` through the real API; the session of the answer. */
+export async function signIn(kh: TestKeyhold, authenticator: SoftwareAuthenticator): Promise<TestAdmin['session']> {
+  const options = await kh.adminHttp().post('/api/v1/session/options').send({}).expect(200);
+  const signedIn = await kh.adminHttp().post('/api/v1/session').send({ response: await authenticator.getAssertion(options.body) }).expect(200);
+  return { cookie: sessionCookieOf(signedIn), csrfToken: signedIn.body.csrfToken };
+}
