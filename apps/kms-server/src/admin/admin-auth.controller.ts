@@ -13,6 +13,8 @@ import {
 } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { type AuditScope, recordIn } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import type { AdminRecord } from './admin.repository';
 import { AdminRepository } from './admin.repository';
 import { AdminAuthService } from './admin-auth.service';
@@ -57,8 +59,9 @@ export class AdminAuthController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Body(new ZodPipe(enrolmentRequestSchema)) body: Parsed<typeof enrolmentRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ) {
-    const { admin, recoveryCodes } = await this.auth.completeEnrolment(body.token, body.response, body.passkeyName);
+    const { admin, recoveryCodes } = await this.auth.completeEnrolment(body.token, body.response, body.passkeyName, audit);
     const session = await this.sessions.create(admin, clientContext(request));
     void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
     return { admin: toAdminView(admin), recoveryCodes, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
@@ -88,8 +91,9 @@ export class AdminAuthController {
     @Req() request: WithUser<AdminRecord>,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Body(new ZodPipe(signInRequestSchema)) _body: Parsed<typeof signInRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ): Promise<SessionView> {
-    const session = await this.sessions.create(request.user, clientContext(request));
+    const session = await this.sessions.create(request.user, clientContext(request), recordIn(audit, { operation: 'admin.sign-in', keyName: null, keyVersion: null }));
     void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
     return { admin: toAdminView(request.user), csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
   }

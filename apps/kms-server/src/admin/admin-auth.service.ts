@@ -14,6 +14,8 @@ import {
   verifySecret,
 } from '@keyhold/auth';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
+import type { EntityManager } from 'typeorm';
+import { type AuditScope, recordIn } from '../audit/audit-scope';
 import type { AdminRecord, AdminRepository, AdminRole, EnrolmentTokenRecord, PasskeyRecord } from './admin.repository';
 import type { PostgresChallengeStore } from './challenge-store';
 
@@ -53,8 +55,12 @@ export class AdminAuthService {
     return this.issueEnrolmentToken({ kind: 'setup', role: 'admin', name: null, adminId: null, createdBy: null }, SETUP_TOKEN_TTL_MS);
   }
 
-  async invite(inviter: AdminRecord, role: AdminRole, name: string | null): Promise<{ token: string; expiresAt: Date }> {
-    const token = await this.issueEnrolmentToken({ kind: 'invitation', role, name, adminId: null, createdBy: inviter.id }, INVITATION_TTL_MS);
+  async invite(inviter: AdminRecord, role: AdminRole, name: string | null, audit?: AuditScope): Promise<{ token: string; expiresAt: Date }> {
+    const token = await this.issueEnrolmentToken(
+      { kind: 'invitation', role, name, adminId: null, createdBy: inviter.id },
+      INVITATION_TTL_MS,
+      recordIn(audit, { operation: 'admins.invite', keyName: null, keyVersion: null }),
+    );
     return { token, expiresAt: new Date(this.now().getTime() + INVITATION_TTL_MS) };
   }
 
@@ -76,7 +82,7 @@ export class AdminAuthService {
   }
 
   /** Completes enrolment: verifies the passkey, uses up the token, creates (or recovers) the administrator. */
-  async completeEnrolment(token: string, response: unknown, passkeyName: string | undefined): Promise<EnrolmentResult> {
+  async completeEnrolment(token: string, response: unknown, passkeyName: string | undefined, audit?: AuditScope): Promise<EnrolmentResult> {
     const parts = splitToken(token);
     const challenge = challengeOfResponse(response);
     const data = challenge ? (await this.challenges.consume(challenge, 'enrolment'))?.data : null;
@@ -115,6 +121,8 @@ export class AdminAuthService {
       }
       await this.repository.insertPasskey({ ...credential, id: randomUuid(), adminId: admin.id, name: passkeyName ?? 'passkey', createdAt: now, lastUsedAt: null }, manager);
       await this.repository.markTokenUsed(record.id, admin.id, now, manager);
+      // By the administrator it creates (or recovers): no one was signed in.
+      await audit?.record(manager, { operation: 'admin.enrol', keyName: null, keyVersion: null, actor: `admin:${admin.id}` });
       return { admin, recoveryCodes };
     });
   }
@@ -226,6 +234,7 @@ export class AdminAuthService {
   private async issueEnrolmentToken(
     token: Omit<EnrolmentTokenRecord, 'id' | 'secretHash' | 'expiresAt' | 'usedAt'>,
     ttlMs: number,
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
   ): Promise<string> {
     const { id, secret, token: value } = makeLookupToken();
     const now = this.now();
@@ -236,7 +245,7 @@ export class AdminAuthService {
       createdAt: now,
       expiresAt: new Date(now.getTime() + ttlMs),
       usedAt: null,
-    });
+    }, alsoInTransaction);
     return value;
   }
 

@@ -206,12 +206,15 @@ export class AdminRepository {
     });
   }
 
-  async insertEnrolmentToken(token: EnrolmentTokenRecord & { createdAt: Date }): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO keyhold_enrolment_tokens (id, kind, secret_hash, role, name, admin_id, created_by, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [token.id, token.kind, token.secretHash, token.role, token.name, token.adminId, token.createdBy, token.createdAt, token.expiresAt],
-    );
+  async insertEnrolmentToken(token: EnrolmentTokenRecord & { createdAt: Date }, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO keyhold_enrolment_tokens (id, kind, secret_hash, role, name, admin_id, created_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [token.id, token.kind, token.secretHash, token.role, token.name, token.adminId, token.createdBy, token.createdAt, token.expiresAt],
+      );
+      await alsoInTransaction?.(manager);
+    });
   }
 
   async findEnrolmentToken(id: string, manager?: EntityManager, lock = false): Promise<EnrolmentTokenRecord | null> {
@@ -260,12 +263,19 @@ export class AdminRepository {
     return result[1] === 1;
   }
 
-  async insertSession(session: SessionRecord & { sourceAddress: string | null; userAgent: string | null }): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO keyhold_admin_sessions (id, secret_hash, admin_id, created_at, last_seen_at, expires_at, source_address, user_agent)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [session.id, session.secretHash, session.adminId, session.createdAt, session.lastSeenAt, session.expiresAt, session.sourceAddress, session.userAgent],
-    );
+  /** `alsoInTransaction` runs last in the same transaction (the sign-in's audit record). */
+  async insertSession(
+    session: SessionRecord & { sourceAddress: string | null; userAgent: string | null },
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO keyhold_admin_sessions (id, secret_hash, admin_id, created_at, last_seen_at, expires_at, source_address, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [session.id, session.secretHash, session.adminId, session.createdAt, session.lastSeenAt, session.expiresAt, session.sourceAddress, session.userAgent],
+      );
+      await alsoInTransaction?.(manager);
+    });
   }
 
   async findSession(id: string): Promise<SessionRecord | null> {

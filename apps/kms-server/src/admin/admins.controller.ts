@@ -33,8 +33,12 @@ export class AdminsController {
 
   @Post('invitations')
   @Roles('admin')
-  async invite(@Req() request: WithUser, @Body(new ZodPipe(inviteRequestSchema)) body: z.output<typeof inviteRequestSchema>) {
-    const { token, expiresAt } = await this.auth.invite(request.user.admin, body.role, body.name ?? null);
+  async invite(
+    @Req() request: WithUser,
+    @Body(new ZodPipe(inviteRequestSchema)) body: z.output<typeof inviteRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
+  ) {
+    const { token, expiresAt } = await this.auth.invite(request.user.admin, body.role, body.name ?? null, audit);
     return { token, link: `${this.publicOrigin}/enrol#token=${token}`, role: body.role, expiresAt: expiresAt.toISOString() };
   }
 

@@ -24,8 +24,8 @@ export class ApprovalsController {
 
   @Post()
   @Roles('admin')
-  request(@Req() request: WithUser, @Body(new ZodPipe(sensitiveOperationSchema)) body: SensitiveOperation) {
-    return this.approvals.request(request.user.admin, body);
+  request(@Req() request: WithUser, @Body(new ZodPipe(sensitiveOperationSchema)) body: SensitiveOperation, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.request(request.user.admin, body, audit);
   }
 
   @Get(':id')
@@ -50,7 +50,7 @@ export class ApprovalsController {
   @Post(':id/reject')
   @HttpCode(200)
   @Roles('admin')
-  reject(@Req() request: WithUser, @Param('id') id: string) {
-    return this.approvals.reject(request.user.admin, id);
+  reject(@Req() request: WithUser, @Param('id') id: string, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.reject(request.user.admin, id, audit);
   }
 }

@@ -52,7 +52,7 @@ export class ApprovalsService {
     return rows[0] ? Number(rows[0].value) : 1;
   }
 
-  async request(requester: AdminRecord, operation: SensitiveOperation) {
+  async request(requester: AdminRecord, operation: SensitiveOperation, audit?: AuditScope) {
     await this.validate(operation);
     const now = this.now();
     const expiresAt = new Date(now.getTime() + OPERATION_TTL_MS);
@@ -60,11 +60,14 @@ export class ApprovalsService {
     const challenge = challengeForOperation(canonical);
     const id = randomUuid();
     const required = Math.min(await this.quorum(), (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin').length);
-    await this.dataSource.query(
-      `INSERT INTO keyhold_pending_operations (id, kind, canonical, challenge, requested_by, required_approvals, status, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
-      [id, operation.kind, canonical, challenge, requester.id, Math.max(1, required), now, expiresAt],
-    );
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO keyhold_pending_operations (id, kind, canonical, challenge, requested_by, required_approvals, status, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
+        [id, operation.kind, canonical, challenge, requester.id, Math.max(1, required), now, expiresAt],
+      );
+      await audit?.record(manager, { operation: `operations.request.${operation.kind}`, keyName: 'key' in operation ? operation.key : null, keyVersion: null });
+    });
     return { operation: await this.get(id), assertionOptions: await this.assertionOptions(challenge) };
   }
 
@@ -114,13 +117,16 @@ export class ApprovalsService {
     }).then(() => this.get(id));
   }
 
-  async reject(admin: AdminRecord, id: string): Promise<PendingOperationView> {
+  async reject(admin: AdminRecord, id: string, audit?: AuditScope): Promise<PendingOperationView> {
     if (admin.role !== 'admin') throw new ApiError('FORBIDDEN', `the ${admin.role} role may not reject sensitive operations`);
-    const result: [unknown[], number] = await this.dataSource.query(
-      `UPDATE keyhold_pending_operations SET status = 'rejected', decided_at = $2 WHERE id = $1 AND status = 'pending'`,
-      [id, this.now()],
-    );
-    if (result[1] !== 1) throw new ApiError('INVALID_STATE', 'only a pending operation can be rejected');
+    await this.dataSource.transaction(async (manager) => {
+      const result: [unknown[], number] = await manager.query(
+        `UPDATE keyhold_pending_operations SET status = 'rejected', decided_at = $2 WHERE id = $1 AND status = 'pending'`,
+        [id, this.now()],
+      );
+      if (result[1] !== 1) throw new ApiError('INVALID_STATE', 'only a pending operation can be rejected');
+      await audit?.record(manager, { operation: 'operations.reject', keyName: null, keyVersion: null });
+    });
     return this.get(id);
   }
 

@@ -7,6 +7,8 @@ export interface RecordedChange {
   operation: string;
   keyName: string | null;
   keyVersion: number | null;
+  /** Instead of the request's actor: whom the change is by when no one was signed in (an enrolment). */
+  actor?: string;
 }
 
 /**

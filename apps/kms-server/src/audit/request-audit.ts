@@ -136,7 +136,13 @@ export class RequestAudit implements AuditScope {
 
   async record(manager: EntityManager, change: RecordedChange): Promise<void> {
     const sequences = await this.trail.appendInTransaction(manager, [
-      { ...this.recorder.base(this.identity(), 'success', null), operation: change.operation, keyName: change.keyName, keyVersion: change.keyVersion },
+      {
+        ...this.recorder.base(this.identity(), 'success', null),
+        operation: change.operation,
+        keyName: change.keyName,
+        keyVersion: change.keyVersion,
+        actor: change.actor ?? actorOf(this.request.user),
+      },
     ]);
     this.committed.push(...sequences);
   }

@@ -125,7 +125,9 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     const signInRow = await record(sequenceOf(refused));
     assert.deepEqual([signInRow.operation, signInRow.outcome, signInRow.error_code, signInRow.actor], ['admin.sign-in', 'refused', 'UNAUTHENTICATED', null]);
     const enrolRows: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE operation = 'admin.enrol' AND outcome = 'success' ORDER BY sequence`);
-    assert.deepEqual(enrolRows.map((r) => r.actor), [null, null], 'enrolment succeeds before a session exists');
+    assert.deepEqual(enrolRows.map((r) => r.actor), [`admin:${admin.id}`, `admin:${auditor.id}`], 'by the administrator the enrolment creates');
+    const invitations: Row[] = await kh.dataSource.query(`SELECT actor FROM keyhold_audit_records WHERE operation = 'admins.invite'`);
+    assert.deepEqual(invitations.map((r) => r.actor), [`admin:${admin.id}`]);
 
     const page1 = await kh.adminHttp(auditor.session).get('/api/v1/audit/records?key=audited&operation=encrypt&outcome=success&limit=2').expect(200);
     assert.equal(page1.body.records.length, 2);
