@@ -140,8 +140,9 @@ export class AdminAuthController {
   async addPasskey(
     @Req() request: WithUser<AuthenticatedAdmin>,
     @Body(new ZodPipe(addPasskeyRequestSchema)) body: Parsed<typeof addPasskeyRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ): Promise<PasskeyView> {
-    return toPasskeyView(await this.auth.addPasskey(request.user.admin, body.response, body.name));
+    return toPasskeyView(await this.auth.addPasskey(request.user.admin, body.response, body.name, audit));
   }
 
   @Patch('me/passkeys/:id')
@@ -159,16 +160,20 @@ export class AdminAuthController {
 
   @Delete('me/passkeys/:id')
   @Roles('admin', 'operator', 'auditor')
-  async removePasskey(@Req() request: WithUser<AuthenticatedAdmin>, @Param('id') id: string): Promise<{ passkeys: PasskeyView[] }> {
+  async removePasskey(
+    @Req() request: WithUser<AuthenticatedAdmin>,
+    @Param('id') id: string,
+    @RequestAuditScope() audit?: AuditScope,
+  ): Promise<{ passkeys: PasskeyView[] }> {
     // The owner keeps the session they remove it from; their other sessions end.
-    await this.auth.removePasskey(request.user.admin.id, id, request.user.session.id);
+    await this.auth.removePasskey(request.user.admin.id, id, request.user.session.id, audit);
     return this.passkeys(request);
   }
 
   @Post('me/recovery-codes')
   @HttpCode(200)
   @Roles('admin', 'operator', 'auditor')
-  async regenerateRecoveryCodes(@Req() request: WithUser<AuthenticatedAdmin>) {
-    return { recoveryCodes: await this.auth.regenerateRecoveryCodes(request.user.admin) };
+  async regenerateRecoveryCodes(@Req() request: WithUser<AuthenticatedAdmin>, @RequestAuditScope() audit?: AuditScope) {
+    return { recoveryCodes: await this.auth.regenerateRecoveryCodes(request.user.admin, audit) };
   }
 }

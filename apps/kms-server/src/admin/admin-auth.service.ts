@@ -182,7 +182,7 @@ export class AdminAuthService {
     return options;
   }
 
-  async addPasskey(admin: AdminRecord, response: unknown, name: string): Promise<PasskeyRecord> {
+  async addPasskey(admin: AdminRecord, response: unknown, name: string, audit?: AuditScope): Promise<PasskeyRecord> {
     const challenge = challengeOfResponse(response);
     const data = challenge ? (await this.challenges.consume(challenge, 'add-passkey'))?.data : null;
     if (!challenge || !data || data.adminId !== admin.id) {
@@ -190,7 +190,10 @@ export class AdminAuthService {
     }
     const credential = await this.verifyRegistration(response, challenge);
     const passkey: PasskeyRecord = { ...credential, id: randomUuid(), adminId: admin.id, name, createdAt: this.now(), lastUsedAt: null };
-    await this.repository.insertPasskey(passkey);
+    await this.repository.transaction(async (manager) => {
+      await this.repository.insertPasskey(passkey, manager);
+      await audit?.record(manager, { operation: 'passkeys.add', keyName: null, keyVersion: null });
+    });
     return passkey;
   }
 
@@ -219,15 +222,20 @@ export class AdminAuthService {
    * Removes one of an administrator's passkeys (never the last): it stops signing in and approving at once,
    * and the administrator's sessions end, but `keepSessionId`. Approvals it signed stay on record.
    */
-  async removePasskey(adminId: string, passkeyId: string, keepSessionId: string | null): Promise<void> {
-    const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId) : 'not-found';
+  async removePasskey(adminId: string, passkeyId: string, keepSessionId: string | null, audit?: AuditScope): Promise<void> {
+    const record = recordIn(audit, { operation: 'passkeys.remove', keyName: null, keyVersion: null });
+    const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId, record) : 'not-found';
     if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey');
     if (outcome === 'last') throw new ApiError('INVALID_STATE', 'that is the last passkey of this administrator; add another before removing it');
   }
 
-  async regenerateRecoveryCodes(admin: AdminRecord): Promise<string[]> {
+  async regenerateRecoveryCodes(admin: AdminRecord, audit?: AuditScope): Promise<string[]> {
     const codes = generateRecoveryCodes();
-    await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code)))), this.now());
+    const hashes = await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code))));
+    await this.repository.transaction(async (manager) => {
+      await this.repository.replaceRecoveryCodes(admin.id, hashes, this.now(), manager);
+      await audit?.record(manager, { operation: 'admin.recovery-codes', keyName: null, keyVersion: null });
+    });
     return codes;
   }
 

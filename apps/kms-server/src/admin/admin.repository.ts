@@ -191,7 +191,13 @@ export class AdminRepository {
    * of that admin ends, but `keepSessionId` (the owner removing it from a session they keep): whoever held the
    * passkey may have signed in with it.
    */
-  async removePasskey(adminId: string, id: string, at: Date, keepSessionId: string | null): Promise<'removed' | 'not-found' | 'last'> {
+  async removePasskey(
+    adminId: string,
+    id: string,
+    at: Date,
+    keepSessionId: string | null,
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
+  ): Promise<'removed' | 'not-found' | 'last'> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT id FROM keyhold_admins WHERE id = $1 FOR UPDATE`, [adminId]);
       const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1 AND removed_at IS NULL`, [adminId]);
@@ -202,6 +208,7 @@ export class AdminRepository {
         `UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3`,
         [adminId, at, keepSessionId],
       );
+      await alsoInTransaction?.(manager);
       return 'removed';
     });
   }

@@ -113,6 +113,9 @@ export class ApprovalsService {
         }
         await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [id, status, this.now(), JSON.stringify(result ?? null)]);
       }
+      // Last, after the operation itself ran (in its own transaction, with its own record): this transaction
+      // takes the chain head's lock only now, so the operation's record is never waiting behind it.
+      await audit?.record(manager, { operation: 'operations.approve', keyName: null, keyVersion: null });
       return undefined;
     }).then(() => this.get(id));
   }
@@ -221,7 +224,7 @@ export class ApprovalsService {
         return { sealed: true };
       case 'remove-passkey': {
         // A lost or stolen passkey: every session of its administrator ends with it.
-        await this.auth.removePasskey(operation.adminId, operation.passkeyId, null);
+        await this.auth.removePasskey(operation.adminId, operation.passkeyId, null, audit);
         return { removed: operation.passkeyId };
       }
     }

@@ -109,6 +109,9 @@ export class AuditTrail {
   async appendInTransaction(manager: EntityManager, entries: AuditEntry[]): Promise<number[]> {
     if (!this.options.enabled || entries.length === 0) return [];
     try {
+      // Waiting on the chain lock longer than this is a bug (a transaction waiting on itself through another
+      // connection, say): fail the change with 503 rather than hang it.
+      await manager.query(`SET LOCAL lock_timeout = '${AUDIT_STATEMENT_TIMEOUT_MS}ms'`);
       const records = await this.writeLocked((sql, parameters) => manager.query(sql, parameters), entries);
       this.knownHead = null; // moved in another transaction: the next group commit takes the locking way
       this.notify(records[records.length - 1].sequence);
