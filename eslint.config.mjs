@@ -84,7 +84,14 @@ const DEP_CONSTRAINTS = [
     bannedExternalImports: [],
   },
   {
-    // admin-console, kmsctl, k8s-kms-plugin: reach the server only through the SDK.
+    // kmsctl: the SDK for the service plane; crypto-core for offline audit verification (hashes, Ed25519);
+    // pg for reading the audit tables with a read-only role. Never the server's code.
+    allSourceTags: ['type:app', 'scope:cli'],
+    onlyDependOnLibsWithTags: ['type:contracts', 'type:sdk', 'type:crypto'],
+    bannedExternalImports: [...NEST, ...AUTH_SECRETS_CLIENT_APP, 'typeorm', 'typeorm/*'],
+  },
+  {
+    // admin-console, k8s-kms-plugin: reach the server only through the SDK.
     allSourceTags: ['type:app', 'scope:client'],
     onlyDependOnLibsWithTags: ['type:contracts', 'type:sdk'],
     bannedExternalImports: [...DB, ...NEST, ...AUTH_SECRETS_CLIENT_APP, ...ZOD],

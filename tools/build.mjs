@@ -11,6 +11,7 @@ export const PROJECTS = [
   'libs/auth',
   'libs/client-sdk',
   'apps/k8s-kms-plugin',
+  'apps/kmsctl',
   'migrations',
   'apps/kms-server',
   'apps/admin-console',

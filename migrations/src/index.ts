@@ -2,6 +2,7 @@ import { CreateKeys1764190000000 } from './1764190000000-CreateKeys';
 import { CreateAdminPlane1764200000000 } from './1764200000000-CreateAdminPlane';
 import { CreateServiceIdentities1764210000000 } from './1764210000000-CreateServiceIdentities';
 import { CreateApprovals1764220000000 } from './1764220000000-CreateApprovals';
+import { CreateAuditTrail1764300000000 } from './1764300000000-CreateAuditTrail';
 import { CreateMasterKeyVersions1764400000000 } from './1764400000000-CreateMasterKeyVersions';
 import { RemovePasskeysSoftly1764500000000 } from './1764500000000-RemovePasskeysSoftly';
 import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage';
@@ -10,6 +11,7 @@ import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage'
 export const KEYHOLD_MIGRATIONS = [
   CreateKeys1764190000000, CreateAdminPlane1764200000000, CreateServiceIdentities1764210000000,
   CreateApprovals1764220000000,
+  CreateAuditTrail1764300000000,
   CreateMasterKeyVersions1764400000000,
   RemovePasskeysSoftly1764500000000,
   CreateDailyUsage1764510000000,

@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest, FastifyServerOptions, RawServerDefau
 import type { DataSource } from 'typeorm';
 import { type Grant, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
 import { type CertificateClock, type RateLimit, RateLimiter, WebAuthnCeremonies } from '@keyhold/auth';
-import { randomToken } from '@keyhold/crypto-core';
+import { publicKeyFingerprint, randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
 import { AdminRepository } from './admin/admin.repository';
 import { registerAdminConsole } from './admin/admin-console';
@@ -42,6 +42,13 @@ import { MASTER_KEY_CHANGED_CHANNEL, MasterKeyService, readMasterKeyVersions } f
 import { type RewrapTarget, keyVersionsTarget } from './master-key/rewrap-targets';
 import { type ShamirSealFile, ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
+import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
+import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
+import { AuditQueries } from './audit/audit-queries';
+import { SystemAuditScope } from './audit/audit-scope';
+import { AuditTrail, DEFAULT_GROUP_COMMIT } from './audit/audit-trail';
+import type { GroupCommitOptions } from './audit/group-committer';
+import { RequestRecorder, registerAuditHooks } from './audit/request-audit';
 
 export interface ServiceTls {
   cert: string | Buffer;
@@ -94,13 +101,22 @@ export interface KeyholdServerOptions {
   signInRateLimit?: RateLimit;
   /** The background rewrap after a master-key rotation (it runs with the scheduler; tests call runOnce). */
   masterKeyRewrap?: RewrapOptions;
+  /** The audit trail: on unless `enabled: false` (development only: the config refuses it in production). */
+  audit?: { enabled?: boolean; groupCommit?: GroupCommitOptions; checkpoints?: CheckpointPolicy };
+}
+
+export interface KeyholdAudit {
+  trail: AuditTrail;
+  keys: AuditKeys;
+  checkpointer: AuditCheckpointer;
+  queries: AuditQueries;
 }
 
 /**
  * Everything stored wrapped or sealed under a master-key version: the rewrap job moves each onto the newest
  * version, and a version is retired only once none of them references it. Add a target here.
  */
-export const REWRAP_TARGETS: readonly RewrapTarget[] = [keyVersionsTarget, certificateAuthorityRewrapTarget];
+export const REWRAP_TARGETS: readonly RewrapTarget[] = [keyVersionsTarget, certificateAuthorityRewrapTarget, auditKeysRewrapTarget];
 
 const DEFAULT_REWRAP: RewrapOptions = { batchSize: 100, paceMs: 20, intervalMs: 60_000 };
 
@@ -121,6 +137,7 @@ export interface KeyholdServer {
   admin: { app: NestFastifyApplication; url: string; port: number; auth: AdminAuthService; setupLink: string | null } | null;
   seal: { state: SealState; unsealer: ShamirUnsealer | null };
   masterKey: { ring: MasterKeyRing; service: MasterKeyService; rewrap: MasterKeyRewrapJob };
+  audit: KeyholdAudit;
   close(): Promise<void>;
 }
 
@@ -155,7 +172,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   // Started unsealed (file, PKCS#11): a root that does not fit the database stops the start here.
   if (!sealState.sealed) await masterKey.load();
   const usage = new UsageRecorder(repository, options.usageFlushIntervalMs ?? 5000, () => clock.now());
-  const keys = new KeysService(repository, masterKey, cache, usage, clock);
+  const audit = await startAudit(options, masterKey, sealState, clock);
+  const keys = new KeysService(repository, masterKey, cache, usage, clock, new SystemAuditScope(audit.trail, 'system:scheduler', () => clock.now()));
   const grantsRepository = new GrantsRepository(options.dataSource);
   const grants = new DatabaseGrantPolicySource(options.fileGrants, grantsRepository);
   const wallClock = options.certificateClock ?? Date.now;
@@ -219,6 +237,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     revocations,
     nextRequestId,
     closing: () => closing,
+    audit: audit.trail.enabled ? new RequestRecorder({ plane: 'service', trail: audit.trail, keys: audit.keys, now: () => clock.now() }) : null,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     ServicePlaneModule.register({ keys, crypto, health, sealState, grants, revocations, rateLimiter, certificateClock }),
@@ -234,6 +253,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(app);
+  if (audit.trail.enabled) registerAuditHooks(app.getHttpAdapter().getInstance(), { plane: 'service', trail: audit.trail, keys: audit.keys, now: () => clock.now() });
   sealState.onChange(async (sealed) => {
     if (sealed || serviceIdentityCa) return;
     serviceIdentityCa = await authority.ensure();
@@ -256,7 +276,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
   const seal = { state: sealState, unsealer };
   const masterKeyParts = { ring: masterKey, service: masterKeys, rewrap };
-  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal, masterKeys) : null;
+  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal, audit, masterKeys) : null;
+  audit.checkpointer.start();
 
   return {
     app,
@@ -270,6 +291,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     admin,
     seal,
     masterKey: masterKeyParts,
+    audit,
     async close() {
       unsealer?.clear();
       // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
@@ -279,10 +301,37 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       await admin?.app.close();
       closing = true;
       await app.close();
+      await audit.trail.close();
+      await audit.checkpointer.stop();
+      audit.keys.forget();
       await usage.stop();
       await listener.stop();
     },
   };
+}
+
+/** The audit trail, its keys (created at the first unsealed start, forgotten when sealed) and its checkpoints. */
+async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, sealState: SealState, clock: Clock): Promise<KeyholdAudit> {
+  const now = () => clock.now();
+  const trail = new AuditTrail({
+    enabled: options.audit?.enabled ?? true,
+    groupCommit: options.audit?.groupCommit ?? DEFAULT_GROUP_COMMIT,
+    databaseUrl: options.databaseUrl,
+  });
+  const keys = new AuditKeys(options.dataSource, masterKey);
+  const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now);
+  trail.onAppended((head) => checkpointer.noticeHead(head));
+  if (!sealState.sealed) await keys.ensure(now());
+  const publicKeyPem = await keys.publicKeyPem();
+  if (publicKeyPem) {
+    // The fingerprint, so operators can check the key they verify checkpoints with (kmsctl audit public-key).
+    options.logger.log({ msg: 'audit trail', enabled: trail.enabled, checkpointKeyFingerprint: publicKeyFingerprint(publicKeyPem) }, 'AuditTrail');
+  }
+  sealState.onChange(async (sealed) => {
+    if (sealed) keys.forget();
+    else await keys.ensure(now());
+  });
+  return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource) };
 }
 
 function sealStateOf(masterKey: MasterKey | undefined): SealState {
@@ -302,6 +351,7 @@ async function startAdminListener(
   identities: KeyholdServer['identities'],
   clock: Clock,
   seal: KeyholdServer['seal'],
+  audit: KeyholdAudit,
   masterKeys: MasterKeyService,
 ): Promise<NonNullable<KeyholdServer['admin']>> {
   const now = () => clock.now();
@@ -326,11 +376,13 @@ async function startAdminListener(
       approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys),
       seal,
       masterKeys,
+      audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer },
     }),
     httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }, requestIdGenerator()),
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(adminApp);
+  if (audit.trail.enabled) registerAuditHooks(adminApp.getHttpAdapter().getInstance(), { plane: 'admin', trail: audit.trail, keys: audit.keys, now });
   adminApp.getHttpAdapter().getInstance().addHook('onSend', (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
     // The admin plane is only ever read by its own console: no framing, no sniffing, no caching of answers.
     void reply.header('x-frame-options', 'DENY');

@@ -49,7 +49,11 @@ async function main(): Promise<void> {
     rateLimit: config.rateLimit,
     schedulerIntervalMs: config.schedulerIntervalMs,
     masterKeyRewrap: config.masterKeyRewrap,
+    audit: config.audit,
   });
+  if (!config.audit.enabled) {
+    logger.warn({ msg: 'AUDIT TRAIL OFF (KEYHOLD_AUDIT=off): development measurements only; nothing is recorded' }, 'Keyhold');
+  }
   logger.log(
     {
       msg: 'Keyhold service plane listening',

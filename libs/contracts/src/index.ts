@@ -6,3 +6,4 @@ export * from './api-error';
 export * from './grants';
 export * from './admin';
 export * from './master-key';
+export * from './audit';

@@ -37,3 +37,5 @@ export {
   matchesKeyCheckValue,
   splitSecret,
 } from './shamir';
+export * from './ed25519';
+export * from './audit';

@@ -13,6 +13,8 @@ import {
 } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { type AuditScope, recordIn } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import type { AdminRecord } from './admin.repository';
 import { AdminRepository } from './admin.repository';
 import { AdminAuthService } from './admin-auth.service';
@@ -57,8 +59,9 @@ export class AdminAuthController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Body(new ZodPipe(enrolmentRequestSchema)) body: Parsed<typeof enrolmentRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ) {
-    const { admin, recoveryCodes } = await this.auth.completeEnrolment(body.token, body.response, body.passkeyName);
+    const { admin, recoveryCodes } = await this.auth.completeEnrolment(body.token, body.response, body.passkeyName, audit);
     const session = await this.sessions.create(admin, clientContext(request));
     void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
     return { admin: toAdminView(admin), recoveryCodes, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
@@ -88,8 +91,9 @@ export class AdminAuthController {
     @Req() request: WithUser<AdminRecord>,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Body(new ZodPipe(signInRequestSchema)) _body: Parsed<typeof signInRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ): Promise<SessionView> {
-    const session = await this.sessions.create(request.user, clientContext(request));
+    const session = await this.sessions.create(request.user, clientContext(request), recordIn(audit, { operation: 'admin.sign-in', keyName: null, keyVersion: null }));
     void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
     return { admin: toAdminView(request.user), csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
   }
@@ -136,8 +140,9 @@ export class AdminAuthController {
   async addPasskey(
     @Req() request: WithUser<AuthenticatedAdmin>,
     @Body(new ZodPipe(addPasskeyRequestSchema)) body: Parsed<typeof addPasskeyRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ): Promise<PasskeyView> {
-    return toPasskeyView(await this.auth.addPasskey(request.user.admin, body.response, body.name));
+    return toPasskeyView(await this.auth.addPasskey(request.user.admin, body.response, body.name, audit));
   }
 
   @Patch('me/passkeys/:id')
@@ -155,16 +160,20 @@ export class AdminAuthController {
 
   @Delete('me/passkeys/:id')
   @Roles('admin', 'operator', 'auditor')
-  async removePasskey(@Req() request: WithUser<AuthenticatedAdmin>, @Param('id') id: string): Promise<{ passkeys: PasskeyView[] }> {
+  async removePasskey(
+    @Req() request: WithUser<AuthenticatedAdmin>,
+    @Param('id') id: string,
+    @RequestAuditScope() audit?: AuditScope,
+  ): Promise<{ passkeys: PasskeyView[] }> {
     // The owner keeps the session they remove it from; their other sessions end.
-    await this.auth.removePasskey(request.user.admin.id, id, request.user.session.id);
+    await this.auth.removePasskey(request.user.admin.id, id, request.user.session.id, audit);
     return this.passkeys(request);
   }
 
   @Post('me/recovery-codes')
   @HttpCode(200)
   @Roles('admin', 'operator', 'auditor')
-  async regenerateRecoveryCodes(@Req() request: WithUser<AuthenticatedAdmin>) {
-    return { recoveryCodes: await this.auth.regenerateRecoveryCodes(request.user.admin) };
+  async regenerateRecoveryCodes(@Req() request: WithUser<AuthenticatedAdmin>, @RequestAuditScope() audit?: AuditScope) {
+    return { recoveryCodes: await this.auth.regenerateRecoveryCodes(request.user.admin, audit) };
   }
 }

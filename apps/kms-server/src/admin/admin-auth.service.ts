@@ -14,6 +14,8 @@ import {
   verifySecret,
 } from '@keyhold/auth';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
+import type { EntityManager } from 'typeorm';
+import { type AuditScope, recordIn } from '../audit/audit-scope';
 import type { AdminRecord, AdminRepository, AdminRole, EnrolmentTokenRecord, PasskeyRecord } from './admin.repository';
 import type { PostgresChallengeStore } from './challenge-store';
 
@@ -53,8 +55,12 @@ export class AdminAuthService {
     return this.issueEnrolmentToken({ kind: 'setup', role: 'admin', name: null, adminId: null, createdBy: null }, SETUP_TOKEN_TTL_MS);
   }
 
-  async invite(inviter: AdminRecord, role: AdminRole, name: string | null): Promise<{ token: string; expiresAt: Date }> {
-    const token = await this.issueEnrolmentToken({ kind: 'invitation', role, name, adminId: null, createdBy: inviter.id }, INVITATION_TTL_MS);
+  async invite(inviter: AdminRecord, role: AdminRole, name: string | null, audit?: AuditScope): Promise<{ token: string; expiresAt: Date }> {
+    const token = await this.issueEnrolmentToken(
+      { kind: 'invitation', role, name, adminId: null, createdBy: inviter.id },
+      INVITATION_TTL_MS,
+      recordIn(audit, { operation: 'admins.invite', keyName: null, keyVersion: null }),
+    );
     return { token, expiresAt: new Date(this.now().getTime() + INVITATION_TTL_MS) };
   }
 
@@ -76,7 +82,7 @@ export class AdminAuthService {
   }
 
   /** Completes enrolment: verifies the passkey, uses up the token, creates (or recovers) the administrator. */
-  async completeEnrolment(token: string, response: unknown, passkeyName: string | undefined): Promise<EnrolmentResult> {
+  async completeEnrolment(token: string, response: unknown, passkeyName: string | undefined, audit?: AuditScope): Promise<EnrolmentResult> {
     const parts = splitToken(token);
     const challenge = challengeOfResponse(response);
     const data = challenge ? (await this.challenges.consume(challenge, 'enrolment'))?.data : null;
@@ -115,6 +121,8 @@ export class AdminAuthService {
       }
       await this.repository.insertPasskey({ ...credential, id: randomUuid(), adminId: admin.id, name: passkeyName ?? 'passkey', createdAt: now, lastUsedAt: null }, manager);
       await this.repository.markTokenUsed(record.id, admin.id, now, manager);
+      // By the administrator it creates (or recovers): no one was signed in.
+      await audit?.record(manager, { operation: 'admin.enrol', keyName: null, keyVersion: null, actor: `admin:${admin.id}` });
       return { admin, recoveryCodes };
     });
   }
@@ -174,7 +182,7 @@ export class AdminAuthService {
     return options;
   }
 
-  async addPasskey(admin: AdminRecord, response: unknown, name: string): Promise<PasskeyRecord> {
+  async addPasskey(admin: AdminRecord, response: unknown, name: string, audit?: AuditScope): Promise<PasskeyRecord> {
     const challenge = challengeOfResponse(response);
     const data = challenge ? (await this.challenges.consume(challenge, 'add-passkey'))?.data : null;
     if (!challenge || !data || data.adminId !== admin.id) {
@@ -182,7 +190,10 @@ export class AdminAuthService {
     }
     const credential = await this.verifyRegistration(response, challenge);
     const passkey: PasskeyRecord = { ...credential, id: randomUuid(), adminId: admin.id, name, createdAt: this.now(), lastUsedAt: null };
-    await this.repository.insertPasskey(passkey);
+    await this.repository.transaction(async (manager) => {
+      await this.repository.insertPasskey(passkey, manager);
+      await audit?.record(manager, { operation: 'passkeys.add', keyName: null, keyVersion: null });
+    });
     return passkey;
   }
 
@@ -211,21 +222,27 @@ export class AdminAuthService {
    * Removes one of an administrator's passkeys (never the last): it stops signing in and approving at once,
    * and the administrator's sessions end, but `keepSessionId`. Approvals it signed stay on record.
    */
-  async removePasskey(adminId: string, passkeyId: string, keepSessionId: string | null): Promise<void> {
-    const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId) : 'not-found';
+  async removePasskey(adminId: string, passkeyId: string, keepSessionId: string | null, audit?: AuditScope): Promise<void> {
+    const record = recordIn(audit, { operation: 'passkeys.remove', keyName: null, keyVersion: null });
+    const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId, record) : 'not-found';
     if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey');
     if (outcome === 'last') throw new ApiError('INVALID_STATE', 'that is the last passkey of this administrator; add another before removing it');
   }
 
-  async regenerateRecoveryCodes(admin: AdminRecord): Promise<string[]> {
+  async regenerateRecoveryCodes(admin: AdminRecord, audit?: AuditScope): Promise<string[]> {
     const codes = generateRecoveryCodes();
-    await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code)))), this.now());
+    const hashes = await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code))));
+    await this.repository.transaction(async (manager) => {
+      await this.repository.replaceRecoveryCodes(admin.id, hashes, this.now(), manager);
+      await audit?.record(manager, { operation: 'admin.recovery-codes', keyName: null, keyVersion: null });
+    });
     return codes;
   }
 
   private async issueEnrolmentToken(
     token: Omit<EnrolmentTokenRecord, 'id' | 'secretHash' | 'expiresAt' | 'usedAt'>,
     ttlMs: number,
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
   ): Promise<string> {
     const { id, secret, token: value } = makeLookupToken();
     const now = this.now();
@@ -236,7 +253,7 @@ export class AdminAuthService {
       createdAt: now,
       expiresAt: new Date(now.getTime() + ttlMs),
       usedAt: null,
-    });
+    }, alsoInTransaction);
     return value;
   }
 

@@ -18,6 +18,7 @@ import {
 import { AdminAuthService } from './admin-auth.service';
 import { AdminSessions } from './admin-sessions';
 import { ApprovalsController } from './approvals.controller';
+import { AUDIT_SERVICES, AuditController, type AuditServices } from './audit.controller';
 import { ApprovalsService } from './approvals.service';
 import { ADMIN_PUBLIC_ORIGIN, AdminsController } from './admins.controller';
 import { DocsController } from './docs.controller';
@@ -43,6 +44,7 @@ export interface AdminPlaneServices {
   approvals: ApprovalsService;
   seal: SealServices;
   masterKeys: MasterKeyService;
+  audit: AuditServices;
 }
 
 /**
@@ -56,7 +58,7 @@ export class AdminPlaneModule {
     return {
       module: AdminPlaneModule,
       imports: [PassportModule],
-      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, SealController, MasterKeyController, DocsController],
+      controllers: [AdminAuthController, AdminsController, KeysAdminController, ServiceIdentitiesController, ApprovalsController, SealController, AuditController, MasterKeyController, DocsController],
       providers: [
         { provide: AdminRepository, useValue: services.repository },
         { provide: AdminAuthService, useValue: services.auth },
@@ -70,6 +72,7 @@ export class AdminPlaneModule {
         { provide: ApprovalsService, useValue: services.approvals },
         { provide: SEAL_SERVICES, useValue: services.seal },
         { provide: MasterKeyService, useValue: services.masterKeys },
+        { provide: AUDIT_SERVICES, useValue: services.audit },
         AdminSessionStrategy,
         WebAuthnStrategy,
         SignInRateLimitGuard,

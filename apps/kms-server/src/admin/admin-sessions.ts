@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import { ApiError } from '@keyhold/contracts';
 import { constantTimeEqual, hmacSha256, sha256 } from '@keyhold/crypto-core';
 import { hashSecret, makeLookupToken, splitToken, verifySecret } from '@keyhold/auth';
@@ -38,7 +39,12 @@ export class AdminSessions {
     private readonly policy: SessionPolicy = DEFAULT_SESSION_POLICY,
   ) {}
 
-  async create(admin: AdminRecord, context: { sourceAddress: string | null; userAgent: string | null }): Promise<{ cookie: string; csrfToken: string; expiresAt: Date }> {
+  /** `alsoInTransaction` runs in the session's transaction (the sign-in's audit record). */
+  async create(
+    admin: AdminRecord,
+    context: { sourceAddress: string | null; userAgent: string | null },
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
+  ): Promise<{ cookie: string; csrfToken: string; expiresAt: Date }> {
     const { id, secret, token } = makeLookupToken();
     const now = this.now();
     const expiresAt = new Date(now.getTime() + this.policy.absoluteTimeoutMs);
@@ -51,7 +57,7 @@ export class AdminSessions {
       expiresAt,
       revokedAt: null,
       ...context,
-    });
+    }, alsoInTransaction);
     this.remember(id, secret);
     return { cookie: token, csrfToken: csrfTokenFor(secret), expiresAt };
   }

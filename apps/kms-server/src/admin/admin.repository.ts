@@ -129,8 +129,12 @@ export class AdminRepository {
     );
   }
 
-  async updateAdminRole(id: string, role: AdminRole): Promise<void> {
-    await this.dataSource.query(`UPDATE keyhold_admins SET role = $2 WHERE id = $1 AND removed_at IS NULL`, [id, role]);
+  /** `alsoInTransaction` runs last in the change's transaction (its audit record). */
+  async updateAdminRole(id: string, role: AdminRole, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(`UPDATE keyhold_admins SET role = $2 WHERE id = $1 AND removed_at IS NULL`, [id, role]);
+      await alsoInTransaction?.(manager);
+    });
   }
 
   async removeAdmin(id: string, at: Date, manager?: EntityManager): Promise<void> {
@@ -187,7 +191,13 @@ export class AdminRepository {
    * of that admin ends, but `keepSessionId` (the owner removing it from a session they keep): whoever held the
    * passkey may have signed in with it.
    */
-  async removePasskey(adminId: string, id: string, at: Date, keepSessionId: string | null): Promise<'removed' | 'not-found' | 'last'> {
+  async removePasskey(
+    adminId: string,
+    id: string,
+    at: Date,
+    keepSessionId: string | null,
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
+  ): Promise<'removed' | 'not-found' | 'last'> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT id FROM keyhold_admins WHERE id = $1 FOR UPDATE`, [adminId]);
       const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1 AND removed_at IS NULL`, [adminId]);
@@ -198,16 +208,20 @@ export class AdminRepository {
         `UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3`,
         [adminId, at, keepSessionId],
       );
+      await alsoInTransaction?.(manager);
       return 'removed';
     });
   }
 
-  async insertEnrolmentToken(token: EnrolmentTokenRecord & { createdAt: Date }): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO keyhold_enrolment_tokens (id, kind, secret_hash, role, name, admin_id, created_by, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [token.id, token.kind, token.secretHash, token.role, token.name, token.adminId, token.createdBy, token.createdAt, token.expiresAt],
-    );
+  async insertEnrolmentToken(token: EnrolmentTokenRecord & { createdAt: Date }, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO keyhold_enrolment_tokens (id, kind, secret_hash, role, name, admin_id, created_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [token.id, token.kind, token.secretHash, token.role, token.name, token.adminId, token.createdBy, token.createdAt, token.expiresAt],
+      );
+      await alsoInTransaction?.(manager);
+    });
   }
 
   async findEnrolmentToken(id: string, manager?: EntityManager, lock = false): Promise<EnrolmentTokenRecord | null> {
@@ -256,12 +270,19 @@ export class AdminRepository {
     return result[1] === 1;
   }
 
-  async insertSession(session: SessionRecord & { sourceAddress: string | null; userAgent: string | null }): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO keyhold_admin_sessions (id, secret_hash, admin_id, created_at, last_seen_at, expires_at, source_address, user_agent)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [session.id, session.secretHash, session.adminId, session.createdAt, session.lastSeenAt, session.expiresAt, session.sourceAddress, session.userAgent],
-    );
+  /** `alsoInTransaction` runs last in the same transaction (the sign-in's audit record). */
+  async insertSession(
+    session: SessionRecord & { sourceAddress: string | null; userAgent: string | null },
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO keyhold_admin_sessions (id, secret_hash, admin_id, created_at, last_seen_at, expires_at, source_address, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [session.id, session.secretHash, session.adminId, session.createdAt, session.lastSeenAt, session.expiresAt, session.sourceAddress, session.userAgent],
+      );
+      await alsoInTransaction?.(manager);
+    });
   }
 
   async findSession(id: string): Promise<SessionRecord | null> {

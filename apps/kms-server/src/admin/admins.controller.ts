@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify';
 import { ApiError, type AdminView, changeRoleRequestSchema, inviteRequestSchema } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { type AuditScope, recordIn } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { AdminRepository } from './admin.repository';
 import { AdminAuthService } from './admin-auth.service';
 import { Roles } from './admin-auth.guards';
@@ -31,8 +33,12 @@ export class AdminsController {
 
   @Post('invitations')
   @Roles('admin')
-  async invite(@Req() request: WithUser, @Body(new ZodPipe(inviteRequestSchema)) body: z.output<typeof inviteRequestSchema>) {
-    const { token, expiresAt } = await this.auth.invite(request.user.admin, body.role, body.name ?? null);
+  async invite(
+    @Req() request: WithUser,
+    @Body(new ZodPipe(inviteRequestSchema)) body: z.output<typeof inviteRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
+  ) {
+    const { token, expiresAt } = await this.auth.invite(request.user.admin, body.role, body.name ?? null, audit);
     return { token, link: `${this.publicOrigin}/enrol#token=${token}`, role: body.role, expiresAt: expiresAt.toISOString() };
   }
 
@@ -42,6 +48,7 @@ export class AdminsController {
     @Req() request: WithUser,
     @Param('id') id: string,
     @Body(new ZodPipe(changeRoleRequestSchema)) body: z.output<typeof changeRoleRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ): Promise<AdminView> {
     const target = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.findAdmin(id) : null;
     if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
@@ -49,7 +56,7 @@ export class AdminsController {
       const admins = (await this.repository.listAdmins()).filter((admin) => admin.role === 'admin');
       if (admins.length <= 1) throw new ApiError('INVALID_STATE', 'you are the last admin; promote someone else first');
     }
-    await this.repository.updateAdminRole(id, body.role);
+    await this.repository.updateAdminRole(id, body.role, recordIn(audit, { operation: 'admins.change-role', keyName: null, keyVersion: null }));
     return toAdminView({ ...target, role: body.role });
   }
 }

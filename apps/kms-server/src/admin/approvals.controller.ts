@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify';
 import { approvalRequestSchema, sensitiveOperationSchema } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
+import type { AuditScope } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { Roles } from './admin-auth.guards';
 import type { AuthenticatedAdmin } from './admin-sessions';
 import { ApprovalsService, type SensitiveOperation } from './approvals.service';
@@ -22,8 +24,8 @@ export class ApprovalsController {
 
   @Post()
   @Roles('admin')
-  request(@Req() request: WithUser, @Body(new ZodPipe(sensitiveOperationSchema)) body: SensitiveOperation) {
-    return this.approvals.request(request.user.admin, body);
+  request(@Req() request: WithUser, @Body(new ZodPipe(sensitiveOperationSchema)) body: SensitiveOperation, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.request(request.user.admin, body, audit);
   }
 
   @Get(':id')
@@ -40,14 +42,15 @@ export class ApprovalsController {
     @Req() request: WithUser,
     @Param('id') id: string,
     @Body(new ZodPipe(approvalRequestSchema)) body: z.output<typeof approvalRequestSchema>,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ) {
-    return this.approvals.approve(request.user.admin, id, body.response);
+    return this.approvals.approve(request.user.admin, id, body.response, audit);
   }
 
   @Post(':id/reject')
   @HttpCode(200)
   @Roles('admin')
-  reject(@Req() request: WithUser, @Param('id') id: string) {
-    return this.approvals.reject(request.user.admin, id);
+  reject(@Req() request: WithUser, @Param('id') id: string, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.reject(request.user.admin, id, audit);
   }
 }

@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { MasterKeyService } from '../master-key/master-key.service';
+import type { AuditScope } from '../audit/audit-scope';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
@@ -58,7 +59,7 @@ export class ApprovalsService {
     return rows[0] ? Number(rows[0].value) : 1;
   }
 
-  async request(requester: AdminRecord, operation: SensitiveOperation) {
+  async request(requester: AdminRecord, operation: SensitiveOperation, audit?: AuditScope) {
     await this.validate(operation);
     const now = this.now();
     const expiresAt = new Date(now.getTime() + OPERATION_TTL_MS);
@@ -66,11 +67,14 @@ export class ApprovalsService {
     const challenge = challengeForOperation(canonical);
     const id = randomUuid();
     const required = Math.min(await this.quorum(), (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin').length);
-    await this.dataSource.query(
-      `INSERT INTO keyhold_pending_operations (id, kind, canonical, challenge, requested_by, required_approvals, status, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
-      [id, operation.kind, canonical, challenge, requester.id, Math.max(1, required), now, expiresAt],
-    );
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO keyhold_pending_operations (id, kind, canonical, challenge, requested_by, required_approvals, status, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
+        [id, operation.kind, canonical, challenge, requester.id, Math.max(1, required), now, expiresAt],
+      );
+      await audit?.record(manager, { operation: `operations.request.${operation.kind}`, keyName: 'key' in operation ? operation.key : null, keyVersion: null });
+    });
     return { operation: await this.get(id), assertionOptions: await this.assertionOptions(challenge) };
   }
 
@@ -79,7 +83,7 @@ export class ApprovalsService {
     return this.webauthn.authenticationOptions({ challenge });
   }
 
-  async approve(approver: AdminRecord, id: string, response: unknown): Promise<PendingOperationView> {
+  async approve(approver: AdminRecord, id: string, response: unknown, audit?: AuditScope): Promise<PendingOperationView> {
     if (approver.role !== 'admin') throw new ApiError('FORBIDDEN', `the ${approver.role} role may not approve sensitive operations`);
     const pending = await this.get(id);
     if (pending.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${pending.status}`);
@@ -108,7 +112,7 @@ export class ApprovalsService {
         let status = 'executed';
         let result: unknown;
         try {
-          result = await this.execute(pending.operation);
+          result = await this.execute(pending.operation, audit);
         } catch (error) {
           status = 'failed';
           const refusal = toApiError(error);
@@ -116,17 +120,23 @@ export class ApprovalsService {
         }
         await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [id, status, this.now(), JSON.stringify(result ?? null)]);
       }
+      // Last, after the operation itself ran (in its own transaction, with its own record): this transaction
+      // takes the chain head's lock only now, so the operation's record is never waiting behind it.
+      await audit?.record(manager, { operation: 'operations.approve', keyName: null, keyVersion: null });
       return undefined;
     }).then(() => this.get(id));
   }
 
-  async reject(admin: AdminRecord, id: string): Promise<PendingOperationView> {
+  async reject(admin: AdminRecord, id: string, audit?: AuditScope): Promise<PendingOperationView> {
     if (admin.role !== 'admin') throw new ApiError('FORBIDDEN', `the ${admin.role} role may not reject sensitive operations`);
-    const result: [unknown[], number] = await this.dataSource.query(
-      `UPDATE keyhold_pending_operations SET status = 'rejected', decided_at = $2 WHERE id = $1 AND status = 'pending'`,
-      [id, this.now()],
-    );
-    if (result[1] !== 1) throw new ApiError('INVALID_STATE', 'only a pending operation can be rejected');
+    await this.dataSource.transaction(async (manager) => {
+      const result: [unknown[], number] = await manager.query(
+        `UPDATE keyhold_pending_operations SET status = 'rejected', decided_at = $2 WHERE id = $1 AND status = 'pending'`,
+        [id, this.now()],
+      );
+      if (result[1] !== 1) throw new ApiError('INVALID_STATE', 'only a pending operation can be rejected');
+      await audit?.record(manager, { operation: 'operations.reject', keyName: null, keyVersion: null });
+    });
     return this.get(id);
   }
 
@@ -192,28 +202,35 @@ export class ApprovalsService {
     }
   }
 
-  private async execute(operation: SensitiveOperation): Promise<unknown> {
+  /** Key changes are recorded in their own transactions under the approving request's scope. */
+  private async execute(operation: SensitiveOperation, audit?: AuditScope): Promise<unknown> {
     switch (operation.kind) {
       case 'destroy-key-now':
-        return this.keys.destroyNow(operation.key);
+        return this.keys.destroyNow(operation.key, audit);
       case 'destroy-version-now':
-        return this.keys.destroyVersionNow(operation.key, operation.version);
+        return this.keys.destroyVersionNow(operation.key, operation.version, audit);
       case 'remove-admin': {
         const admins = (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin' && admin.id !== operation.adminId);
         const target = await this.admins.findAdmin(operation.adminId);
         if (target?.role === 'admin' && admins.length === 0) throw new ApiError('INVALID_STATE', 'the last admin cannot be removed');
-        await this.admins.removeAdmin(operation.adminId, this.now());
+        await this.dataSource.transaction(async (manager) => {
+          await this.admins.removeAdmin(operation.adminId, this.now(), manager);
+          await audit?.record(manager, { operation: 'admins.remove', keyName: null, keyVersion: null });
+        });
         return { removed: operation.adminId };
       }
       case 'set-quorum':
-        await this.dataSource.query(
-          `INSERT INTO keyhold_settings (name, value, updated_at) VALUES ('approval_quorum', $1, $2)
-           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-          [JSON.stringify(operation.approvals), this.now()],
-        );
+        await this.dataSource.transaction(async (manager) => {
+          await manager.query(
+            `INSERT INTO keyhold_settings (name, value, updated_at) VALUES ('approval_quorum', $1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+            [JSON.stringify(operation.approvals), this.now()],
+          );
+          await audit?.record(manager, { operation: 'settings.set-quorum', keyName: null, keyVersion: null });
+        });
         return { approvals: operation.approvals };
       case 'shorten-destruction-window':
-        return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt));
+        return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt), audit);
       case 'seal':
         if (!this.sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
         // Every instance on this database seals (LISTEN/NOTIFY), this one at once.
@@ -226,7 +243,7 @@ export class ApprovalsService {
         return this.masterKeyService().retire(operation.version);
       case 'remove-passkey': {
         // A lost or stolen passkey: every session of its administrator ends with it.
-        await this.auth.removePasskey(operation.adminId, operation.passkeyId, null);
+        await this.auth.removePasskey(operation.adminId, operation.passkeyId, null, audit);
         return { removed: operation.passkeyId };
       }
     }

@@ -16,6 +16,8 @@ import {
   versionParamSchema,
 } from '@keyhold/contracts';
 import { KeyNamePipe } from '../common/key-name.pipe';
+import type { AuditScope } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { KeysService } from '../keys/keys.service';
 import { Roles } from './admin-auth.guards';
@@ -39,8 +41,8 @@ export class KeysAdminController {
 
   @Post()
   @Roles('admin', 'operator')
-  create(@Body(new ZodPipe(createKeyRequestSchema)) body: CreateKeyRequest): Promise<KeyView> {
-    return this.keys.create(body);
+  create(@Body(new ZodPipe(createKeyRequestSchema)) body: CreateKeyRequest, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.create(body, audit);
   }
 
   @Get(':name')
@@ -58,57 +60,57 @@ export class KeysAdminController {
 
   @Patch(':name')
   @Roles('admin', 'operator')
-  update(@Param('name', KeyNamePipe) name: string, @Body(new ZodPipe(updateKeyRequestSchema)) body: UpdateKeyRequest): Promise<KeyView> {
-    return this.keys.update(name, body);
+  update(@Param('name', KeyNamePipe) name: string, @Body(new ZodPipe(updateKeyRequestSchema)) body: UpdateKeyRequest, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.update(name, body, audit);
   }
 
   @Post(':name/rotate')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  rotate(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.rotate(name);
+  rotate(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.rotate(name, audit);
   }
 
   @Post(':name/disable')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  disable(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.disable(name);
+  disable(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.disable(name, audit);
   }
 
   @Post(':name/enable')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  enable(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.enable(name);
+  enable(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.enable(name, audit);
   }
 
   @Post(':name/schedule-destruction')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  scheduleDestruction(@Param('name', KeyNamePipe) name: string, @Body(optionalBody) body: ScheduleDestructionRequest): Promise<KeyView> {
-    return this.keys.scheduleDestruction(name, body.pendingDays);
+  scheduleDestruction(@Param('name', KeyNamePipe) name: string, @Body(optionalBody) body: ScheduleDestructionRequest, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.scheduleDestruction(name, body.pendingDays, audit);
   }
 
   @Post(':name/cancel-destruction')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  cancelDestruction(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.cancelDestruction(name);
+  cancelDestruction(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.cancelDestruction(name, audit);
   }
 
   @Post(':name/versions/:version/disable')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  disableVersion(@Param('name', KeyNamePipe) name: string, @Param('version', versionPipe) version: number): Promise<KeyView> {
-    return this.keys.disableVersion(name, version);
+  disableVersion(@Param('name', KeyNamePipe) name: string, @Param('version', versionPipe) version: number, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.disableVersion(name, version, audit);
   }
 
   @Post(':name/versions/:version/enable')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  enableVersion(@Param('name', KeyNamePipe) name: string, @Param('version', versionPipe) version: number): Promise<KeyView> {
-    return this.keys.enableVersion(name, version);
+  enableVersion(@Param('name', KeyNamePipe) name: string, @Param('version', versionPipe) version: number, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.enableVersion(name, version, audit);
   }
 
   @Post(':name/versions/:version/schedule-destruction')
@@ -118,14 +120,15 @@ export class KeysAdminController {
     @Param('name', KeyNamePipe) name: string,
     @Param('version', versionPipe) version: number,
     @Body(optionalBody) body: ScheduleDestructionRequest,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ): Promise<KeyView> {
-    return this.keys.scheduleVersionDestruction(name, version, body.pendingDays);
+    return this.keys.scheduleVersionDestruction(name, version, body.pendingDays, audit);
   }
 
   @Post(':name/versions/:version/cancel-destruction')
   @HttpCode(200)
   @Roles('admin', 'operator')
-  cancelVersionDestruction(@Param('name', KeyNamePipe) name: string, @Param('version', versionPipe) version: number): Promise<KeyView> {
-    return this.keys.cancelVersionDestruction(name, version);
+  cancelVersionDestruction(@Param('name', KeyNamePipe) name: string, @Param('version', versionPipe) version: number, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.cancelVersionDestruction(name, version, audit);
   }
 }

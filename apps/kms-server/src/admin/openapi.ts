@@ -17,6 +17,8 @@ import {
   sensitiveOperationSchema,
   approvalRequestSchema,
   unsealShareRequestSchema,
+  auditFilterSchema,
+  auditQuerySchema,
 } from '@keyhold/contracts';
 
 interface Route {
@@ -26,10 +28,13 @@ interface Route {
   /** `public` routes need no session; others list the roles allowed. */
   access: 'public' | string[];
   body?: z.ZodType;
+  /** Query-string parameters, from a zod object schema. */
+  query?: z.ZodObject;
 }
 
 const ALL = ['admin', 'operator', 'auditor'];
 const CHANGE_KEYS = ['admin', 'operator'];
+const AUDIT = ['admin', 'auditor'];
 
 /** The admin API, one line a route: the source of the OpenAPI document served at /docs. */
 export const ADMIN_ROUTES: Route[] = [
@@ -83,6 +88,11 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'get', path: '/api/v1/master-key', summary: 'Master-key versions (active, retiring, retired), rows per version and target, rows left to rewrap, the rewrap job', access: ALL },
   { method: 'post', path: '/api/v1/master-key/rotate', summary: 'Rotate the master key: requests the `rotate-master-key` sensitive operation; once approved a new version wraps new material and everything is rewrapped in the background', access: ['admin'] },
   { method: 'post', path: '/api/v1/master-key/versions/{version}/retire', summary: 'Retire a master-key version: requests `retire-master-key-version`; refused while any row still references it; deletes its sealed key', access: ['admin'] },
+  { method: 'get', path: '/api/v1/audit/records', summary: 'Audit records in sequence order, filtered by time range, actor, key, operation, outcome or sequence range; cursor paging (docs/audit.md)', access: AUDIT, query: auditQuerySchema },
+  { method: 'get', path: '/api/v1/audit/export', summary: 'Export as JSON Lines: a header, the matching records, then the signed checkpoints in their range; verify with `kmsctl audit verify --file`', access: AUDIT, query: auditFilterSchema },
+  { method: 'get', path: '/api/v1/audit/checkpoints', summary: 'Signed checkpoints (sequence, chain head hash, time, Ed25519 signature) and the current chain head', access: AUDIT },
+  { method: 'post', path: '/api/v1/audit/checkpoints', summary: 'Sign a checkpoint of the current chain head now', access: AUDIT },
+  { method: 'get', path: '/api/v1/audit/public-key', summary: 'The Ed25519 public key that signs audit checkpoints (PEM) and its fingerprint', access: AUDIT },
 ];
 
 const errorSchema = {
@@ -107,6 +117,9 @@ export function adminOpenApiDocument(): Record<string, unknown> {
       required: true,
       schema: { type: match[1] === 'version' ? 'integer' : 'string' },
     }));
+    for (const [name, schema] of Object.entries(route.query?.shape ?? {})) {
+      parameters.push({ name, in: 'query', required: false, schema: z.toJSONSchema(schema as z.ZodType, { io: 'input', unrepresentable: 'any' }) as { type: string } });
+    }
     paths[route.path] ??= {};
     paths[route.path][route.method] = {
       summary: route.summary,

@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify';
 import { ApiError, unsealShareRequestSchema } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
+import type { AuditScope } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import type { SealState } from '../seal/seal-state';
 import type { ShamirUnsealer, UnsealProgress } from '../seal/shamir-seal';
 import { PublicRoute, Roles, SignInRateLimitGuard } from './admin-auth.guards';
@@ -52,7 +54,7 @@ export class SealController {
   /** Seal again: opens a pending `seal` operation that runs once approved (a fresh passkey assertion, and the quorum). */
   @Post()
   @Roles('admin')
-  requestSeal(@Req() request: FastifyRequest & { user: AuthenticatedAdmin }) {
-    return this.approvals.request(request.user.admin, { kind: 'seal' });
+  requestSeal(@Req() request: FastifyRequest & { user: AuthenticatedAdmin }, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.request(request.user.admin, { kind: 'seal' }, audit);
   }
 }

@@ -10,6 +10,8 @@ import {
 import { randomUuid } from '@keyhold/crypto-core';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { type AuditScope, recordIn } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { CertificateAuthorityService } from '../service-identities/certificate-authority.service';
 import { DatabaseGrantPolicySource } from '../service-identities/database-grant-policy-source';
 import { GrantsRepository } from '../service-identities/grants.repository';
@@ -38,17 +40,18 @@ export class ServiceIdentitiesController {
 
   @Post('grants')
   @Roles('admin')
-  async createGrant(@Req() request: WithUser, @Body(new ZodPipe(grantSchema)) body: Grant) {
+  async createGrant(@Req() request: WithUser, @Body(new ZodPipe(grantSchema)) body: Grant, @RequestAuditScope() audit?: AuditScope) {
     const id = randomUuid();
-    await this.grants.insert(id, body, request.user.admin.id, new Date());
+    await this.grants.insert(id, body, request.user.admin.id, new Date(), recordIn(audit, { operation: 'grants.create', keyName: null, keyVersion: null }));
     await this.grantPolicy.reload();
     return this.grants.find(id);
   }
 
   @Patch('grants/:id')
   @Roles('admin')
-  async updateGrant(@Param('id') id: string, @Body(new ZodPipe(grantSchema)) body: Grant) {
-    if (!UUID.test(id) || !(await this.grants.update(id, body, new Date()))) throw new ApiError('NOT_FOUND', 'no such grant');
+  async updateGrant(@Param('id') id: string, @Body(new ZodPipe(grantSchema)) body: Grant, @RequestAuditScope() audit?: AuditScope) {
+    const record = recordIn(audit, { operation: 'grants.update', keyName: null, keyVersion: null });
+    if (!UUID.test(id) || !(await this.grants.update(id, body, new Date(), record))) throw new ApiError('NOT_FOUND', 'no such grant');
     await this.grantPolicy.reload();
     return this.grants.find(id);
   }
@@ -56,8 +59,9 @@ export class ServiceIdentitiesController {
   @Delete('grants/:id')
   @HttpCode(204)
   @Roles('admin')
-  async deleteGrant(@Param('id') id: string): Promise<void> {
-    if (!UUID.test(id) || !(await this.grants.delete(id))) throw new ApiError('NOT_FOUND', 'no such grant');
+  async deleteGrant(@Param('id') id: string, @RequestAuditScope() audit?: AuditScope): Promise<void> {
+    const record = recordIn(audit, { operation: 'grants.delete', keyName: null, keyVersion: null });
+    if (!UUID.test(id) || !(await this.grants.delete(id, record))) throw new ApiError('NOT_FOUND', 'no such grant');
     await this.grantPolicy.reload();
   }
 
@@ -76,13 +80,20 @@ export class ServiceIdentitiesController {
   /** Issues a client certificate; a generated private key is in this answer only, never stored. */
   @Post('certificates')
   @Roles('admin')
-  issue(@Req() request: WithUser, @Body(new ZodPipe(issueCertificateRequestSchema)) body: z.output<typeof issueCertificateRequestSchema>) {
-    return this.authority.issue({
-      identity: body.identity,
-      validityHours: body.validityHours ?? DEFAULT_CERTIFICATE_VALIDITY_HOURS,
-      requestPem: body.csr,
-      issuedBy: request.user.admin.id,
-    });
+  issue(
+    @Req() request: WithUser,
+    @Body(new ZodPipe(issueCertificateRequestSchema)) body: z.output<typeof issueCertificateRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
+  ) {
+    return this.authority.issue(
+      {
+        identity: body.identity,
+        validityHours: body.validityHours ?? DEFAULT_CERTIFICATE_VALIDITY_HOURS,
+        requestPem: body.csr,
+        issuedBy: request.user.admin.id,
+      },
+      recordIn(audit, { operation: 'certificates.issue', keyName: null, keyVersion: null }),
+    );
   }
 
   @Post('certificates/:serial/revoke')
@@ -92,8 +103,9 @@ export class ServiceIdentitiesController {
     @Req() request: WithUser,
     @Param('serial') serial: string,
     @Body(new ZodPipe(revokeCertificateRequestSchema.optional().transform((body) => body ?? {}))) body: { reason?: string },
+    @RequestAuditScope() audit?: AuditScope,
   ) {
     if (!SERIAL.test(serial)) throw new ApiError('NOT_FOUND', 'no certificate with that serial number');
-    return this.authority.revoke(serial, request.user.admin.id, body.reason ?? null);
+    return this.authority.revoke(serial, request.user.admin.id, body.reason ?? null, recordIn(audit, { operation: 'certificates.revoke', keyName: null, keyVersion: null }));
   }
 }

@@ -53,6 +53,11 @@ const environmentSchema = z.object({
   KEYHOLD_MASTER_KEY_REWRAP_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
   KEYHOLD_MASTER_KEY_REWRAP_PACE_MS: z.coerce.number().int().min(0).max(60_000).default(20),
   KEYHOLD_MASTER_KEY_REWRAP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  KEYHOLD_AUDIT: z.enum(['on', 'off']).default('on'),
+  KEYHOLD_AUDIT_COMMIT_DELAY_MS: z.coerce.number().int().min(0).max(1000).default(2),
+  KEYHOLD_AUDIT_COMMIT_MAX_RECORDS: z.coerce.number().int().min(1).max(10_000).default(1000),
+  KEYHOLD_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  KEYHOLD_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(0).max(100_000_000).default(10_000),
 });
 
 export interface KeyholdConfig {
@@ -86,6 +91,12 @@ export interface KeyholdConfig {
   schedulerIntervalMs: number;
   keyCache: { ttlMs: number; maxKeys: number };
   rateLimit: { perSecond: number; burst: number };
+  /** The audit trail; `enabled: false` only in development (the benchmark's without-audit figure). */
+  audit: {
+    enabled: boolean;
+    groupCommit: { maxDelayMs: number; maxBatch: number };
+    checkpoints: { intervalMs: number; everyRecords: number };
+  };
 }
 
 export const SEAL_KINDS = ['file', 'shamir', 'pkcs11'] as const;
@@ -170,6 +181,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     }
   }
 
+  if (production && e.KEYHOLD_AUDIT === 'off') {
+    throw new ConfigError('KEYHOLD_AUDIT=off is for development measurements only; production always keeps the audit trail');
+  }
   const file = (value: string | undefined, fallback: string) => (value ? absolute(value) : fallback);
   const adminOrigin = e.KEYHOLD_ADMIN_PUBLIC_ORIGIN ?? `https://localhost:${e.KEYHOLD_ADMIN_PORT}`;
   const origins = e.KEYHOLD_ADMIN_ORIGINS ? e.KEYHOLD_ADMIN_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean) : [adminOrigin];
@@ -219,6 +233,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     rateLimit: {
       perSecond: e.KEYHOLD_RATE_LIMIT_PER_SECOND,
       burst: e.KEYHOLD_RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(e.KEYHOLD_RATE_LIMIT_PER_SECOND * 2)),
+    },
+    audit: {
+      enabled: e.KEYHOLD_AUDIT === 'on',
+      groupCommit: { maxDelayMs: e.KEYHOLD_AUDIT_COMMIT_DELAY_MS, maxBatch: e.KEYHOLD_AUDIT_COMMIT_MAX_RECORDS },
+      checkpoints: { intervalMs: e.KEYHOLD_AUDIT_CHECKPOINT_SECONDS * 1000, everyRecords: e.KEYHOLD_AUDIT_CHECKPOINT_RECORDS },
     },
   };
 }

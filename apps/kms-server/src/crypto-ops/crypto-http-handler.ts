@@ -2,12 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Logger } from '@nestjs/common';
 import secureJson from 'secure-json-parse';
-import { ApiError, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
+import { AUDIT_SEQUENCE_HEADER, ApiError, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
 import {
   type CertificateClock,
   type GrantPolicySource,
   type RateLimiter,
   type RevocationCheck,
+  type ServiceIdentity,
   authenticateConnection,
   authorizeOperation,
   enforceRateLimit,
@@ -15,6 +16,7 @@ import {
 import { errorAnswer } from '../common/api-error.filter';
 import { requireKeyName } from '../common/key-name.pipe';
 import { parseRequestPart } from '../common/zod-body.pipe';
+import { type RequestRecorder, auditUnavailableBody } from '../audit/request-audit';
 import type { SealState } from '../seal/seal-state';
 import { sealedError } from '../seal/seal-state';
 import type { CryptoOpsService } from './crypto-ops.service';
@@ -31,6 +33,8 @@ export interface CryptoHttpDependencies {
   nextRequestId: () => string;
   /** True once the server is shutting down: new requests get 503 and the connection closes. */
   closing: () => boolean;
+  /** The audit trail (null only with KEYHOLD_AUDIT=off in development). */
+  audit: RequestRecorder | null;
 }
 
 const KEY_ROUTE_PATH = /^\/v1\/keys\/([^/]+)\/([a-z]+(?:\/batch)?)$/;
@@ -56,33 +60,56 @@ export class CryptoHttpHandler {
     const path = query === -1 ? request.url : request.url.slice(0, query);
     const global = GLOBAL_CRYPTO_ROUTES.get(path);
     if (global) {
-      void this.serve(request, response, global, null);
+      void this.serve(request, response, global, null, false);
       return true;
     }
     const match = KEY_ROUTE_PATH.exec(path);
     const route = match ? KEY_CRYPTO_ROUTES.get(match[2]) : undefined;
     if (!match || !route) return false;
-    void this.serve(request, response, route, match[1]);
+    void this.serve(request, response, route, match[1], match[2].endsWith('/batch'));
     return true;
   }
 
-  private async serve(request: IncomingMessage, response: ServerResponse, route: CryptoRoute, encodedKeyName: string | null): Promise<void> {
+  private async serve(request: IncomingMessage, response: ServerResponse, route: CryptoRoute, encodedKeyName: string | null, batch: boolean): Promise<void> {
     const requestId = this.deps.nextRequestId();
+    let caller: ServiceIdentity | null = null;
+    let pathKeyName = '';
+    let body: unknown;
+    let answer: { status: number; body: unknown; headers: Record<string, string> };
     try {
       if (this.deps.closing()) throw new ApiError('UNAVAILABLE', 'this instance is shutting down; retry on another');
-      const caller = authenticateConnection(request.socket as TLSSocket, this.deps.certificateClock, this.deps.revocations);
+      caller = authenticateConnection(request.socket as TLSSocket, this.deps.certificateClock, this.deps.revocations);
       if (this.deps.rateLimiter.enabled) enforceRateLimit(this.deps.rateLimiter, caller);
-      const pathKeyName = encodedKeyName === null ? '' : decodePathSegment(encodedKeyName);
+      pathKeyName = encodedKeyName === null ? '' : decodePathSegment(encodedKeyName);
       authorizeOperation(this.deps.grants.current(), caller, route.requirement, pathKeyName);
       if (this.deps.sealState.sealed) throw sealedError();
       const keyName = encodedKeyName === null ? '' : requireKeyName(pathKeyName);
-      const body = parseRequestPart(route.schema, await readJsonBody(request));
-      const result = await route.run(this.deps.crypto, { keyName, body, caller });
-      send(response, 200, JSON.stringify(result), requestId);
+      body = parseRequestPart(route.schema, await readJsonBody(request));
+      answer = { status: 200, body: await route.run(this.deps.crypto, { keyName, body, caller }), headers: {} };
     } catch (error) {
-      const answer = errorAnswer(error, requestId, this.logger);
-      send(response, answer.status, JSON.stringify(answer.body), requestId, answer.headers);
+      answer = errorAnswer(error, requestId, this.logger);
     }
+    // The hot path's one call into the audit trail: the answer waits for its record's group commit, and
+    // without a committed record nothing but 503 leaves (docs/audit.md).
+    if (this.deps.audit) {
+      try {
+        const sequence = await this.deps.audit.record({
+          operation: route.requirement.operation,
+          batch,
+          actor: caller?.id ?? null,
+          requestId,
+          sourceAddress: request.socket.remoteAddress ?? null,
+          params: { name: pathKeyName },
+          body,
+          statusCode: answer.status,
+          answer: answer.body,
+        });
+        if (sequence) answer.headers[AUDIT_SEQUENCE_HEADER] = sequence;
+      } catch {
+        answer = { status: 503, body: auditUnavailableBody(requestId), headers: {} };
+      }
+    }
+    send(response, answer.status, JSON.stringify(answer.body), requestId, answer.headers);
   }
 }
 

@@ -14,6 +14,8 @@ import {
 } from '@keyhold/contracts';
 import { CurrentIdentity, GRANT_POLICY_SOURCE, type GrantPolicySource, RequireOperation, type ServiceIdentity } from '@keyhold/auth';
 import { KeyNamePipe } from '../common/key-name.pipe';
+import type { AuditScope } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { KeysService } from './keys.service';
 
@@ -31,9 +33,10 @@ export class KeysController {
   create(
     @CurrentIdentity() caller: ServiceIdentity,
     @Body(new ZodPipe(createKeyRequestSchema)) body: CreateKeyRequest,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ): Promise<KeyView> {
     this.grants.current().authorize(caller.id, 'create', body.name);
-    return this.keys.create(body);
+    return this.keys.create(body, audit);
   }
 
   @Get()
@@ -54,43 +57,43 @@ export class KeysController {
 
   @Patch(':name')
   @RequireOperation('manage')
-  update(@Param('name', KeyNamePipe) name: string, @Body(new ZodPipe(updateKeyRequestSchema)) body: UpdateKeyRequest): Promise<KeyView> {
-    return this.keys.update(name, body);
+  update(@Param('name', KeyNamePipe) name: string, @Body(new ZodPipe(updateKeyRequestSchema)) body: UpdateKeyRequest, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.update(name, body, audit);
   }
 
   @Post(':name/rotate')
   @HttpCode(200)
   @RequireOperation('rotate')
-  rotate(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.rotate(name);
+  rotate(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.rotate(name, audit);
   }
 
   @Post(':name/disable')
   @HttpCode(200)
   @RequireOperation('manage')
-  disable(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.disable(name);
+  disable(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.disable(name, audit);
   }
 
   @Post(':name/enable')
   @HttpCode(200)
   @RequireOperation('manage')
-  enable(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.enable(name);
+  enable(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.enable(name, audit);
   }
 
   @Post(':name/schedule-destruction')
   @HttpCode(200)
   @RequireOperation('manage')
-  scheduleDestruction(@Param('name', KeyNamePipe) name: string, @Body(optionalBody) body: ScheduleDestructionRequest): Promise<KeyView> {
-    return this.keys.scheduleDestruction(name, body.pendingDays);
+  scheduleDestruction(@Param('name', KeyNamePipe) name: string, @Body(optionalBody) body: ScheduleDestructionRequest, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.scheduleDestruction(name, body.pendingDays, audit);
   }
 
   @Post(':name/cancel-destruction')
   @HttpCode(200)
   @RequireOperation('manage')
-  cancelDestruction(@Param('name', KeyNamePipe) name: string): Promise<KeyView> {
-    return this.keys.cancelDestruction(name);
+  cancelDestruction(@Param('name', KeyNamePipe) name: string, @RequestAuditScope() audit?: AuditScope): Promise<KeyView> {
+    return this.keys.cancelDestruction(name, audit);
   }
 
   @Post(':name/versions/:version/disable')
@@ -99,8 +102,9 @@ export class KeysController {
   disableVersion(
     @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ): Promise<KeyView> {
-    return this.keys.disableVersion(name, version);
+    return this.keys.disableVersion(name, version, audit);
   }
 
   @Post(':name/versions/:version/enable')
@@ -109,8 +113,9 @@ export class KeysController {
   enableVersion(
     @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ): Promise<KeyView> {
-    return this.keys.enableVersion(name, version);
+    return this.keys.enableVersion(name, version, audit);
   }
 
   @Post(':name/versions/:version/schedule-destruction')
@@ -120,8 +125,9 @@ export class KeysController {
     @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
     @Body(optionalBody) body: ScheduleDestructionRequest,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ): Promise<KeyView> {
-    return this.keys.scheduleVersionDestruction(name, version, body.pendingDays);
+    return this.keys.scheduleVersionDestruction(name, version, body.pendingDays, audit);
   }
 
   @Post(':name/versions/:version/cancel-destruction')
@@ -130,7 +136,8 @@ export class KeysController {
   cancelVersionDestruction(
     @Param('name', KeyNamePipe) name: string,
     @Param('version', new ZodPipe(versionParamSchema, 'version')) version: number,
+    @RequestAuditScope() audit: AuditScope | undefined,
   ): Promise<KeyView> {
-    return this.keys.cancelVersionDestruction(name, version);
+    return this.keys.cancelVersionDestruction(name, version, audit);
   }
 }

@@ -29,6 +29,7 @@ import { keyVersionBinding } from '../keyring/key-version-binding';
 import type { UsageRecorder } from '../keyring/usage-recorder';
 import type { KeyWithUsage, TypeormKeyRepository } from '../persistence/typeorm-key.repository';
 import type { MasterKey } from '../seal/master-key';
+import type { AuditScope } from '../audit/audit-scope';
 import { toKeyView } from './key.mapper';
 
 const DEFAULT_PAGE_SIZE = 100;
@@ -51,11 +52,15 @@ export class KeysService {
     private readonly cache: KeyringCache,
     private readonly usage: UsageRecorder,
     private readonly clock: Clock,
+    /** Records changes made without a request's scope (the scheduler's): `system:<job>`. */
+    private readonly systemAudit: AuditScope,
   ) {}
 
-  async create(request: CreateKeyRequest): Promise<KeyView> {
+  async create(request: CreateKeyRequest, audit: AuditScope = this.systemAudit): Promise<KeyView> {
     const key = createKey({ ...request, id: randomUuid() }, this.clock.now());
-    await this.repository.insert(key, this.newMaterial(key, [1]));
+    await this.repository.insert(key, this.newMaterial(key, [1]), (manager) =>
+      audit.record(manager, { operation: 'keys.create', keyName: key.name, keyVersion: 1 }),
+    );
     this.cache.invalidate(key.name);
     return this.get(key.name);
   }
@@ -89,59 +94,61 @@ export class KeysService {
     };
   }
 
-  update(name: string, request: UpdateKeyRequest): Promise<KeyView> {
-    return this.change(name, (key, now) => updateKey(key, request, now));
+  update(name: string, request: UpdateKeyRequest, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.update', null, audit, (key, now) => updateKey(key, request, now));
   }
 
-  rotate(name: string): Promise<KeyView> {
-    return this.change(name, (key, now) => rotateKey(key, now));
+  rotate(name: string, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.rotate', null, audit, (key, now) => rotateKey(key, now));
   }
 
-  disable(name: string): Promise<KeyView> {
-    return this.change(name, (key, now) => disableKey(key, now));
+  disable(name: string, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.disable', null, audit, (key, now) => disableKey(key, now));
   }
 
-  enable(name: string): Promise<KeyView> {
-    return this.change(name, (key, now) => enableKey(key, now));
+  enable(name: string, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.enable', null, audit, (key, now) => enableKey(key, now));
   }
 
-  scheduleDestruction(name: string, pendingDays?: number): Promise<KeyView> {
-    return this.change(name, (key, now) => scheduleKeyDestruction(key, pendingDays, now));
+  scheduleDestruction(name: string, pendingDays?: number, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.schedule-destruction', null, audit, (key, now) => scheduleKeyDestruction(key, pendingDays, now));
   }
 
-  cancelDestruction(name: string): Promise<KeyView> {
-    return this.change(name, (key, now) => cancelKeyDestruction(key, now));
+  cancelDestruction(name: string, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.cancel-destruction', null, audit, (key, now) => cancelKeyDestruction(key, now));
   }
 
-  disableVersion(name: string, version: number): Promise<KeyView> {
-    return this.change(name, (key, now) => disableVersion(key, version, now));
+  disableVersion(name: string, version: number, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.version.disable', version, audit, (key, now) => disableVersion(key, version, now));
   }
 
-  enableVersion(name: string, version: number): Promise<KeyView> {
-    return this.change(name, (key, now) => enableVersion(key, version, now));
+  enableVersion(name: string, version: number, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.version.enable', version, audit, (key, now) => enableVersion(key, version, now));
   }
 
-  scheduleVersionDestruction(name: string, version: number, pendingDays?: number): Promise<KeyView> {
-    return this.change(name, (key, now) => scheduleVersionDestruction(key, version, pendingDays, now));
+  scheduleVersionDestruction(name: string, version: number, pendingDays?: number, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.version.schedule-destruction', version, audit, (key, now) =>
+      scheduleVersionDestruction(key, version, pendingDays, now),
+    );
   }
 
-  cancelVersionDestruction(name: string, version: number): Promise<KeyView> {
-    return this.change(name, (key, now) => cancelVersionDestruction(key, version, now));
+  cancelVersionDestruction(name: string, version: number, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.version.cancel-destruction', version, audit, (key, now) => cancelVersionDestruction(key, version, now));
   }
 
   /** Crypto-shreds the key now, skipping the window: only an approved operation calls this. */
-  destroyNow(name: string): Promise<KeyView> {
-    return this.change(name, (key, now) => destroyKeyImmediately(key, now));
+  destroyNow(name: string, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.destroy-now', null, audit, (key, now) => destroyKeyImmediately(key, now));
   }
 
   /** Crypto-shreds one version now, skipping the window: only an approved operation calls this. */
-  destroyVersionNow(name: string, version: number): Promise<KeyView> {
-    return this.change(name, (key, now) => destroyVersionImmediately(key, version, now));
+  destroyVersionNow(name: string, version: number, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.version.destroy-now', version, audit, (key, now) => destroyVersionImmediately(key, version, now));
   }
 
   /** Brings a scheduled destruction forward; only an approved operation calls this. */
-  shortenDestructionWindow(name: string, version: number | null, destroyAt: Date): Promise<KeyView> {
-    return this.change(name, (key, now) => shortenDestructionWindow(key, version, destroyAt, now));
+  shortenDestructionWindow(name: string, version: number | null, destroyAt: Date, audit?: AuditScope): Promise<KeyView> {
+    return this.change(name, 'keys.shorten-destruction-window', version, audit, (key, now) => shortenDestructionWindow(key, version, destroyAt, now));
   }
 
   /**
@@ -149,7 +156,7 @@ export class KeysService {
    * then an automatic rotation. Re-checks under the lock, so two schedulers can never do the same work twice.
    */
   async runDueWork(name: string): Promise<DueWorkResult | null> {
-    const result = await this.repository.withLockedKey(name, async (key, tx) => {
+    const result = await this.repository.withLockedKey(name, async (key, tx, _usage, manager) => {
       const now = this.clock.now();
       const outcome: DueWorkResult = { rotated: false, destroyedVersions: [], keyDestroyed: false };
       let next: Key = key;
@@ -171,15 +178,32 @@ export class KeysService {
         outcome.rotated = true;
       }
       if (next !== key) await tx.save(next, material);
+      // One record per change, in this transaction: the scheduler is the actor.
+      if (outcome.keyDestroyed) await this.systemAudit.record(manager, { operation: 'keys.destroy', keyName: name, keyVersion: null });
+      else {
+        for (const version of outcome.destroyedVersions) {
+          await this.systemAudit.record(manager, { operation: 'keys.version.destroy', keyName: name, keyVersion: version });
+        }
+      }
+      if (outcome.rotated) await this.systemAudit.record(manager, { operation: 'keys.rotate', keyName: name, keyVersion: next.primaryVersion });
       return outcome;
     });
     this.cache.invalidate(name);
     return result;
   }
 
-  /** Answers with the state this change committed, not whatever a concurrent change made of it since. */
-  private async change(name: string, decide: (key: Key, now: Date) => Key): Promise<KeyView> {
-    const committed = await this.repository.withLockedKey(name, async (key, tx, usage) => {
+  /**
+   * Answers with the state this change committed, not whatever a concurrent change made of it since. The
+   * audit record is written last in the same transaction: no change without its record, nor the reverse.
+   */
+  private async change(
+    name: string,
+    operation: string,
+    version: number | null,
+    audit: AuditScope = this.systemAudit,
+    decide: (key: Key, now: Date) => Key,
+  ): Promise<KeyView> {
+    const committed = await this.repository.withLockedKey(name, async (key, tx, usage, manager) => {
       const next = decide(key, this.clock.now());
       const before = new Map(key.versions.map((v) => [v.version, v.state]));
       const added = next.versions.filter((v) => !before.has(v.version)).map((v) => v.version);
@@ -189,6 +213,7 @@ export class KeysService {
         .map((v) => v.version);
       await tx.shredMaterial(destroyed);
       await tx.save(next, this.newMaterial(next, added));
+      await audit.record(manager, { operation, keyName: name, keyVersion: version ?? added[0] ?? null });
       return { key: next, usage: new Map(usage) };
     });
     if (!committed) throw keyNotFound(name);

@@ -63,7 +63,12 @@ export class TypeormKeyRepository implements KeyRepository {
     return keys.map((key) => toKeyWithUsage({ ...key, versions: versions.filter((v) => v.keyId === key.id) }));
   }
 
-  async insert(key: Key, material: readonly WrappedVersionMaterial[]): Promise<void> {
+  /** `alsoInTransaction` runs last in the same transaction (the audit record of the creation). */
+  async insert(
+    key: Key,
+    material: readonly WrappedVersionMaterial[],
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
+  ): Promise<void> {
     try {
       await this.dataSource.transaction(async (manager) => {
         await manager.insert(KeyEntity, toKeyRow(key));
@@ -71,6 +76,7 @@ export class TypeormKeyRepository implements KeyRepository {
           KeyVersionEntity,
           key.versions.map((version) => toVersionRow(key.id, version, material)),
         );
+        await alsoInTransaction?.(manager);
       });
     } catch (error) {
       if ((error as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
@@ -80,10 +86,13 @@ export class TypeormKeyRepository implements KeyRepository {
     }
   }
 
-  /** `usage` is the stored usage of each version at lock time, for answering with the committed state. */
+  /**
+   * `usage` is the stored usage of each version at lock time, for answering with the committed state; `manager`
+   * is the transaction itself, for writing the change's audit record in it.
+   */
   withLockedKey<T>(
     name: string,
-    work: (key: Key, tx: LockedKeyTransaction, usage: ReadonlyMap<number, VersionUsage>) => Promise<T>,
+    work: (key: Key, tx: LockedKeyTransaction, usage: ReadonlyMap<number, VersionUsage>, manager: EntityManager) => Promise<T>,
   ): Promise<T | null> {
     return this.dataSource.transaction(async (manager) => {
       // The row lock serialises every state change of one key: concurrent rotations queue here and each sees
@@ -96,7 +105,7 @@ export class TypeormKeyRepository implements KeyRepository {
       if (!locked) return null;
       const versions = await manager.find(KeyVersionEntity, { where: { keyId: locked.id } });
       const current = toKeyWithUsage({ ...locked, versions });
-      return work(current.key, new TypeormLockedKeyTransaction(manager, current.key), current.usage);
+      return work(current.key, new TypeormLockedKeyTransaction(manager, current.key), current.usage, manager);
     });
   }
 

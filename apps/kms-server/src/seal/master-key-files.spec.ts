@@ -80,6 +80,24 @@ describe(loadConfig.name, () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /DATABASE_URL, KEYHOLD_TLS_CERT_FILE.*KEYHOLD_GRANTS_FILE/);
   });
 
+  it('accepts KEYHOLD_AUDIT=off in development only; production refuses to start without its audit trail', () => {
+    assert.equal(loadConfig({ KEYHOLD_HOME: '/tmp/kh-home' }).audit.enabled, true);
+    assert.equal(loadConfig({ KEYHOLD_HOME: '/tmp/kh-home', KEYHOLD_AUDIT: 'off' }).audit.enabled, false);
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://u:p@localhost:5432/k',
+      KEYHOLD_TLS_CERT_FILE: '/x/server.crt',
+      KEYHOLD_TLS_KEY_FILE: '/x/server.key',
+      KEYHOLD_CLIENT_CA_FILE: '/x/ca.crt',
+      KEYHOLD_GRANTS_FILE: '/x/grants.json',
+      KEYHOLD_MASTER_KEY_FILE: '/x/master.json',
+      KEYHOLD_MASTER_KEY_PASSPHRASE: 'a passphrase long enough',
+    };
+    assert.equal(loadConfig(production).audit.enabled, true);
+    assert.throws(() => loadConfig({ ...production, KEYHOLD_AUDIT: 'off' }), /KEYHOLD_AUDIT=off .*production/);
+    assert.throws(() => loadConfig({ KEYHOLD_AUDIT: 'maybe' }), /KEYHOLD_AUDIT/);
+  });
+
   it('refuses malformed settings with a clear message', () => {
     assert.throws(() => loadConfig({ KEYHOLD_SERVICE_PORT: 'eighty' }), /KEYHOLD_SERVICE_PORT/);
     assert.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), /DATABASE_URL/);

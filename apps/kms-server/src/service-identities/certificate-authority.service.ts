@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { ApiError, type IssuedCertificateView } from '@keyhold/contracts';
 import {
   type CertificateAndKey,
@@ -92,7 +92,7 @@ export class CertificateAuthorityService {
     return this.ensure();
   }
 
-  async issue(request: IssueRequest): Promise<{ certificatePem: string; privateKeyPem: string | null; caCertificatePem: string; certificate: IssuedCertificateView }> {
+  async issue(request: IssueRequest, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<{ certificatePem: string; privateKeyPem: string | null; caCertificatePem: string; certificate: IssuedCertificateView }> {
     const issuer = await this.unsealIssuer();
     const notBefore = new Date(this.now().getTime() - 60_000);
     const notAfter = new Date(notBefore.getTime() + 60_000 + request.validityHours * 3_600_000);
@@ -107,11 +107,15 @@ export class CertificateAuthorityService {
       throw error;
     }
     const described = describeCertificate(issued.certificatePem);
-    const rows: Row[] = await this.dataSource.query(
-      `INSERT INTO keyhold_service_certificates (serial_number, identity, fingerprint_sha256, certificate_pem, not_before, not_after, issued_by, issued_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-      [described.serialNumber, request.identity, described.fingerprintSha256, issued.certificatePem, described.notBefore, described.notAfter, request.issuedBy, this.now()],
-    );
+    const rows: Row[] = await this.dataSource.transaction(async (manager) => {
+      const inserted: Row[] = await manager.query(
+        `INSERT INTO keyhold_service_certificates (serial_number, identity, fingerprint_sha256, certificate_pem, not_before, not_after, issued_by, issued_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+        [described.serialNumber, request.identity, described.fingerprintSha256, issued.certificatePem, described.notBefore, described.notAfter, request.issuedBy, this.now()],
+      );
+      await alsoInTransaction?.(manager);
+      return inserted;
+    });
     return { ...issued, caCertificatePem: issuer.certificatePem, certificate: toView(rows[0]) };
   }
 
@@ -122,7 +126,13 @@ export class CertificateAuthorityService {
     return rows.map(toView);
   }
 
-  async revoke(serialNumber: string, revokedBy: string | null, reason: string | null): Promise<IssuedCertificateView> {
+  /** `alsoInTransaction` runs last in the revocation's transaction (its audit record). */
+  async revoke(
+    serialNumber: string,
+    revokedBy: string | null,
+    reason: string | null,
+    alsoInTransaction?: (manager: EntityManager) => Promise<void>,
+  ): Promise<IssuedCertificateView> {
     return this.dataSource.transaction(async (manager) => {
       const rows: Row[] = await manager.query(
         `UPDATE keyhold_service_certificates SET revoked_at = COALESCE(revoked_at, $2), revoked_by = COALESCE(revoked_by, $3),
@@ -133,6 +143,7 @@ export class CertificateAuthorityService {
       const updated = (Array.isArray(rows[0]) ? rows[0] : rows) as Row[];
       if (!updated[0]) throw new ApiError('NOT_FOUND', 'no certificate with that serial number');
       await manager.query(`SELECT pg_notify($1, $2)`, [CERTIFICATE_REVOKED_CHANNEL, updated[0].fingerprint_sha256]);
+      await alsoInTransaction?.(manager);
       return toView(updated[0]);
     });
   }

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { Grant, GrantView, Operation } from '@keyhold/contracts';
 
 export const GRANTS_CHANGED_CHANNEL = 'keyhold_grants_changed';
@@ -7,6 +7,7 @@ export const GRANTS_CHANGED_CHANNEL = 'keyhold_grants_changed';
 export type StoredGrant = GrantView;
 
 type Row = Record<string, unknown>;
+type InTransaction = (manager: EntityManager) => Promise<void>;
 
 const toGrant = (row: Row): StoredGrant => ({
   id: row.id as string,
@@ -33,7 +34,8 @@ export class GrantsRepository {
     return rows[0] ? toGrant(rows[0]) : null;
   }
 
-  async insert(id: string, grant: Grant, createdBy: string | null, at: Date): Promise<void> {
+  /** Each change takes `alsoInTransaction`, run last in its transaction (the change's audit record). */
+  async insert(id: string, grant: Grant, createdBy: string | null, at: Date, alsoInTransaction?: InTransaction): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
         `INSERT INTO keyhold_grants (id, identity_pattern, key_pattern, operations, expires_at, description, created_by, created_at, updated_at)
@@ -41,10 +43,11 @@ export class GrantsRepository {
         [id, grant.identity, grant.keys, grant.operations, grant.expiresAt ?? null, grant.description ?? null, createdBy, at],
       );
       await manager.query(`SELECT pg_notify($1, $2)`, [GRANTS_CHANGED_CHANNEL, id]);
+      await alsoInTransaction?.(manager);
     });
   }
 
-  async update(id: string, grant: Grant, at: Date): Promise<boolean> {
+  async update(id: string, grant: Grant, at: Date, alsoInTransaction?: InTransaction): Promise<boolean> {
     return this.dataSource.transaction(async (manager) => {
       const result: [unknown[], number] = await manager.query(
         `UPDATE keyhold_grants SET identity_pattern = $2, key_pattern = $3, operations = $4, expires_at = $5, description = $6, updated_at = $7
@@ -52,14 +55,16 @@ export class GrantsRepository {
         [id, grant.identity, grant.keys, grant.operations, grant.expiresAt ?? null, grant.description ?? null, at],
       );
       await manager.query(`SELECT pg_notify($1, $2)`, [GRANTS_CHANGED_CHANNEL, id]);
+      if (result[1] === 1) await alsoInTransaction?.(manager);
       return result[1] === 1;
     });
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, alsoInTransaction?: InTransaction): Promise<boolean> {
     return this.dataSource.transaction(async (manager) => {
       const result: [unknown[], number] = await manager.query(`DELETE FROM keyhold_grants WHERE id = $1`, [id]);
       await manager.query(`SELECT pg_notify($1, $2)`, [GRANTS_CHANGED_CHANNEL, id]);
+      if (result[1] === 1) await alsoInTransaction?.(manager);
       return result[1] === 1;
     });
   }

@@ -83,10 +83,11 @@ describe('kill -9 in the middle of a master-key rewrap', () => {
 
   const countUnder = async (version: number): Promise<number> =>
     (await control.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_key_versions WHERE master_key_version = $1`, [version]))[0].n;
-  /** Every target: key versions and the CA key. */
+  /** Every target: key versions, the CA key and the audit keys. */
   const allUnder = async (version: number): Promise<number> =>
     (await countUnder(version)) +
-    (await control.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_certificate_authority WHERE master_key_version = $1`, [version]))[0].n;
+    (await control.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_certificate_authority WHERE master_key_version = $1`, [version]))[0].n +
+    (await control.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_audit_keys WHERE master_key_version = $1`, [version]))[0].n;
 
   before(async () => {
     database = await createTestDatabase();

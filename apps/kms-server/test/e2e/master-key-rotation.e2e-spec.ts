@@ -27,10 +27,10 @@ async function requestAndApprove(kh: TestKeyhold, admin: TestAdmin, path: string
   return approved.body;
 }
 
-async function rowsUnder(kh: TestKeyhold, version: number): Promise<{ keyVersions: number; ca: number }> {
-  const [{ n }] = await kh.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_key_versions WHERE master_key_version = $1`, [version]);
-  const [{ m }] = await kh.dataSource.query(`SELECT count(*)::int AS m FROM keyhold_certificate_authority WHERE master_key_version = $1`, [version]);
-  return { keyVersions: n, ca: m };
+async function rowsUnder(kh: TestKeyhold, version: number): Promise<{ keyVersions: number; ca: number; auditKeys: number }> {
+  const count = async (table: string) =>
+    (await kh.dataSource.query(`SELECT count(*)::int AS n FROM ${table} WHERE master_key_version = $1`, [version]))[0].n as number;
+  return { keyVersions: await count('keyhold_key_versions'), ca: await count('keyhold_certificate_authority'), auditKeys: await count('keyhold_audit_keys') };
 }
 
 describe('master-key rotation: a new version, a background rewrap, retirement; two instances', () => {
@@ -64,8 +64,8 @@ describe('master-key rotation: a new version, a background rewrap, retirement; t
     const status = await a.adminHttp(alice.session).get('/api/v1/master-key').expect(200);
     assert.equal(status.body.currentVersion, 1);
     assert.deepEqual(status.body.versions.map((v: { version: number; state: string; servedByRoot: boolean }) => [v.version, v.state, v.servedByRoot]), [[1, 'active', true]]);
-    assert.deepEqual(status.body.remaining, { 'key-versions': 0, 'certificate-authority': 0 });
-    assert.deepEqual(status.body.versions[0].references, { 'key-versions': 10, 'certificate-authority': 1 });
+    assert.deepEqual(status.body.remaining, { 'key-versions': 0, 'certificate-authority': 0, 'audit-keys': 0 });
+    assert.deepEqual(status.body.versions[0].references, { 'key-versions': 10, 'certificate-authority': 1, 'audit-keys': 2 });
   });
 
   it('only an admin may rotate, and only through an approved operation', async () => {
@@ -127,10 +127,10 @@ describe('master-key rotation: a new version, a background rewrap, retirement; t
     // A row written under version 1 by an instance that had not heard of the rotation yet is picked up by the next pass.
     await a.server.masterKey.rewrap.runOnce();
 
-    assert.deepEqual(await rowsUnder(a, 1), { keyVersions: 0, ca: 0 });
+    assert.deepEqual(await rowsUnder(a, 1), { keyVersions: 0, ca: 0, auditKeys: 0 });
     const status = await a.adminHttp(alice.session).get('/api/v1/master-key').expect(200);
     assert.equal(status.body.currentVersion, 2);
-    assert.deepEqual(status.body.remaining, { 'key-versions': 0, 'certificate-authority': 0 });
+    assert.deepEqual(status.body.remaining, { 'key-versions': 0, 'certificate-authority': 0, 'audit-keys': 0 });
     assert.deepEqual(status.body.versions.map((v: { version: number; state: string }) => [v.version, v.state]), [[1, 'retiring'], [2, 'active']]);
     assert.equal(status.body.rewrap.state, 'idle');
     assert.ok(status.body.rewrap.lastPass.finishedAt);
@@ -197,7 +197,7 @@ describe('master-key rotation: a new version, a background rewrap, retirement; t
     assert.ok(Buffer.isBuffer(before2.sealed_key) && before2.sealed_key.length > 32);
     assert.equal((await requestAndApprove(a, alice, '/api/v1/master-key/rotate')).status, 'executed');
     await a.server.masterKey.rewrap.runOnce();
-    assert.deepEqual(await rowsUnder(a, 2), { keyVersions: 0, ca: 0 });
+    assert.deepEqual(await rowsUnder(a, 2), { keyVersions: 0, ca: 0, auditKeys: 0 });
     assert.equal((await requestAndApprove(a, alice, '/api/v1/master-key/versions/2/retire')).status, 'executed');
     const [after2] = await a.dataSource.query(`SELECT sealed_key, state FROM keyhold_master_key_versions WHERE version = 2`);
     assert.deepEqual(after2, { sealed_key: null, state: 'retired' });
@@ -207,6 +207,13 @@ describe('master-key rotation: a new version, a background rewrap, retirement; t
       assert.equal((await b.http().post('/v1/decrypt').send({ ciphertext }).expect(200)).body.plaintext, plaintext);
     }
     assert.deepEqual(a.server.masterKey.ring.liveVersions(), [3]);
+    // The audit keys were rewrapped too: both instances still sign checkpoints, one of them reading its keys afresh.
+    b.server.audit.keys.forget();
+    for (const kh of [a, b]) {
+      await kh.http().post('/v1/keys/payments/encrypt').send({ plaintext: 'YXVkaXQ=' }).expect(200);
+      const checkpoint = await kh.server.audit.checkpointer.checkpoint();
+      assert.ok(checkpoint, 'no checkpoint was signed');
+    }
   });
 
   it('documents the routes in the OpenAPI document', async () => {

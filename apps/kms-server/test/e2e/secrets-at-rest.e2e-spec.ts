@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { randomBytes } from '@keyhold/crypto-core';
+import { AUDIT_KEY_LABELS } from '../../src/audit/audit-keys';
 import { dumpDatabase, encodingsOf } from '../support/database-dump';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
@@ -35,7 +36,21 @@ describe('secrets at rest: the database and the logs', () => {
       assert.ok(loaded);
       secrets.push(...[...loaded.versionKeys.values()].map((versionKey) => versionKey.export()));
     }
+    // The audit trail's own secrets: its HMAC key and its checkpoint signing key, opened here to search for them.
+    await kh.server.audit.checkpointer.checkpoint();
+    const auditKeys: Array<{ purpose: keyof typeof AUDIT_KEY_LABELS; sealed: Buffer; master_key_version: number }> = await kh.dataSource.query(
+      'SELECT purpose, sealed, master_key_version FROM keyhold_audit_keys',
+    );
+    assert.equal(auditKeys.length, 2);
+    for (const { purpose, sealed, master_key_version } of auditKeys) secrets.push(kh.masterKey.open(sealed, master_key_version, AUDIT_KEY_LABELS[purpose]));
     await kh.server.usage.flush();
+  });
+
+  it('has an audit trail of the whole workload, holding only HMACs of the contexts', async () => {
+    const rows: Array<{ operation: string; context_hmac: string | null }> = await kh.dataSource.query('SELECT operation, context_hmac FROM keyhold_audit_records');
+    const operations = new Set(rows.map((row) => row.operation));
+    for (const operation of ['keys.create', 'keys.rotate', 'encrypt', 'decrypt', 'datakey', 'wrap']) assert.ok(operations.has(operation), operation);
+    assert.equal(rows.filter((row) => row.context_hmac !== null).length, 20, 'ten encrypts and ten decrypts with a context');
   });
   after(() => kh.stop());
 

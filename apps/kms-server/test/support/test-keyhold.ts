@@ -87,6 +87,8 @@ export interface TestKeyholdOptions {
   seal?: KeyholdServerOptions['seal'];
   /** Batch size and pace of the master-key rewrap (run by hand: server.masterKey.rewrap.runOnce()). */
   masterKeyRewrap?: KeyholdServerOptions['masterKeyRewrap'];
+  /** Audit trail settings (group commit, checkpoint policy; default: timer-less checkpoints). */
+  audit?: KeyholdServerOptions['audit'];
 }
 
 export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
@@ -157,6 +159,7 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
     certificateClock: options.certificateClock,
     usageFlushIntervalMs: 60_000,
     masterKeyRewrap: options.masterKeyRewrap,
+    audit: options.audit ?? { checkpoints: { intervalMs: 0, everyRecords: 0 } },
   });
   const clients: KeyholdClient[] = [];
   const http = (credentials: Credentials | null = operator) => {

@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from 'pg';
+import { type AuditCheckpoint, publicKeyFingerprint, randomToken, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { kmsctl } from '../support/kmsctl';
+import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
+import { OPERATOR, type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
+
+const HEADER = 'keyhold-audit-sequence';
+type Row = Record<string, unknown>;
+
+describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl', () => {
+  let kh: TestKeyhold;
+  let admin: TestAdmin;
+  let auditor: TestAdmin;
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-audit-'));
+  const reader = `keyhold_audit_reader_${randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const readerPassword = randomToken(18);
+  let readerUrl = '';
+  let publicKeyFile = '';
+
+  const record = async (sequence: number): Promise<Row> => {
+    const rows: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence = $1', [sequence]);
+    assert.ok(rows[0], `record #${sequence} exists`);
+    return rows[0];
+  };
+  const sequenceOf = (response: { headers: Record<string, unknown> }) => {
+    const value = String(response.headers[HEADER]);
+    assert.match(value, /^\d+$/, `a single sequence in ${HEADER}`);
+    return Number(value);
+  };
+  const verifyDatabase = () => kmsctl(['audit', 'verify', '--public-key', publicKeyFile], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+
+  before(async () => {
+    kh = await startTestKeyhold({ admin: true });
+    admin = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
+    auditor = await inviteAdmin(kh, admin, 'audrey', 'auditor');
+    // kmsctl reads with a role that can only SELECT the audit tables (and only the public column of the keys).
+    await kh.dataSource.query(`CREATE ROLE ${reader} LOGIN PASSWORD '${readerPassword}'`);
+    await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_records, keyhold_audit_checkpoints, keyhold_audit_chain_head TO ${reader}`);
+    await kh.dataSource.query(`GRANT SELECT (purpose, public_key) ON keyhold_audit_keys TO ${reader}`);
+    const url = new URL(kh.database.url);
+    url.username = reader;
+    url.password = readerPassword;
+    readerUrl = url.toString();
+    const key = await kh.adminHttp(auditor.session).get('/api/v1/audit/public-key').expect(200);
+    publicKeyFile = join(dir, 'audit-public-key.pem');
+    writeFileSync(publicKeyFile, key.body.publicKeyPem);
+  });
+  after(async () => {
+    await kh.stop();
+    const client = new Client({ connectionString: process.env.KEYHOLD_TEST_DATABASE_URL });
+    await client.connect();
+    await client.query(`DROP ROLE IF EXISTS ${reader}`).catch(() => undefined);
+    await client.end();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records service-plane successes with actor, key, version, request id, source and an HMAC of the context', async () => {
+    const created = await kh.http().post('/v1/keys').send({ name: 'audited', algorithm: 'aes-256-gcm' }).expect(201);
+    const createRecord = await record(sequenceOf(created));
+    assert.deepEqual(
+      [createRecord.plane, createRecord.actor, createRecord.operation, createRecord.key_name, createRecord.key_version, createRecord.outcome],
+      ['service', OPERATOR, 'keys.create', 'audited', 1, 'success'],
+    );
+    const encrypted = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'aGVsbG8=', context: { tenant: 'acme' } }).expect(200);
+    const row = await record(sequenceOf(encrypted));
+    assert.equal(row.operation, 'encrypt');
+    assert.equal(row.key_version, 1);
+    assert.equal(row.request_id, encrypted.headers['x-request-id']);
+    assert.match(String(row.source_address), /127\.0\.0\.1/);
+    assert.match(String(row.context_hmac), /^[0-9a-f]{64}$/);
+    assert.equal(row.error_code, null);
+    // Same context, same HMAC (auditors can match); another context, another one; no context, null.
+    const again = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'aGk=', context: { tenant: 'acme' } }).expect(200);
+    assert.equal((await record(sequenceOf(again))).context_hmac, row.context_hmac);
+    const other = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'aGk=', context: { tenant: 'globex' } }).expect(200);
+    assert.notEqual((await record(sequenceOf(other))).context_hmac, row.context_hmac);
+    const decrypted = await kh.http().post('/v1/decrypt').send({ ciphertext: encrypted.body.ciphertext, context: { tenant: 'acme' } }).expect(200);
+    const decryptRecord = await record(sequenceOf(decrypted));
+    assert.deepEqual([decryptRecord.operation, decryptRecord.key_name, decryptRecord.key_version], ['decrypt', 'audited', 1]);
+    const random = await kh.http().post('/v1/random').send({ bytes: 16 }).expect(200);
+    assert.equal((await record(sequenceOf(random))).operation, 'random');
+  });
+
+  it('records refusals (400, 403, 404, 422) with their error codes, and still answers with the header', async () => {
+    const invalid = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'aGk=', unknown: 1 }).expect(400);
+    const invalidRow = await record(sequenceOf(invalid));
+    assert.deepEqual([invalidRow.outcome, invalidRow.error_code, invalidRow.actor], ['refused', 'VALIDATION_FAILED', OPERATOR]);
+    const missing = await kh.http().post('/v1/keys/no-such-key/encrypt').send({ plaintext: 'aGk=' }).expect(404);
+    assert.equal((await record(sequenceOf(missing))).error_code, 'KEY_NOT_FOUND');
+    // A grant to decrypt only: encrypting is a grant denial (a key it cannot see at all would be a 404).
+    const granted = await kh.adminHttp(admin.session).post('/api/v1/grants').send({ identity: 'spiffe://test.keyhold/stranger', keys: 'audited', operations: ['decrypt'] }).expect(201);
+    const grantRow = await record(sequenceOf(granted));
+    assert.deepEqual([grantRow.plane, grantRow.actor, grantRow.operation], ['admin', `admin:${admin.id}`, 'grants.create']);
+    const stranger = await kh.issueClient({ uri: 'spiffe://test.keyhold/stranger' });
+    const denied = await kh.http(stranger).post('/v1/keys/audited/encrypt').send({ plaintext: 'aGk=' }).expect(403);
+    const deniedRow = await record(sequenceOf(denied));
+    assert.deepEqual([deniedRow.actor, deniedRow.operation, deniedRow.key_name, deniedRow.error_code], ['spiffe://test.keyhold/stranger', 'encrypt', 'audited', 'FORBIDDEN']);
+    const garbage = await kh.http().post('/v1/keys/audited/decrypt').send({ ciphertext: 'kh1:nonsense' }).expect(422);
+    assert.equal((await record(sequenceOf(garbage))).error_code, 'INVALID_CIPHERTEXT');
+  });
+
+  it('records every item of a batch, and answers with the range of their sequences', async () => {
+    const batch = await kh
+      .http()
+      .post('/v1/keys/audited/encrypt/batch')
+      .send({ items: [{ plaintext: 'YQ==' }, { plaintext: 'Yg==', context: { a: 'b' } }, { plaintext: 'Yw==' }] })
+      .expect(200);
+    const [first, last] = String(batch.headers[HEADER]).split('-').map(Number);
+    assert.equal(last - first, 2);
+    const rows: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence', [first, last]);
+    assert.deepEqual(rows.map((r) => [r.operation, r.key_version, r.context_hmac === null]), [['encrypt', 1, true], ['encrypt', 1, false], ['encrypt', 1, true]]);
+  });
+
+  it('records admin-plane changes in their transaction, sign-in failures, and serves the log to auditors only', async () => {
+    const rotated = await kh.adminHttp(admin.session).post('/api/v1/keys/audited/rotate').expect(200);
+    const rotateRow = await record(sequenceOf(rotated));
+    assert.deepEqual([rotateRow.plane, rotateRow.actor, rotateRow.operation, rotateRow.key_version], ['admin', `admin:${admin.id}`, 'keys.rotate', 2]);
+    const refused = await kh.adminHttp().post('/api/v1/session').send({ response: { id: 'bogus', rawId: 'bogus', type: 'public-key', response: {} } });
+    assert.equal(refused.status, 401);
+    const signInRow = await record(sequenceOf(refused));
+    assert.deepEqual([signInRow.operation, signInRow.outcome, signInRow.error_code, signInRow.actor], ['admin.sign-in', 'refused', 'UNAUTHENTICATED', null]);
+    const enrolRows: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE operation = 'admin.enrol' AND outcome = 'success' ORDER BY sequence`);
+    assert.deepEqual(enrolRows.map((r) => r.actor), [`admin:${admin.id}`, `admin:${auditor.id}`], 'by the administrator the enrolment creates');
+    const invitations: Row[] = await kh.dataSource.query(`SELECT actor FROM keyhold_audit_records WHERE operation = 'admins.invite'`);
+    assert.deepEqual(invitations.map((r) => r.actor), [`admin:${admin.id}`]);
+
+    const page1 = await kh.adminHttp(auditor.session).get('/api/v1/audit/records?key=audited&operation=encrypt&outcome=success&limit=2').expect(200);
+    assert.equal(page1.body.records.length, 2);
+    assert.ok(page1.body.nextCursor);
+    const page2 = await kh.adminHttp(auditor.session).get(`/api/v1/audit/records?key=audited&operation=encrypt&outcome=success&limit=100&cursor=${page1.body.nextCursor}`).expect(200);
+    assert.equal(page2.body.records.length, 4, 'three single encrypts and three batch items, less the first page');
+    assert.ok(page2.body.records.every((r: Row) => r.operation === 'encrypt' && r.keyName === 'audited' && Number(r.sequence) > Number(page1.body.nextCursor)));
+    const byActor = await kh.adminHttp(auditor.session).get(`/api/v1/audit/records?actor=${encodeURIComponent('spiffe://test.keyhold/stranger')}`).expect(200);
+    assert.deepEqual(byActor.body.records.map((r: Row) => r.errorCode), ['FORBIDDEN']);
+    await kh.adminHttp(auditor.session).get('/api/v1/audit/records?outcome=maybe').expect(400);
+    await kh.adminHttp().get('/api/v1/audit/records').expect(401);
+    const operator = await inviteAdmin(kh, admin, 'oscar', 'operator');
+    await kh.adminHttp(operator.session).get('/api/v1/audit/records').expect(403);
+    const docs = await kh.adminHttp().get('/docs').expect(200);
+    const query = docs.body.paths['/api/v1/audit/records'].get.parameters.map((p: Row) => p.name);
+    for (const name of ['from', 'to', 'actor', 'key', 'operation', 'outcome', 'limit', 'cursor']) assert.ok(query.includes(name), name);
+    assert.ok(docs.body.paths['/api/v1/audit/export'] && docs.body.paths['/api/v1/audit/public-key']);
+    const reads: Row[] = await kh.dataSource.query(`SELECT actor, outcome FROM keyhold_audit_records WHERE operation = 'audit.query' ORDER BY sequence`);
+    assert.ok(reads.some((r) => r.actor === `admin:${auditor.id}` && r.outcome === 'success'), 'reading the log is itself recorded');
+    assert.ok(reads.some((r) => r.actor === `admin:${operator.id}` && r.outcome === 'refused'));
+  });
+
+  it('group-commits concurrent encrypts: fewer INSERTs than records, each answer has its own committed sequence', async () => {
+    const before = kh.server.audit.trail.batchesWritten;
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, () => kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'Z3JvdXA=' })),
+    );
+    assert.ok(answers.every((answer) => answer.status === 200));
+    const sequences = answers.map(sequenceOf);
+    assert.equal(new Set(sequences).size, sequences.length, 'distinct');
+    const batches = kh.server.audit.trail.batchesWritten - before;
+    assert.ok(batches < sequences.length, `${batches} batches for ${sequences.length} records`);
+    const rows: Row[] = await kh.dataSource.query('SELECT sequence::int AS sequence, request_id FROM keyhold_audit_records WHERE sequence = ANY($1::bigint[])', [sequences]);
+    const requestIdOf = new Map(rows.map((r) => [Number(r.sequence), r.request_id]));
+    answers.forEach((answer, index) => assert.equal(requestIdOf.get(sequences[index]), answer.headers['x-request-id']));
+  });
+
+  it('fails closed: when a record cannot be written the request fails with 503 and changes nothing', async () => {
+    await kh.dataSource.query(`CREATE FUNCTION keyhold_test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused by the test'; END $$`);
+    await kh.dataSource.query(`CREATE TRIGGER keyhold_test_refuse_audit BEFORE INSERT ON keyhold_audit_records FOR EACH ROW EXECUTE FUNCTION keyhold_test_refuse_audit()`);
+    try {
+      const encrypt = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'c2VjcmV0' });
+      assert.equal(encrypt.status, 503);
+      assert.equal(encrypt.body.error.code, 'UNAVAILABLE');
+      assert.equal(encrypt.body.ciphertext, undefined, 'no result without its record');
+      assert.equal(encrypt.headers[HEADER], undefined);
+      const rotate = await kh.http().post('/v1/keys/audited/rotate');
+      assert.equal(rotate.status, 503);
+      const [key] = await kh.dataSource.query(`SELECT primary_version FROM keyhold_keys WHERE name = 'audited'`);
+      assert.equal(key.primary_version, 2, 'the rotation rolled back with its record');
+      const create = await kh.adminHttp(admin.session).post('/api/v1/keys').send({ name: 'never-made', algorithm: 'aes-256-gcm' });
+      assert.equal(create.status, 503);
+      assert.deepEqual(await kh.dataSource.query(`SELECT 1 FROM keyhold_keys WHERE name = 'never-made'`), []);
+      const grant = await kh.adminHttp(admin.session).post('/api/v1/grants').send({ identity: 'spiffe://test.keyhold/never', keys: '*', operations: ['encrypt'] });
+      assert.equal(grant.status, 503);
+      assert.deepEqual(await kh.dataSource.query(`SELECT 1 FROM keyhold_grants WHERE identity_pattern = 'spiffe://test.keyhold/never'`), []);
+    } finally {
+      await kh.dataSource.query('DROP TRIGGER keyhold_test_refuse_audit ON keyhold_audit_records');
+      await kh.dataSource.query('DROP FUNCTION keyhold_test_refuse_audit()');
+    }
+    await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'c2VjcmV0' }).expect(200);
+  });
+
+  it('keeps one chain with two instances appending at once', async () => {
+    const second = await startTestKeyhold({ databaseUrl: kh.database.url, masterKey: kh.masterKey });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? kh : second).http().post('/v1/keys/audited/encrypt').send({ plaintext: 'dHdv' })),
+      );
+      assert.ok(answers.every((answer) => answer.status === 200));
+      assert.equal(new Set(answers.map(sequenceOf)).size, 40);
+    } finally {
+      await second.stop();
+    }
+    const verified = await verifyDatabase();
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /^OK: \d+ record\(s\) #1\.\./);
+  });
+
+  it('signs checkpoints that verify under the published public key; kmsctl prints the same key', async () => {
+    const signed = await kh.adminHttp(auditor.session).post('/api/v1/audit/checkpoints').set('x-csrf-token', auditor.session.csrfToken).expect(200);
+    const checkpoint = signed.body.checkpoint as AuditCheckpoint;
+    const publicKeyPem = readFileSync(publicKeyFile, 'utf8');
+    assert.equal(verifyCheckpointSignature(publicKeyPem, checkpoint), true);
+    assert.equal(checkpoint.keyFingerprint, publicKeyFingerprint(publicKeyPem));
+    const [head] = await kh.dataSource.query('SELECT sequence::int AS sequence, hash FROM keyhold_audit_chain_head');
+    assert.ok(checkpoint.sequence <= head.sequence);
+    assert.equal((await record(checkpoint.sequence)).hash, checkpoint.headHash);
+    const printed = await kmsctl(['audit', 'public-key'], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stdout.trim(), publicKeyPem.trim());
+    const verified = await verifyDatabase();
+    assert.match(verified.stdout, new RegExp(`latest signed checkpoint #${checkpoint.sequence}`));
+  });
+
+  it('exports JSON Lines (admin API and kmsctl) that verify offline; filtered exports are for reading', async () => {
+    const exported = await kh.adminHttp(auditor.session).get('/api/v1/audit/export').expect(200);
+    assert.match(String(exported.headers['content-type']), /application\/x-ndjson/);
+    const file = join(dir, 'export.jsonl');
+    writeFileSync(file, exported.text);
+    const lines = exported.text.trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(lines[0].type, 'header');
+    assert.ok(lines.some((line) => line.type === 'checkpoint'));
+    const verified = await kmsctl(['audit', 'verify', '--file', file, '--public-key', publicKeyFile]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+
+    const cliFile = join(dir, 'cli-export.jsonl');
+    const cliExport = await kmsctl(['audit', 'export', '--out', cliFile], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+    assert.equal(cliExport.code, 0, cliExport.stderr);
+    assert.equal((await kmsctl(['audit', 'verify', '--file', cliFile, '--public-key', publicKeyFile])).code, 0);
+    const byKey = await kmsctl(['audit', 'export', '--key', 'audited', '--operation', 'keys.rotate'], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+    const records = byKey.stdout.trim().split('\n').map((line) => JSON.parse(line)).filter((line) => line.type === 'record');
+    assert.deepEqual(records.map((r) => [r.operation, r.keyName, r.plane]), [['keys.rotate', 'audited', 'admin']]);
+    writeFileSync(join(dir, 'filtered.jsonl'), byKey.stdout);
+    const refused = await kmsctl(['audit', 'verify', '--file', join(dir, 'filtered.jsonl'), '--public-key', publicKeyFile]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /filtered by key, operation/);
+
+    // An export file altered or reordered by hand.
+    const altered = exported.text.replace('"operation":"keys.rotate"', '"operation":"keys.enable"');
+    writeFileSync(join(dir, 'altered.jsonl'), altered);
+    const caught = await kmsctl(['audit', 'verify', '--file', join(dir, 'altered.jsonl'), '--public-key', publicKeyFile]);
+    assert.equal(caught.code, 1);
+    assert.match(caught.stdout, /^BROKEN at #\d+ \(altered\)/);
+  });
+
+  it('kmsctl audit verify catches rows altered, deleted or reordered in Postgres, naming the first broken link', async () => {
+    assert.equal((await verifyDatabase()).code, 0);
+    const [{ max }] = await kh.dataSource.query('SELECT max(sequence)::int AS max FROM keyhold_audit_records');
+    const target = Math.floor(max / 2);
+
+    const original: Row = await record(target);
+    await kh.dataSource.query(`UPDATE keyhold_audit_records SET actor = 'someone-else' WHERE sequence = $1`, [target]);
+    const altered = await verifyDatabase();
+    assert.equal(altered.code, 1);
+    assert.match(altered.stdout, new RegExp(`^BROKEN at #${target} \\(altered\\)`));
+    await kh.dataSource.query(`UPDATE keyhold_audit_records SET actor = $2 WHERE sequence = $1`, [target, original.actor]);
+    assert.equal((await verifyDatabase()).code, 0, 'restored');
+
+    const removed: Row = await record(target + 1);
+    await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence = $1', [target + 1]);
+    const deleted = await verifyDatabase();
+    assert.equal(deleted.code, 1);
+    assert.match(deleted.stdout, new RegExp(`^BROKEN at #${target + 1} \\(deleted\\)`));
+    const columns = Object.keys(removed);
+    await kh.dataSource.query(
+      `INSERT INTO keyhold_audit_records (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      columns.map((column) => removed[column]),
+    );
+    assert.equal((await verifyDatabase()).code, 0, 'restored');
+
+    const swap = async () => {
+      await kh.dataSource.query('UPDATE keyhold_audit_records SET sequence = 999999999999 WHERE sequence = $1', [target]);
+      await kh.dataSource.query('UPDATE keyhold_audit_records SET sequence = $1 WHERE sequence = $2', [target, target + 1]);
+      await kh.dataSource.query('UPDATE keyhold_audit_records SET sequence = $1 WHERE sequence = 999999999999', [target + 1]);
+    };
+    await swap();
+    const reordered = await verifyDatabase();
+    assert.equal(reordered.code, 1);
+    assert.match(reordered.stdout, new RegExp(`^BROKEN at #${target} \\(reordered\\)`));
+    await swap();
+    assert.equal((await verifyDatabase()).code, 0, 'restored');
+
+    const [last] = await kh.dataSource.query('SELECT max(sequence)::int AS max FROM keyhold_audit_records');
+    await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence = $1', [last.max]);
+    const truncated = await verifyDatabase();
+    assert.equal(truncated.code, 1);
+    assert.match(truncated.stdout, new RegExp(`^BROKEN at #${last.max} \\(deleted\\)`));
+  });
+
+  // Last: moving the clock two days ends the admin sessions above.
+  it('records the scheduler\'s own changes (automatic rotation) as system:scheduler, in their transaction', async () => {
+    await kh.http().post('/v1/keys').send({ name: 'rotates-itself', algorithm: 'aes-256-gcm', rotationPeriodDays: 1 }).expect(201);
+    kh.clock.advanceDays(2);
+    await kh.server.scheduler.runOnce();
+    const rows: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE key_name = 'rotates-itself' AND operation = 'keys.rotate'`);
+    assert.deepEqual(rows.map((r) => [r.plane, r.actor, r.key_version, r.request_id]), [['system', 'system:scheduler', 2, null]]);
+  });
+
+  // After everything else: a sealed Keyhold stays sealed here.
+  it('records refusals while sealed (503 SEALED), without a context HMAC since its key is sealed too', async () => {
+    await kh.server.seal.state.seal();
+    const sealed = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'aGk=', context: { tenant: 'acme' } });
+    assert.equal(sealed.status, 503);
+    assert.equal(sealed.body.error.code, 'SEALED');
+    const row = await record(sequenceOf(sealed));
+    assert.deepEqual([row.operation, row.outcome, row.error_code, row.context_hmac, row.actor], ['encrypt', 'error', 'SEALED', null, OPERATOR]);
+  });
+});

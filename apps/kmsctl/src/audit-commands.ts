@@ -1,0 +1,98 @@
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import type { AuditExportLine, AuditFilter } from '@keyhold/contracts';
+import { type AuditRecord, publicKeyFingerprint, verifyAuditChain } from '@keyhold/crypto-core';
+import { type AuditMaterial, AuditDatabase, UsageError, contentFilters, readExportFile } from './audit-source';
+
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/**
+ * `kmsctl audit verify`: checks the hash chain and the signed checkpoints of an export file or of a range read
+ * from the database, offline against the audit public key. Exit 0 when intact, 1 at the first broken link.
+ */
+export async function verifyCommand(options: { file?: string; databaseUrl?: string; publicKey?: string; fromSequence?: number; toSequence?: number }, io: Output): Promise<number> {
+  if (!options.publicKey) throw new UsageError('--public-key FILE is required: the audit public key saved from `kmsctl audit public-key` or the admin API (never trust the one in the database being checked)');
+  const publicKeyPem = readFileSync(options.publicKey, 'utf8');
+  let material: AuditMaterial;
+  if (options.file) {
+    material = readExportFile(options.file);
+  } else if (options.databaseUrl) {
+    const db = await AuditDatabase.connect(options.databaseUrl);
+    try {
+      material = await db.material(options.fromSequence ?? 1, options.toSequence);
+    } finally {
+      await db.close();
+    }
+  } else {
+    throw new UsageError('give --file EXPORT.jsonl or --database-url URL');
+  }
+  if (material.filteredBy.length > 0) {
+    throw new UsageError(`this export is filtered by ${material.filteredBy.join(', ')}: records are missing by design, so it cannot be verified as a chain; export a time or sequence range without those filters`);
+  }
+  const result = verifyAuditChain(material.records as AuditRecord[], {
+    checkpoints: material.checkpoints,
+    publicKeyPem,
+    anchorHash: material.anchorHash,
+    head: material.head,
+  });
+  if (!result.ok) {
+    io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind}): ${result.broken.message}`);
+    return 1;
+  }
+  const range = result.records ? `#${result.firstSequence}..#${result.lastSequence}` : 'no records';
+  const covered = result.lastCheckpointSequence === null
+    ? 'no signed checkpoint within the range'
+    : `latest signed checkpoint #${result.lastCheckpointSequence}; ${Number(result.lastSequence) - result.lastCheckpointSequence} record(s) after it are chained but not yet signed`;
+  io.out(`OK: ${result.records} record(s) ${range}, ${result.checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}`);
+  return 0;
+}
+
+/** `kmsctl audit export`: JSON Lines (a header, records in sequence order, checkpoints) from the database. */
+export async function exportCommand(options: { databaseUrl?: string; out?: string; filter: AuditFilter }, io: Output): Promise<number> {
+  if (!options.databaseUrl) throw new UsageError('give --database-url URL (a read-only role is enough) or KEYHOLD_AUDIT_DATABASE_URL');
+  const db = await AuditDatabase.connect(options.databaseUrl);
+  const stream = options.out ? createWriteStream(options.out) : null;
+  const write = (line: AuditExportLine) => {
+    const text = `${JSON.stringify(line)}\n`;
+    if (stream) stream.write(text);
+    else io.out(text.slice(0, -1));
+  };
+  try {
+    const publicKey = await db.publicKeyPem();
+    write({ type: 'header', format: 'keyhold-audit-export-v1', exportedAt: new Date().toISOString(), filters: options.filter, keyFingerprint: publicKey ? publicKeyFingerprint(publicKey) : null });
+    let first: number | null = null;
+    let last = 0;
+    let count = 0;
+    for await (const record of db.records(options.filter)) {
+      first ??= record.sequence;
+      last = record.sequence;
+      count += 1;
+      write({ type: 'record', ...record });
+    }
+    if (first !== null) for (const checkpoint of await db.checkpoints(first, last)) write({ type: 'checkpoint', ...checkpoint });
+    if (stream) await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    const note = contentFilters(options.filter).length ? ' (filtered: for reading, not for chain verification)' : '';
+    io.err(`exported ${count} record(s)${note}`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `kmsctl audit public-key`: the checkpoint public key (PEM) and its fingerprint. */
+export async function publicKeyCommand(options: { databaseUrl?: string; out?: string }, io: Output): Promise<number> {
+  if (!options.databaseUrl) throw new UsageError('give --database-url URL or KEYHOLD_AUDIT_DATABASE_URL (or read GET /api/v1/audit/public-key on the admin plane)');
+  const db = await AuditDatabase.connect(options.databaseUrl);
+  try {
+    const pem = await db.publicKeyPem();
+    if (!pem) throw new UsageError('no audit key in this database yet: Keyhold creates it at its first unsealed start');
+    if (options.out) writeFileSync(options.out, pem);
+    else io.out(pem.trimEnd());
+    io.err(`fingerprint ${publicKeyFingerprint(pem)}`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}

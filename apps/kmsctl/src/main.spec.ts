@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { GENESIS_HASH, chainRecords, generateEd25519KeyPair, publicKeyFingerprint, signCheckpoint } from '@keyhold/crypto-core';
+import { run } from './main';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (line: string) => out.push(line), err: (line: string) => err.push(line) }, out, err };
+}
+
+describe('kmsctl', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kmsctl-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('answers bad usage with exit code 2 and a usage text, never a stack trace', async () => {
+    for (const argv of [[], ['audit'], ['audit', 'frobnicate'], ['keys', 'list'], ['audit', 'verify', '--bogus'], ['audit', 'verify', '--file', 'x.jsonl']]) {
+      const { io, err, out } = capture();
+      assert.equal(await run(argv, io), 2, argv.join(' '));
+      assert.ok(!`${err.join('\n')}${out.join('\n')}`.includes('    at '), 'no stack trace');
+    }
+    const { io, err } = capture();
+    await run(['audit', 'export', '--outcome', 'maybe', '--database-url', 'postgres://x@127.0.0.1:1/x'], io);
+    assert.match(err.join('\n'), /--outcome/);
+  });
+
+  it('verifies an export file offline, and names the first broken link with exit code 1', async () => {
+    const keys = generateEd25519KeyPair();
+    const keyFile = join(dir, 'key.pem');
+    writeFileSync(keyFile, keys.publicKeyPem);
+    const records = chainRecords(0, GENESIS_HASH, Array.from({ length: 4 }, (_, i) => ({
+      time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+      plane: 'service' as const,
+      actor: 'spiffe://test/app',
+      operation: 'encrypt',
+      keyName: 'k',
+      keyVersion: 1,
+      outcome: 'success' as const,
+      errorCode: null,
+      requestId: `r-${i}`,
+      sourceAddress: '127.0.0.1',
+      contextHmac: null,
+    })));
+    const checkpoint = signCheckpoint(keys.privateKeyDer, { sequence: 4, headHash: records[3].hash, time: records[3].time, keyFingerprint: publicKeyFingerprint(keys.publicKeyPem) });
+    const lines = [
+      { type: 'header', format: 'keyhold-audit-export-v1', exportedAt: records[3].time, filters: {}, keyFingerprint: checkpoint.keyFingerprint },
+      ...records.map((record) => ({ type: 'record', ...record })),
+      { type: 'checkpoint', ...checkpoint },
+    ];
+    const good = join(dir, 'good.jsonl');
+    writeFileSync(good, lines.map((line) => JSON.stringify(line)).join('\n'));
+    const ok = capture();
+    assert.equal(await run(['audit', 'verify', '--file', good, '--public-key', keyFile], ok.io), 0);
+    assert.match(ok.out[0], /^OK: 4 record\(s\) #1\.\.#4, 1 checkpoint\(s\)/);
+
+    const swapped = [lines[0], lines[1], lines[3], lines[2], lines[4], lines[5]];
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(bad, swapped.map((line) => JSON.stringify(line)).join('\n'));
+    const broken = capture();
+    assert.equal(await run(['audit', 'verify', '--file', bad, '--public-key', keyFile], broken.io), 1);
+    assert.match(broken.out[0], /^BROKEN at #3 \(reordered\)/);
+  });
+});

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { type AuditFilter, auditFilterSchema } from '@keyhold/contracts';
+import { exportCommand, publicKeyCommand, verifyCommand } from './audit-commands';
+import { UsageError } from './audit-source';
+
+const USAGE = `kmsctl: Keyhold's command line
+
+  kmsctl audit verify   --public-key KEY.pem (--file EXPORT.jsonl | --database-url URL [--from-sequence N] [--to-sequence M])
+  kmsctl audit export   --database-url URL [--from ISO] [--to ISO] [--actor A] [--key K] [--operation O]
+                        [--outcome success|refused|error] [--from-sequence N] [--to-sequence M] [--out FILE]
+  kmsctl audit public-key --database-url URL [--out FILE]
+
+--database-url defaults to KEYHOLD_AUDIT_DATABASE_URL; a role with SELECT on the keyhold_audit_* tables is
+enough (docs/audit.md). verify exits 0 when the chain is intact, 1 at the first broken link, 2 on bad usage.
+`;
+
+const OPTIONS = {
+  file: { type: 'string' },
+  'database-url': { type: 'string' },
+  'public-key': { type: 'string' },
+  out: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  actor: { type: 'string' },
+  key: { type: 'string' },
+  operation: { type: 'string' },
+  outcome: { type: 'string' },
+  'from-sequence': { type: 'string' },
+  'to-sequence': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function run(argv: string[], io = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) }): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    if (values.help || positionals.length === 0) {
+      io.out(USAGE);
+      return values.help ? 0 : 2;
+    }
+    const [group, command] = positionals;
+    if (group !== 'audit' || positionals.length !== 2) throw new UsageError(`unknown command: ${positionals.join(' ')}`);
+    const databaseUrl = values['database-url'] ?? process.env.KEYHOLD_AUDIT_DATABASE_URL;
+    const parsed = auditFilterSchema.safeParse({
+      from: values.from,
+      to: values.to,
+      actor: values.actor,
+      key: values.key,
+      operation: values.operation,
+      outcome: values.outcome,
+      fromSequence: values['from-sequence'],
+      toSequence: values['to-sequence'],
+    });
+    if (!parsed.success) throw new UsageError(parsed.error.issues.map((issue) => `--${String(issue.path[0])}: ${issue.message}`).join('; '));
+    const filter: AuditFilter = Object.fromEntries(Object.entries(parsed.data).filter(([, value]) => value !== undefined));
+    switch (command) {
+      case 'verify':
+        return await verifyCommand(
+          { file: values.file, databaseUrl, publicKey: values['public-key'], fromSequence: filter.fromSequence, toSequence: filter.toSequence },
+          io,
+        );
+      case 'export':
+        return await exportCommand({ databaseUrl, out: values.out, filter }, io);
+      case 'public-key':
+        return await publicKeyCommand({ databaseUrl, out: values.out }, io);
+      default:
+        throw new UsageError(`unknown command: audit ${command}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`kmsctl: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.err(`kmsctl: ${(error as Error).message}`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  void run(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/** The audit trail on the wire (admin API, JSON Lines exports, kmsctl): docs/audit.md. */
+export const AUDIT_OUTCOMES = ['success', 'refused', 'error'] as const;
+export type AuditOutcomeName = (typeof AUDIT_OUTCOMES)[number];
+
+/** Filters shared by the query and the export; all optional, combined with AND. */
+export const auditFilterSchema = z
+  .object({
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+    actor: z.string().min(1).max(512).optional(),
+    key: z.string().min(1).max(64).optional(),
+    operation: z.string().min(1).max(64).regex(/^[a-z0-9.-]+$/, 'an operation name such as encrypt or keys.rotate').optional(),
+    outcome: z.enum(AUDIT_OUTCOMES).optional(),
+    /** Sequence range (inclusive): an unfiltered range is what `kmsctl audit verify` checks. */
+    fromSequence: z.coerce.number().int().min(1).optional(),
+    toSequence: z.coerce.number().int().min(1).optional(),
+  })
+  .strict();
+
+export const auditQuerySchema = auditFilterSchema
+  .extend({
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    cursor: z.string().regex(/^[0-9]{1,18}$/, 'not a cursor this server returned').optional(),
+  })
+  .strict();
+export type AuditQuery = z.output<typeof auditQuerySchema>;
+export type AuditFilter = z.output<typeof auditFilterSchema>;
+
+export interface AuditRecordView {
+  sequence: number;
+  time: string;
+  plane: 'service' | 'admin' | 'system';
+  actor: string | null;
+  operation: string;
+  keyName: string | null;
+  keyVersion: number | null;
+  outcome: AuditOutcomeName;
+  errorCode: string | null;
+  requestId: string | null;
+  sourceAddress: string | null;
+  contextHmac: string | null;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditCheckpointView {
+  sequence: number;
+  headHash: string;
+  time: string;
+  keyFingerprint: string;
+  signature: string;
+}
+
+export interface AuditPageView {
+  records: AuditRecordView[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+export interface AuditPublicKeyView {
+  publicKeyPem: string;
+  fingerprint: string;
+}
+
+/** One line of a JSON Lines export: a header first, then records in sequence order, then checkpoints. */
+export type AuditExportLine =
+  | { type: 'header'; format: 'keyhold-audit-export-v1'; exportedAt: string; filters: AuditFilter; keyFingerprint: string | null }
+  | ({ type: 'record' } & AuditRecordView)
+  | ({ type: 'checkpoint' } & AuditCheckpointView);
+
+/** Response header with the sequence of a service-plane request's record (`first-last` for a batch). */
+export const AUDIT_SEQUENCE_HEADER = 'keyhold-audit-sequence';

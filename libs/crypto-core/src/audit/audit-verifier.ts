@@ -1,0 +1,137 @@
+import { type AuditCheckpoint, verifyCheckpointSignature } from './audit-checkpoint';
+import { type AuditRecord, GENESIS_HASH, chainHash } from './audit-record';
+
+export type AuditBreakKind = 'altered' | 'deleted' | 'reordered' | 'inserted' | 'checkpoint-mismatch' | 'bad-signature';
+
+export interface AuditBreak {
+  kind: AuditBreakKind;
+  /** The sequence number of the record (or checkpoint) where the chain first fails. */
+  sequence: number;
+  /** 0-based position of that record in the input (null for a checkpoint problem). */
+  position: number | null;
+  message: string;
+}
+
+export type AuditVerification =
+  | {
+      ok: true;
+      records: number;
+      checkpoints: number;
+      firstSequence: number | null;
+      lastSequence: number | null;
+      lastHash: string | null;
+      /** Highest sequence covered by a valid signed checkpoint (null: none in range). */
+      lastCheckpointSequence: number | null;
+    }
+  | { ok: false; records: number; checkpoints: number; broken: AuditBreak };
+
+export interface VerifyOptions {
+  /** Checkpoints to check against the records (their signatures need `publicKeyPem`). */
+  checkpoints?: readonly AuditCheckpoint[];
+  publicKeyPem?: string;
+  /**
+   * A range that does not start at sequence 1 cannot check its first record's link; give the hash of the record
+   * before it here when known. From sequence 1 the link to the genesis hash is always checked.
+   */
+  anchorHash?: string;
+  /** The chain head as the database reports it: a tail deleted after the last record is caught with it. */
+  head?: { sequence: number; hash: string };
+}
+
+/**
+ * Walks the records in the order given and reports the FIRST broken link: a record whose content no longer
+ * matches its hash (altered), a gap in the chain (deleted), a record out of place (reordered) or one that does
+ * not belong to the chain at all (inserted); then checks every checkpoint's signature and that the chain
+ * passes through the hash it signed (which catches a chain rewritten and re-hashed from some point on).
+ */
+export function verifyAuditChain(records: readonly AuditRecord[], options: VerifyOptions = {}): AuditVerification {
+  const checkpoints = options.checkpoints ?? [];
+  const fail = (broken: AuditBreak): AuditVerification => ({ ok: false, records: records.length, checkpoints: checkpoints.length, broken });
+  const successorOf = new Map<string, number>(); // prevHash -> position, to tell reordering from deletion
+  const positionOfHash = new Map<string, number>();
+  records.forEach((record, position) => {
+    if (!successorOf.has(record.prevHash)) successorOf.set(record.prevHash, position);
+    positionOfHash.set(record.hash, position);
+  });
+
+  let previous: AuditRecord | null = null;
+  for (let position = 0; position < records.length; position += 1) {
+    const record = records[position];
+    const expectedSequence = previous ? previous.sequence + 1 : record.sequence;
+    const expectedPrev = previous ? previous.hash : record.sequence === 1 ? GENESIS_HASH : (options.anchorHash ?? record.prevHash);
+    if (record.prevHash !== expectedPrev) {
+      const linkedLater = (successorOf.get(expectedPrev) ?? -1) > position || (positionOfHash.get(record.prevHash) ?? -1) > position;
+      const kind: AuditBreakKind = linkedLater ? 'reordered' : record.sequence > expectedSequence ? 'deleted' : 'inserted';
+      const after = previous ? `#${previous.sequence}` : 'the start of the range';
+      const message =
+        kind === 'reordered'
+          ? `record #${record.sequence} at position ${position} does not follow ${after}: records are out of their chain order`
+          : kind === 'deleted'
+            ? `after ${after} the chain continues at #${record.sequence}: record(s) #${expectedSequence}..#${record.sequence - 1} were deleted`
+            : `record #${record.sequence} at position ${position} does not link to ${after}: it was inserted (or its predecessor was rewritten)`;
+      return fail({ kind, sequence: kind === 'deleted' ? expectedSequence : record.sequence, position, message });
+    }
+    if (record.sequence !== expectedSequence) {
+      return fail({
+        kind: record.sequence > expectedSequence ? 'deleted' : 'reordered',
+        sequence: record.sequence,
+        position,
+        message: `record #${record.sequence} links to #${previous?.sequence} but is numbered out of order (expected #${expectedSequence})`,
+      });
+    }
+    let computed: string;
+    try {
+      computed = chainHash(record.prevHash, record);
+    } catch {
+      computed = '';
+    }
+    if (computed !== record.hash) {
+      return fail({ kind: 'altered', sequence: record.sequence, position, message: `record #${record.sequence} was altered: its content no longer matches its hash` });
+    }
+    previous = record;
+  }
+  if (previous && options.head && options.head.sequence > previous.sequence) {
+    return fail({
+      kind: 'deleted',
+      sequence: previous.sequence + 1,
+      position: records.length,
+      message: `the chain head is #${options.head.sequence} but the records end at #${previous.sequence}: the tail was deleted`,
+    });
+  }
+  if (previous && options.head && options.head.sequence === previous.sequence && options.head.hash !== previous.hash) {
+    return fail({ kind: 'altered', sequence: previous.sequence, position: records.length - 1, message: `the last record #${previous.sequence} does not match the chain head` });
+  }
+
+  const bySequence = new Map(records.map((record) => [record.sequence, record]));
+  let lastCheckpointSequence: number | null = null;
+  for (const checkpoint of [...checkpoints].sort((a, b) => a.sequence - b.sequence)) {
+    if (options.publicKeyPem === undefined || !verifyCheckpointSignature(options.publicKeyPem, checkpoint)) {
+      return fail({
+        kind: 'bad-signature',
+        sequence: checkpoint.sequence,
+        position: null,
+        message: `checkpoint #${checkpoint.sequence} (${checkpoint.time}) ${options.publicKeyPem === undefined ? 'cannot be checked without the audit public key' : 'has a signature that does not verify under the audit public key'}`,
+      });
+    }
+    const record = bySequence.get(checkpoint.sequence);
+    if (!record) continue; // outside the range given
+    if (record.hash !== checkpoint.headHash) {
+      return fail({
+        kind: 'checkpoint-mismatch',
+        sequence: checkpoint.sequence,
+        position: null,
+        message: `the chain does not pass through checkpoint #${checkpoint.sequence} signed at ${checkpoint.time}: records up to #${checkpoint.sequence}${lastCheckpointSequence ? ` (after the good checkpoint #${lastCheckpointSequence})` : ''} were rewritten and re-hashed`,
+      });
+    }
+    lastCheckpointSequence = checkpoint.sequence;
+  }
+  return {
+    ok: true,
+    records: records.length,
+    checkpoints: checkpoints.length,
+    firstSequence: records[0]?.sequence ?? null,
+    lastSequence: previous?.sequence ?? null,
+    lastHash: previous?.hash ?? null,
+    lastCheckpointSequence,
+  };
+}
