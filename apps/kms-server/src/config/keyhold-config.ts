@@ -51,7 +51,7 @@ const environmentSchema = z.object({
   KEYHOLD_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(10_000_000).optional(),
   KEYHOLD_EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(55432),
   KEYHOLD_AUDIT: z.enum(['on', 'off']).default('on'),
-  KEYHOLD_AUDIT_COMMIT_DELAY_MS: z.coerce.number().int().min(0).max(1000).default(2),
+  KEYHOLD_AUDIT_COMMIT_DELAY_MS: z.coerce.number().int().min(0).max(1000).default(0),
   KEYHOLD_AUDIT_COMMIT_MAX_RECORDS: z.coerce.number().int().min(1).max(10_000).default(1000),
   KEYHOLD_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   KEYHOLD_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(0).max(100_000_000).default(10_000),
