@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { type AuditFilter, auditFilterSchema } from '@keyhold/contracts';
 import { exportCommand, publicKeyCommand, verifyCommand } from './audit-commands';
 import { UsageError } from './audit-source';
+import { UNSEAL_USAGE, unsealCommand } from './unseal-command';
 
 const USAGE = `kmsctl: Keyhold's command line
 
@@ -10,6 +11,7 @@ const USAGE = `kmsctl: Keyhold's command line
   kmsctl audit export   --database-url URL [--from ISO] [--to ISO] [--actor A] [--key K] [--operation O]
                         [--outcome success|refused|error] [--from-sequence N] [--to-sequence M] [--out FILE]
   kmsctl audit public-key --database-url URL [--out FILE]
+${UNSEAL_USAGE}
 
 --database-url defaults to KEYHOLD_AUDIT_DATABASE_URL; a role with SELECT on the keyhold_audit_* tables is
 enough (docs/audit.md). verify exits 0 when the chain is intact, 1 at the first broken link, 2 on bad usage.
@@ -28,6 +30,9 @@ const OPTIONS = {
   outcome: { type: 'string' },
   'from-sequence': { type: 'string' },
   'to-sequence': { type: 'string' },
+  url: { type: 'string' },
+  cacert: { type: 'string' },
+  status: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -39,6 +44,7 @@ export async function run(argv: string[], io = { out: (line: string) => console.
       return values.help ? 0 : 2;
     }
     const [group, command] = positionals;
+    if (group === 'unseal' && positionals.length === 1) return await unsealCommand({ url: values.url, cacert: values.cacert, status: values.status }, io);
     if (group !== 'audit' || positionals.length !== 2) throw new UsageError(`unknown command: ${positionals.join(' ')}`);
     const databaseUrl = values['database-url'] ?? process.env.KEYHOLD_AUDIT_DATABASE_URL;
     const parsed = auditFilterSchema.safeParse({

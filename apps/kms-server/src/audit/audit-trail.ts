@@ -24,7 +24,7 @@ export interface AuditTrailOptions {
   databaseUrl: string;
 }
 
-export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxDelayMs: 2, maxBatch: 1000 };
+export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxDelayMs: 0, maxBatch: 1000 };
 
 type Query = (sql: string, parameters?: unknown[]) => Promise<Array<Record<string, unknown>>>;
 

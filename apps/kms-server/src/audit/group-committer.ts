@@ -1,5 +1,8 @@
 export interface GroupCommitOptions {
-  /** How long the first queued item waits for company before its batch is written. */
+  /**
+   * How long the first queued item waits for company before its batch is written. 0 (the default): no wait
+   * beyond the current turn of the event loop; batches then form by themselves while a write is in flight.
+   */
   maxDelayMs: number;
   /** A batch this large is written at once, without waiting out the delay. */
   maxBatch: number;
@@ -21,7 +24,7 @@ interface Waiting<TItem, TResult> {
  */
 export class GroupCommitter<TItem, TResult> {
   private queue: Array<Waiting<TItem, TResult>> = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: { cancel(): void } | null = null;
   private inFlight: Promise<void> | null = null;
   /** Batches written, for tests and metrics: fewer than items under concurrency is the point. */
   batches = 0;
@@ -36,8 +39,18 @@ export class GroupCommitter<TItem, TResult> {
       this.queue.push({ item, queuedAt: Date.now(), resolve, reject });
       if (this.inFlight) return; // the running batch schedules the next one when it is done
       if (this.queue.length >= this.options.maxBatch) this.flushNow();
-      else this.timer ??= setTimeout(() => this.flushNow(), this.options.maxDelayMs);
+      else this.timer ??= this.later(this.options.maxDelayMs);
     });
+  }
+
+  /** A flush after `ms`; with 0, after the requests already read in this turn of the event loop. */
+  private later(ms: number): { cancel(): void } {
+    if (ms <= 0) {
+      const immediate = setImmediate(() => this.flushNow());
+      return { cancel: () => clearImmediate(immediate) };
+    }
+    const timeout = setTimeout(() => this.flushNow(), ms);
+    return { cancel: () => clearTimeout(timeout) };
   }
 
   /** Resolves once everything submitted so far is written (or failed). */
@@ -49,7 +62,7 @@ export class GroupCommitter<TItem, TResult> {
   }
 
   private flushNow(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = null;
     if (this.inFlight || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatch);
@@ -60,7 +73,7 @@ export class GroupCommitter<TItem, TResult> {
       // What queued meanwhile goes when its oldest item has waited the delay (at once if it already has).
       const wait = this.queue[0].queuedAt + this.options.maxDelayMs - Date.now();
       if (wait <= 0 || this.queue.length >= this.options.maxBatch) this.flushNow();
-      else this.timer ??= setTimeout(() => this.flushNow(), wait);
+      else this.timer ??= this.later(wait);
     });
   }
 

@@ -54,7 +54,7 @@ const environmentSchema = z.object({
   KEYHOLD_MASTER_KEY_REWRAP_PACE_MS: z.coerce.number().int().min(0).max(60_000).default(20),
   KEYHOLD_MASTER_KEY_REWRAP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   KEYHOLD_AUDIT: z.enum(['on', 'off']).default('on'),
-  KEYHOLD_AUDIT_COMMIT_DELAY_MS: z.coerce.number().int().min(0).max(1000).default(2),
+  KEYHOLD_AUDIT_COMMIT_DELAY_MS: z.coerce.number().int().min(0).max(1000).default(0),
   KEYHOLD_AUDIT_COMMIT_MAX_RECORDS: z.coerce.number().int().min(1).max(10_000).default(1000),
   KEYHOLD_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   KEYHOLD_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(0).max(100_000_000).default(10_000),

@@ -238,16 +238,16 @@ describe('the public share endpoint is rate-limited per source address', () => {
   });
 });
 
-describe('keyhold-unseal: the share from stdin, never from argv', () => {
+describe('kmsctl unseal: the share from stdin, never from argv', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-unseal-cli-'));
-  const UNSEAL_CLI = resolve(__dirname, '../../src/cli/keyhold-unseal.js');
+  const KMSCTL = resolve(__dirname, '../../../../kmsctl/dist/src/main.js');
   let kh: TestKeyhold;
   let shares: string[];
 
   // Asynchronous on purpose: the server answering the CLI runs in this process.
   const run = (args: string[], input: string) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      const child = execFile(process.execPath, [UNSEAL_CLI, '--url', kh.adminOrigin, '--cacert', join(dir, 'ca.pem'), ...args], (error, stdout, stderr) =>
+      const child = execFile(process.execPath, [KMSCTL, 'unseal', '--url', kh.adminOrigin, '--cacert', join(dir, 'ca.pem'), ...args], (error, stdout, stderr) =>
         done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       );
       child.stdin?.end(input);

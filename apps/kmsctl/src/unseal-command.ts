@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
+import { UsageError } from './audit-source';
 
-const USAGE = `usage: keyhold-unseal --url https://<admin-host>:8444 [--cacert <ca.pem>] [--status]
-  reads one Shamir unseal share from stdin (typed without echo on a terminal, or piped), submits it to
-  POST /api/v1/seal/shares and prints the progress. With --status, only prints GET /api/v1/seal.
-  The share is never taken from the command line, so it stays out of shell history and the process list.`;
+export const UNSEAL_USAGE = `  kmsctl unseal --url https://<admin-host>:8444 [--cacert CA.pem] [--status]
+      reads one Shamir unseal share from stdin (typed without echo on a terminal, or piped), submits it to
+      POST /api/v1/seal/shares and prints the progress. With --status, only prints GET /api/v1/seal.
+      The share is never taken from the command line: it stays out of shell history and the process list.`;
 
 function readShare(): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -63,31 +63,34 @@ function describe(progress: { sealed?: boolean; received?: number; threshold?: n
   return `Keyhold is sealed (${progress.protection}); restart it to unseal.`;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { url: { type: 'string' }, cacert: { type: 'string' }, status: { type: 'boolean' }, help: { type: 'boolean' } },
-    strict: true,
-  });
-  if (values.help || !values.url) throw new Error(USAGE);
-  const base = new URL(values.url);
-  if (base.protocol !== 'https:') throw new Error('--url must be an https:// URL (the admin listener)');
-  const ca = values.cacert ? readFileSync(values.cacert) : undefined;
-  if (values.status) {
+/** `kmsctl unseal`: exit 0 when the share was accepted (or with --status, always when answered), 1 when refused. */
+export async function unsealCommand(
+  options: { url?: string; cacert?: string; status?: boolean },
+  io: { out: (line: string) => void; err: (line: string) => void },
+): Promise<number> {
+  if (!options.url) throw new UsageError('unseal needs --url (the admin listener)');
+  const base = new URL(options.url);
+  if (base.protocol !== 'https:') throw new UsageError('--url must be an https:// URL (the admin listener)');
+  const ca = options.cacert ? readFileSync(options.cacert) : undefined;
+  if (options.status) {
     const { status, json } = await call(new URL('/api/v1/seal', base), 'GET', ca);
     if (status !== 200) throw new Error(`GET /api/v1/seal answered ${status}`);
-    process.stdout.write(`${describe(json as never)}\n`);
-    return;
+    io.out(describe(json as never));
+    return 0;
   }
-  const share = await readShare();
+  let share: string;
+  try {
+    share = await readShare();
+  } catch (error) {
+    io.err(`kmsctl: ${(error as Error).message}`);
+    return 1;
+  }
   const { status, json } = await call(new URL('/api/v1/seal/shares', base), 'POST', ca, { share });
   if (status !== 200) {
     const error = (json as { error?: { code?: string; message?: string } }).error;
-    throw new Error(`refused (${status} ${error?.code ?? ''}): ${error?.message ?? 'no message'}`);
+    io.err(`kmsctl: refused (${status} ${error?.code ?? ''}): ${error?.message ?? 'no message'}`);
+    return 1;
   }
-  process.stdout.write(`${describe(json as never)}\n`);
+  io.out(describe(json as never));
+  return 0;
 }
-
-main().catch((error: Error) => {
-  process.stderr.write(`keyhold-unseal: ${error.message}\n`);
-  process.exit(1);
-});
