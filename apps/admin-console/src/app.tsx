@@ -4,9 +4,10 @@ import { AccountPage } from './account-page';
 import { AdminsPage } from './admins-page';
 import { api, messageOf, onUnauthorized, setCsrfToken } from './api';
 import { ApprovalsPage } from './approvals-page';
+import { AuditPage } from './audit-page';
 import { EnrolPage, RecoveryPage, SealedNotice, SignInPage, readLinkToken } from './auth-pages';
 import { KeyPage, KeysPage } from './keys-pages';
-import { canAdminister, canChangeKeys } from './permissions';
+import { canAdminister, canAudit, canChangeKeys } from './permissions';
 import { currentPath, navigate, useLocation } from './router';
 import { ServicesPage } from './services-page';
 import { UnsealPage } from './unseal-page';
@@ -18,12 +19,13 @@ type SessionState = { kind: 'loading' } | { kind: 'signed-out' } | { kind: 'sign
 const LINK_PATHS = ['/setup', '/enrol'];
 const PUBLIC_PATHS = [...LINK_PATHS, '/sign-in', '/recover', '/unseal'];
 
-/** The screens in the top bar. Audit joins them when the audit API lands. */
-const SCREENS = [
+/** The screens in the top bar; a screen with `shownTo` is offered to those roles only (the server decides anyway). */
+const SCREENS: Array<{ path: string; label: string; shownTo?: (role: SessionView['admin']['role']) => boolean }> = [
   { path: '/keys', label: 'Keys' },
   { path: '/approvals', label: 'Approvals' },
   { path: '/services', label: 'Services' },
   { path: '/admins', label: 'Admins' },
+  { path: '/audit', label: 'Audit', shownTo: canAudit },
 ];
 
 function toSignIn(): void {
@@ -91,6 +93,7 @@ export function App() {
   else if (pathname === '/approvals') page = <ApprovalsPage key={search.toString()} me={me} canApprove={canAdminister(me.role)} />;
   else if (pathname === '/services') page = <ServicesPage canAdminister={canAdminister(me.role)} />;
   else if (pathname === '/admins') page = <AdminsPage me={me} canAdminister={canAdminister(me.role)} />;
+  else if (pathname === '/audit') page = <AuditPage />;
   else if (pathname === '/account') page = <AccountPage session={session.session} />;
   else
     page = (
@@ -138,7 +141,7 @@ function Shell({ session, onSignOut, children }: { session: SessionView | null; 
         </a>
         {session ? (
           <nav className="nav" aria-label="Screens">
-            {SCREENS.map((screen) => (
+            {SCREENS.filter((screen) => !screen.shownTo || screen.shownTo(session.admin.role)).map((screen) => (
               <Link key={screen.path} to={screen.path} current={location.pathname.startsWith(screen.path)}>
                 {screen.label}
               </Link>

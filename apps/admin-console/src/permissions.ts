@@ -7,3 +7,6 @@ export const canChangeKeys = (role: AdminRole) => role === 'admin' || role === '
 
 /** Invite and manage admins, grants and certificates; request, approve and reject sensitive operations. */
 export const canAdminister = (role: AdminRole) => role === 'admin';
+
+/** Read and export the audit trail (the server allows auditors and admins). */
+export const canAudit = (role: AdminRole) => role === 'admin' || role === 'auditor';

@@ -1,0 +1,205 @@
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import type { AuditPageView, AuditPublicKeyView, AuditRecordView } from '@keyhold/contracts';
+import { api, messageOf } from './api';
+import { formatDate } from './format';
+import { Card, IDLE, type Progress, Status } from './ui';
+
+const PAGE = 100;
+const OUTCOMES = ['', 'success', 'refused', 'error'] as const;
+
+interface Filters {
+  from: string;
+  to: string;
+  actor: string;
+  key: string;
+  operation: string;
+  outcome: string;
+  fromSequence: string;
+}
+
+const NO_FILTERS: Filters = { from: '', to: '', actor: '', key: '', operation: '', outcome: '', fromSequence: '' };
+
+/** The query string of the filters that are set (datetime-local inputs are read as UTC, as the console shows times). */
+function queryOf(filters: Filters): URLSearchParams {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(filters) as Array<[keyof Filters, string]>) {
+    const trimmed = value.trim();
+    if (!trimmed) continue;
+    query.set(name, name === 'from' || name === 'to' ? `${trimmed}:00Z` : trimmed);
+  }
+  return query;
+}
+
+/**
+ * The audit trail (auditors and admins): every operation on both planes, refusals included, in sequence order,
+ * with filters; the export (JSON Lines, with the signed checkpoints) is what `kmsctl audit verify` checks
+ * offline against the public key shown here.
+ */
+export function AuditPage() {
+  const [filters, setFilters] = useState<Filters>(NO_FILTERS);
+  const [applied, setApplied] = useState<Filters | null>(null);
+  const [records, setRecords] = useState<AuditRecordView[]>([]);
+  const [nextCursor, setNextCursor] = useState<string | null>(null);
+  const [progress, setProgress] = useState<Progress>({ kind: 'busy', text: 'Loading the audit trail…' });
+  const [publicKey, setPublicKey] = useState<AuditPublicKeyView | null>(null);
+
+  const load = useCallback(async (shown: Filters, cursor: string | null) => {
+    try {
+      setProgress({ kind: 'busy', text: 'Loading records…' });
+      const query = queryOf(shown);
+      query.set('limit', String(PAGE));
+      if (cursor) query.set('cursor', cursor);
+      const page = await api<AuditPageView>('GET', `/api/v1/audit/records?${query.toString()}`);
+      setRecords((previous) => (cursor ? [...previous, ...page.records] : page.records));
+      setNextCursor(page.nextCursor);
+      setApplied(shown);
+      setProgress(IDLE);
+    } catch (error) {
+      setProgress({ kind: 'error', text: messageOf(error) });
+    }
+  }, []);
+
+  // The latest records first: start a page before the chain head.
+  useEffect(() => {
+    void (async () => {
+      try {
+        const { head } = await api<{ head: { sequence: number } }>('GET', '/api/v1/audit/checkpoints');
+        const latest = { ...NO_FILTERS, fromSequence: String(Math.max(1, head.sequence - PAGE + 1)) };
+        setFilters(latest);
+        await load(latest, null);
+      } catch (error) {
+        setProgress({ kind: 'error', text: messageOf(error) });
+      }
+      api<AuditPublicKeyView>('GET', '/api/v1/audit/public-key').then(setPublicKey, () => setPublicKey(null));
+    })();
+  }, [load]);
+
+  const apply = (event: FormEvent) => {
+    event.preventDefault();
+    void load(filters, null);
+  };
+  const field = (name: keyof Filters) => ({
+    name,
+    value: filters[name],
+    onChange: (event: { target: { value: string } }) => setFilters((current) => ({ ...current, [name]: event.target.value })),
+  });
+
+  return (
+    <main className="page">
+      <div className="page-title">
+        <h1>Audit</h1>
+        {applied ? (
+          <a className="button" href={`/api/v1/audit/export?${queryOf({ ...applied }).toString()}`} download="keyhold-audit.jsonl">
+            Export JSON Lines
+          </a>
+        ) : null}
+      </div>
+      <Card title="Filters">
+        <form className="filters" onSubmit={apply} data-testid="audit-filters">
+          <label>
+            From (UTC)
+            <input type="datetime-local" {...field('from')} />
+          </label>
+          <label>
+            To (UTC)
+            <input type="datetime-local" {...field('to')} />
+          </label>
+          <label>
+            Actor
+            <input {...field('actor')} placeholder="spiffe://… or an admin id" maxLength={512} />
+          </label>
+          <label>
+            Key
+            <input {...field('key')} placeholder="key name" maxLength={64} />
+          </label>
+          <label>
+            Operation
+            <input {...field('operation')} placeholder="encrypt, keys.rotate…" maxLength={64} />
+          </label>
+          <label>
+            Outcome
+            <select {...field('outcome')}>
+              {OUTCOMES.map((outcome) => (
+                <option key={outcome} value={outcome}>
+                  {outcome || 'any'}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            From sequence
+            <input inputMode="numeric" {...field('fromSequence')} maxLength={18} />
+          </label>
+          <div className="filter-actions">
+            <button className="primary" type="submit" disabled={progress.kind === 'busy'}>
+              Apply
+            </button>
+            <button type="button" onClick={() => setFilters(NO_FILTERS)}>
+              Clear
+            </button>
+          </div>
+        </form>
+      </Card>
+      <Status progress={progress} />
+      <Card title={`Records (${records.length}${nextCursor ? '+' : ''})`} testId="audit-records">
+        {records.length === 0 && progress.kind !== 'busy' ? <p className="empty">No record matches.</p> : null}
+        {records.length > 0 ? (
+          <table className="table responsive">
+            <thead>
+              <tr>
+                <th>#</th>
+                <th>Time</th>
+                <th>Actor</th>
+                <th>Operation</th>
+                <th>Key</th>
+                <th>Outcome</th>
+                <th>Request</th>
+              </tr>
+            </thead>
+            <tbody>
+              {records.map((record) => (
+                <tr key={record.sequence} data-sequence={record.sequence} data-outcome={record.outcome}>
+                  <td data-label="#">{record.sequence}</td>
+                  <td data-label="Time">{formatDate(record.time)}</td>
+                  <td data-label="Actor" className="uri">
+                    {record.actor ?? '—'} <span className="muted small">{record.plane}</span>
+                  </td>
+                  <td data-label="Operation">
+                    <code>{record.operation}</code>
+                  </td>
+                  <td data-label="Key">{record.keyName ? `${record.keyName}${record.keyVersion ? ` v${record.keyVersion}` : ''}` : '—'}</td>
+                  <td data-label="Outcome">
+                    <span className={`badge outcome-${record.outcome}`}>{record.outcome}</span> {record.errorCode ? <code>{record.errorCode}</code> : null}
+                  </td>
+                  <td data-label="Request" className="muted small">
+                    {record.requestId ?? '—'}
+                    {record.sourceAddress ? ` · ${record.sourceAddress}` : ''}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : null}
+        {nextCursor && applied ? (
+          <button onClick={() => void load(applied, nextCursor)} disabled={progress.kind === 'busy'}>
+            Load more
+          </button>
+        ) : null}
+      </Card>
+      <Card title="Verifying">
+        <p>
+          Records form a hash chain, and Keyhold signs checkpoints of its head with an Ed25519 key. Check an export offline with{' '}
+          <code>kmsctl audit verify --file keyhold-audit.jsonl --public-key audit.pem</code>: it names the first altered, missing or reordered record.
+        </p>
+        {publicKey ? (
+          <>
+            <p>
+              Key fingerprint: <code data-testid="audit-key-fingerprint">{publicKey.fingerprint}</code>
+            </p>
+            <pre className="pem">{publicKey.publicKeyPem}</pre>
+          </>
+        ) : null}
+      </Card>
+    </main>
+  );
+}
