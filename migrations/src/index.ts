@@ -6,6 +6,7 @@ import { CreateAuditTrail1764300000000 } from './1764300000000-CreateAuditTrail'
 import { CreateMasterKeyVersions1764400000000 } from './1764400000000-CreateMasterKeyVersions';
 import { RemovePasskeysSoftly1764500000000 } from './1764500000000-RemovePasskeysSoftly';
 import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage';
+import { CreateSealGeneration1764520000000 } from './1764520000000-CreateSealGeneration';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -15,4 +16,5 @@ export const KEYHOLD_MIGRATIONS = [
   CreateMasterKeyVersions1764400000000,
   RemovePasskeysSoftly1764500000000,
   CreateDailyUsage1764510000000,
+  CreateSealGeneration1764520000000,
 ];

@@ -35,6 +35,7 @@ import type { KeyholdLogger } from './logging/logger';
 import { KEY_CHANGED_CHANNEL, TypeormKeyRepository } from './persistence/typeorm-key.repository';
 import { LifecycleScheduler } from './scheduler/lifecycle-scheduler';
 import type { MasterKey } from './seal/master-key';
+import { SealGeneration } from './seal/seal-generation';
 import { SEAL_CHANNEL, SealState } from './seal/seal-state';
 import { MasterKeyRing, MasterKeyRootMismatchError } from './seal/master-key-ring';
 import { MasterKeyRewrapJob, type RewrapOptions } from './master-key/master-key-rewrap';
@@ -135,7 +136,7 @@ export interface KeyholdServer {
     revocations: RevocationList;
   };
   admin: { app: NestFastifyApplication; url: string; port: number; auth: AdminAuthService; setupLink: string | null } | null;
-  seal: { state: SealState; unsealer: ShamirUnsealer | null };
+  seal: { state: SealState; unsealer: ShamirUnsealer | null; generation: SealGeneration };
   masterKey: { ring: MasterKeyRing; service: MasterKeyService; rewrap: MasterKeyRewrapJob };
   audit: KeyholdAudit;
   close(): Promise<void>;
@@ -209,9 +210,21 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   listener.subscribe(KEY_CHANGED_CHANNEL, (name) => cache.invalidate(name));
   listener.subscribe(GRANTS_CHANGED_CHANNEL, () => void grants.reload());
   listener.subscribe(CERTIFICATE_REVOKED_CHANNEL, (fingerprint) => revocations.add(fingerprint));
-  listener.subscribe(SEAL_CHANNEL, () => void sealState.seal());
+  const sealGeneration = new SealGeneration(options.dataSource);
+  await sealGeneration.load();
+  listener.subscribe(SEAL_CHANNEL, (payload) => {
+    sealGeneration.noticed(payload);
+    void sealState.seal();
+  });
   listener.subscribe(MASTER_KEY_CHANGED_CHANNEL, reloadKeyring);
   listener.onResync(() => {
+    // A seal may have been announced while this instance could not hear it.
+    void sealGeneration.missedSeal().then(
+      async (missed) => {
+        if (missed) await sealState.seal();
+      },
+      () => undefined,
+    );
     reloadKeyring();
     cache.clear();
     void grants.reload();
@@ -274,7 +287,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   await app.listen({ host: options.host, port: options.port });
   const port = listeningPort(app, options.port);
   const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
-  const seal = { state: sealState, unsealer };
+  const seal = { state: sealState, unsealer, generation: sealGeneration };
   const masterKeyParts = { ring: masterKey, service: masterKeys, rewrap };
   const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal, audit, masterKeys) : null;
   audit.checkpointer.start();
@@ -373,7 +386,7 @@ async function startAdminListener(
       grants: identities.grants,
       grantPolicy: identities.grantPolicy,
       authority: identities.authority,
-      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys),
+      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys, seal.generation),
       seal,
       masterKeys,
       audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer },

@@ -6,6 +6,7 @@ import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { MasterKeyService } from '../master-key/master-key.service';
 import type { AuditScope } from '../audit/audit-scope';
+import type { SealGeneration } from '../seal/seal-generation';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
 import type { AdminRecord, AdminRepository } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
@@ -47,6 +48,7 @@ export class ApprovalsService {
     private readonly now: () => Date,
     private readonly sealState: SealState | null = null,
     private readonly masterKeys: MasterKeyService | null = null,
+    private readonly sealGeneration: SealGeneration | null = null,
   ) {}
 
   private masterKeyService(): MasterKeyService {
@@ -233,8 +235,9 @@ export class ApprovalsService {
         return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt), audit);
       case 'seal':
         if (!this.sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
-        // Every instance on this database seals (LISTEN/NOTIFY), this one at once.
-        await this.dataSource.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
+        // Every instance on this database seals (the generation in Postgres, and NOTIFY), this one at once.
+        if (this.sealGeneration) await this.sealGeneration.advance();
+        else await this.dataSource.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
         await this.sealState.seal();
         return { sealed: true };
       case 'rotate-master-key':

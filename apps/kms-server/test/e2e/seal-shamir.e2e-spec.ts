@@ -212,6 +212,18 @@ describe('sealing reaches every instance on the database', () => {
     for (let attempt = 0; attempt < 100 && !b.server.seal.state.sealed; attempt += 1) await new Promise((r) => setTimeout(r, 20));
     assert.equal((await b.http().get('/v1/keys').expect(503)).body.error.code, 'SEALED');
   });
+
+  it('an instance that missed the notification seals when it reconnects: the seal generation is in Postgres', async () => {
+    for (const share of shares.slice(0, 2)) await b.server.seal.unsealer?.submit(share);
+    await b.http().get('/v1/keys').expect(200);
+    // A seal B could not hear: the generation advances with no NOTIFY (B cut off from Postgres at that moment).
+    await a.dataSource.query(`UPDATE keyhold_seal_generation SET generation = generation + 1, sealed_at = now() WHERE id = 1`);
+    await b.http().get('/v1/keys').expect(200);
+    // B's listener connection drops and comes back: it reads the generation, and seals.
+    await a.dataSource.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`);
+    for (let attempt = 0; attempt < 250 && !b.server.seal.state.sealed; attempt += 1) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await b.http().get('/v1/keys').expect(503)).body.error.code, 'SEALED');
+  });
 });
 
 describe('the public share endpoint is rate-limited per source address', () => {
