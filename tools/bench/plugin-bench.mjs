@@ -177,7 +177,11 @@ export async function runPluginBench({ repo, keyholdOrigin, keyholdPid, certDir,
       clearTimeout(startTimer);
       result.cpu = sampling?.stop() ?? null;
       // A client in a child process has exited by now: it reports its own CPU time over the window.
-      if (result.cpu && typeof result.clientCores === 'number') result.cpu['client children'] = result.clientCores;
+      // Its ticks left /proc with it, so the machine-wide busy time counted them as "other": move them back.
+      if (result.cpu && typeof result.clientCores === 'number') {
+        result.cpu['client children'] = result.clientCores;
+        result.cpu.other = Math.max(0, result.cpu.other - result.clientCores);
+      }
       return result;
     };
 
