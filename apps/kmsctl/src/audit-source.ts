@@ -1,8 +1,17 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { AuditCheckpointView, AuditExportLine, AuditFilter, AuditRecordView } from '@keyhold/contracts';
+import {
+  AUDIT_CHAIN_HEAD,
+  AUDIT_CHECKPOINTS_IN_RANGE,
+  type AuditCheckpointView,
+  type AuditExportLine,
+  type AuditFilter,
+  type AuditRecordView,
+  auditCheckpointFromRow,
+  auditRecordFromRow,
+  auditRecordsQuery,
+} from '@keyhold/contracts';
 
-type Row = Record<string, unknown>;
 const PAGE = 5000;
 
 /** What `verify` needs: records in the order given, checkpoints, and what is known about the chain around them. */
@@ -61,36 +70,17 @@ export class AuditDatabase {
   async *records(filter: AuditFilter): AsyncGenerator<AuditRecordView> {
     let after = 0;
     for (;;) {
-      const where: string[] = ['sequence > $1'];
-      const values: unknown[] = [after];
-      const add = (clause: string, value: unknown) => {
-        values.push(value);
-        where.push(clause.replace('?', `$${values.length}`));
-      };
-      if (filter.from) add('time >= ?', filter.from);
-      if (filter.to) add('time < ?', filter.to);
-      if (filter.actor) add('actor = ?', filter.actor);
-      if (filter.key) add('key_name = ?', filter.key);
-      if (filter.operation) add('operation = ?', filter.operation);
-      if (filter.outcome) add('outcome = ?', filter.outcome);
-      if (filter.fromSequence) add('sequence >= ?', filter.fromSequence);
-      if (filter.toSequence) add('sequence <= ?', filter.toSequence);
-      const { rows } = await this.client.query(
-        `SELECT * FROM keyhold_audit_records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT ${PAGE}`,
-        values,
-      );
-      for (const row of rows) yield toRecord(row);
+      const query = auditRecordsQuery(filter, after, PAGE);
+      const { rows } = await this.client.query(query.text, query.values);
+      for (const row of rows) yield auditRecordFromRow(row);
       if (rows.length < PAGE) return;
       after = Number(rows[rows.length - 1].sequence);
     }
   }
 
   async checkpoints(fromSequence: number, toSequence: number): Promise<AuditCheckpointView[]> {
-    const { rows } = await this.client.query(
-      `SELECT * FROM keyhold_audit_checkpoints WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence`,
-      [fromSequence, toSequence],
-    );
-    return rows.map(toCheckpoint);
+    const { rows } = await this.client.query(AUDIT_CHECKPOINTS_IN_RANGE, [fromSequence, toSequence]);
+    return rows.map(auditCheckpointFromRow);
   }
 
   async hashOf(sequence: number): Promise<string | undefined> {
@@ -99,7 +89,7 @@ export class AuditDatabase {
   }
 
   async head(): Promise<{ sequence: number; hash: string }> {
-    const { rows } = await this.client.query(`SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1`);
+    const { rows } = await this.client.query(AUDIT_CHAIN_HEAD);
     if (!rows[0]) throw new UsageError('this database has no Keyhold audit chain (keyhold_audit_chain_head is empty)');
     return { sequence: Number(rows[0].sequence), hash: rows[0].hash };
   }
@@ -129,33 +119,4 @@ export class UsageError extends Error {}
 /** Filters that drop records from inside a range (time and sequence bounds keep it contiguous). */
 export function contentFilters(filter: AuditFilter): string[] {
   return (['actor', 'key', 'operation', 'outcome'] as const).filter((name) => filter[name] !== undefined);
-}
-
-function toRecord(row: Row): AuditRecordView {
-  return {
-    sequence: Number(row.sequence),
-    time: (row.time as Date).toISOString(),
-    plane: row.plane as AuditRecordView['plane'],
-    actor: (row.actor as string | null) ?? null,
-    operation: row.operation as string,
-    keyName: (row.key_name as string | null) ?? null,
-    keyVersion: row.key_version === null ? null : Number(row.key_version),
-    outcome: row.outcome as AuditRecordView['outcome'],
-    errorCode: (row.error_code as string | null) ?? null,
-    requestId: (row.request_id as string | null) ?? null,
-    sourceAddress: (row.source_address as string | null) ?? null,
-    contextHmac: (row.context_hmac as string | null) ?? null,
-    prevHash: row.prev_hash as string,
-    hash: row.hash as string,
-  };
-}
-
-function toCheckpoint(row: Row): AuditCheckpointView {
-  return {
-    sequence: Number(row.sequence),
-    headHash: row.head_hash as string,
-    time: (row.time as Date).toISOString(),
-    keyFingerprint: row.key_fingerprint as string,
-    signature: row.signature as string,
-  };
 }

@@ -7,3 +7,4 @@ export * from './grants';
 export * from './admin';
 export * from './master-key';
 export * from './audit';
+export * from './audit-table';

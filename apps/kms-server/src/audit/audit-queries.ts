@@ -1,74 +1,32 @@
 import type { DataSource } from 'typeorm';
-import type { AuditCheckpointView, AuditFilter, AuditRecordView } from '@keyhold/contracts';
-
-type Row = Record<string, unknown>;
-
-export function toRecordView(row: Row): AuditRecordView {
-  return {
-    sequence: Number(row.sequence),
-    time: (row.time as Date).toISOString(),
-    plane: row.plane as AuditRecordView['plane'],
-    actor: (row.actor as string | null) ?? null,
-    operation: row.operation as string,
-    keyName: (row.key_name as string | null) ?? null,
-    keyVersion: row.key_version === null || row.key_version === undefined ? null : Number(row.key_version),
-    outcome: row.outcome as AuditRecordView['outcome'],
-    errorCode: (row.error_code as string | null) ?? null,
-    requestId: (row.request_id as string | null) ?? null,
-    sourceAddress: (row.source_address as string | null) ?? null,
-    contextHmac: (row.context_hmac as string | null) ?? null,
-    prevHash: row.prev_hash as string,
-    hash: row.hash as string,
-  };
-}
-
-export function toCheckpointView(row: Row): AuditCheckpointView {
-  return {
-    sequence: Number(row.sequence),
-    headHash: row.head_hash as string,
-    time: (row.time as Date).toISOString(),
-    keyFingerprint: row.key_fingerprint as string,
-    signature: row.signature as string,
-  };
-}
+import {
+  AUDIT_CHAIN_HEAD,
+  AUDIT_CHECKPOINTS_IN_RANGE,
+  type AuditCheckpointView,
+  type AuditFilter,
+  type AuditRecordView,
+  auditCheckpointFromRow,
+  auditRecordFromRow,
+  auditRecordsQuery,
+} from '@keyhold/contracts';
 
 /** Reads of the audit trail for the admin API: filtered, in sequence order, paged by sequence. */
 export class AuditQueries {
   constructor(private readonly dataSource: DataSource) {}
 
   async records(filter: AuditFilter, limit: number, afterSequence = 0): Promise<AuditRecordView[]> {
-    const where: string[] = ['sequence > $1'];
-    const values: unknown[] = [afterSequence];
-    const add = (clause: string, value: unknown) => {
-      values.push(value);
-      where.push(clause.replace('?', `$${values.length}`));
-    };
-    if (filter.from) add('time >= ?', filter.from);
-    if (filter.to) add('time < ?', filter.to);
-    if (filter.actor) add('actor = ?', filter.actor);
-    if (filter.key) add('key_name = ?', filter.key);
-    if (filter.operation) add('operation = ?', filter.operation);
-    if (filter.outcome) add('outcome = ?', filter.outcome);
-    if (filter.fromSequence) add('sequence >= ?', filter.fromSequence);
-    if (filter.toSequence) add('sequence <= ?', filter.toSequence);
-    values.push(limit);
-    const rows: Row[] = await this.dataSource.query(
-      `SELECT * FROM keyhold_audit_records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT $${values.length}`,
-      values,
-    );
-    return rows.map(toRecordView);
+    const query = auditRecordsQuery(filter, afterSequence, limit);
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(query.text, query.values);
+    return rows.map(auditRecordFromRow);
   }
 
   async checkpoints(fromSequence: number, toSequence: number): Promise<AuditCheckpointView[]> {
-    const rows: Row[] = await this.dataSource.query(
-      `SELECT * FROM keyhold_audit_checkpoints WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence`,
-      [fromSequence, toSequence],
-    );
-    return rows.map(toCheckpointView);
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(AUDIT_CHECKPOINTS_IN_RANGE, [fromSequence, toSequence]);
+    return rows.map(auditCheckpointFromRow);
   }
 
   async head(): Promise<{ sequence: number; hash: string }> {
-    const [row] = await this.dataSource.query(`SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1`);
+    const [row] = await this.dataSource.query(AUDIT_CHAIN_HEAD);
     return { sequence: Number(row.sequence), hash: row.hash as string };
   }
 }

@@ -1,0 +1,60 @@
+import type { AuditCheckpointView, AuditFilter, AuditRecordView } from './audit';
+
+// How the audit tables are read, for both of their readers: the admin API (kms-server) and `kmsctl`, which
+// reads them directly with a read-only role. Plain SQL text and row mapping: no driver here.
+
+type Row = Record<string, unknown>;
+
+/** Records matching `filter` after `afterSequence`, in sequence order, at most `limit`: a parameterised query. */
+export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, limit: number): { text: string; values: unknown[] } {
+  const where: string[] = ['sequence > $1'];
+  const values: unknown[] = [afterSequence];
+  const add = (clause: string, value: unknown) => {
+    values.push(value);
+    where.push(clause.replace('?', `$${values.length}`));
+  };
+  if (filter.from) add('time >= ?', filter.from);
+  if (filter.to) add('time < ?', filter.to);
+  if (filter.actor) add('actor = ?', filter.actor);
+  if (filter.key) add('key_name = ?', filter.key);
+  if (filter.operation) add('operation = ?', filter.operation);
+  if (filter.outcome) add('outcome = ?', filter.outcome);
+  if (filter.fromSequence) add('sequence >= ?', filter.fromSequence);
+  if (filter.toSequence) add('sequence <= ?', filter.toSequence);
+  values.push(limit);
+  return { text: `SELECT * FROM keyhold_audit_records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT $${values.length}`, values };
+}
+
+/** Checkpoints with a sequence in [$1, $2], in order. */
+export const AUDIT_CHECKPOINTS_IN_RANGE = `SELECT * FROM keyhold_audit_checkpoints WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence`;
+/** The chain head (sequence as text: a bigint). */
+export const AUDIT_CHAIN_HEAD = `SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1`;
+
+export function auditRecordFromRow(row: Row): AuditRecordView {
+  return {
+    sequence: Number(row.sequence),
+    time: (row.time as Date).toISOString(),
+    plane: row.plane as AuditRecordView['plane'],
+    actor: (row.actor as string | null) ?? null,
+    operation: row.operation as string,
+    keyName: (row.key_name as string | null) ?? null,
+    keyVersion: row.key_version === null || row.key_version === undefined ? null : Number(row.key_version),
+    outcome: row.outcome as AuditRecordView['outcome'],
+    errorCode: (row.error_code as string | null) ?? null,
+    requestId: (row.request_id as string | null) ?? null,
+    sourceAddress: (row.source_address as string | null) ?? null,
+    contextHmac: (row.context_hmac as string | null) ?? null,
+    prevHash: row.prev_hash as string,
+    hash: row.hash as string,
+  };
+}
+
+export function auditCheckpointFromRow(row: Row): AuditCheckpointView {
+  return {
+    sequence: Number(row.sequence),
+    headHash: row.head_hash as string,
+    time: (row.time as Date).toISOString(),
+    keyFingerprint: row.key_fingerprint as string,
+    signature: row.signature as string,
+  };
+}
