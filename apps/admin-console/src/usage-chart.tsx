@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useRef } from 'react';
 import type { KeyUsageHistoryView, KeyView } from '@keyhold/contracts';
 import { formatCount } from './format';
 import { Status, useResource } from './ui';
@@ -18,8 +18,14 @@ const OTHER_FILLS = ['#93c5fd', '#a5b4fc', '#60a5fa', '#c7d2fe'];
 export function UsageChart({ keyView }: { keyView: KeyView }) {
   const path = `/api/v1/keys/${encodeURIComponent(keyView.name)}/usage?days=${DAYS}`;
   const { data, progress, reload } = useResource<KeyUsageHistoryView>(path, 'usage');
-  // New encryptions or a rotation change the picture: read it again.
-  useEffect(reload, [reload, keyView.encryptions, keyView.primaryVersion]);
+  // New encryptions or a rotation change the picture: read it again (not at mount: useResource just did).
+  const seen = useRef(`${keyView.encryptions}:${keyView.primaryVersion}`);
+  useEffect(() => {
+    const now = `${keyView.encryptions}:${keyView.primaryVersion}`;
+    if (now === seen.current) return;
+    seen.current = now;
+    reload();
+  }, [reload, keyView.encryptions, keyView.primaryVersion]);
   if (!data) return <Status progress={progress} />;
 
   const totals = new Map<number, number>();
