@@ -1,0 +1,118 @@
+import pg from 'pg';
+import { type AuditEntry, type AuditRecord, chainRecords } from '@keyhold/crypto-core';
+
+/** A statement must not hold the chain lock for long; a database that stops answering fails closed. */
+export const AUDIT_STATEMENT_TIMEOUT_MS = 10_000;
+
+export type Query = (sql: string, parameters?: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+const RECORD_COLUMNS =
+  'sequence, time, plane, actor, operation, key_name, key_version, outcome, error_code, request_id, source_address, context_hmac, prev_hash, hash';
+/**
+ * A batch travels as ONE parameter, the JSON array of its records (JSON.stringify is native; fourteen array
+ * parameters cost the driver a quoting pass per value), unpacked by Postgres with the record fields as columns.
+ */
+const RECORDS_FROM_JSON = `SELECT sequence, time, plane, actor, operation, "keyName", "keyVersion", outcome, "errorCode", "requestId",
+    "sourceAddress", "contextHmac", "prevHash", hash
+  FROM json_to_recordset($1::json) AS batch(sequence bigint, time timestamptz, plane text, actor text, operation text,
+    "keyName" text, "keyVersion" int, outcome text, "errorCode" text, "requestId" text, "sourceAddress" text,
+    "contextHmac" text, "prevHash" text, hash text)`;
+
+/** Moves the head from ($4, $5) to ($2, $3) and inserts the records, or does nothing if the head moved. */
+const OPTIMISTIC_APPEND = `WITH moved AS (
+    UPDATE keyhold_audit_chain_head SET sequence = $2, hash = $3 WHERE id = 1 AND sequence = $4 AND hash = $5 RETURNING 1),
+  inserted AS (
+    INSERT INTO keyhold_audit_records (${RECORD_COLUMNS})
+    ${RECORDS_FROM_JSON} WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
+  SELECT (SELECT count(*) FROM moved)::int AS moved`;
+
+interface ChainHead {
+  sequence: number;
+  hash: string;
+}
+
+/**
+ * Inside a transaction: takes the head's row lock, chains the entries after it, inserts them and moves the
+ * head. The one locking way into the chain, for group commits that lost the race and for state changes
+ * recorded in their own transaction.
+ */
+export async function appendLocked(query: Query, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
+  const [head] = await query('SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1 FOR UPDATE');
+  if (!head) throw new Error('the audit chain head row is missing');
+  const records = chainRecords(Number(head.sequence), head.hash as string, entries);
+  const last = records[records.length - 1];
+  await query(
+    `WITH inserted AS (INSERT INTO keyhold_audit_records (${RECORD_COLUMNS}) ${RECORDS_FROM_JSON} RETURNING 1)
+     UPDATE keyhold_audit_chain_head SET sequence = $2, hash = $3 WHERE id = 1`,
+    [JSON.stringify(records), last.sequence, last.hash],
+  );
+  return records;
+}
+
+/**
+ * The group commit's way into the chain, over a connection of its own with plain `pg` (one statement per
+ * batch in the common case, none of the ORM's per-query work). The records are chained after the head this
+ * appender last wrote, and one statement moves the head only if it is still there, inserting the records only
+ * then. If another instance (or a state change) moved the head first, nothing was inserted and the batch goes
+ * the locking way instead. The head row's lock serialises every append either way; the common case is spared
+ * a read and a transaction.
+ */
+export class ChainAppender {
+  private readonly pool: pg.Pool;
+  /** The head this appender's last batch left; null: read it (locked) first. */
+  private knownHead: ChainHead | null = null;
+
+  constructor(databaseUrl: string, onConnectionLost: (error: Error) => void) {
+    this.pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: 1,
+      connectionTimeoutMillis: 5000,
+      statement_timeout: AUDIT_STATEMENT_TIMEOUT_MS,
+      application_name: 'keyhold-audit',
+    });
+    // An idle connection dropped by the server is replaced at the next checkout; do not crash on it.
+    this.pool.on('error', onConnectionLost);
+  }
+
+  /** The head moved elsewhere (a record written in a transaction): the next batch takes the locking way. */
+  forgetHead(): void {
+    this.knownHead = null;
+  }
+
+  async append(entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
+    const client = await this.pool.connect();
+    try {
+      let records: AuditRecord[] | null = null;
+      if (this.knownHead) {
+        const head = this.knownHead;
+        const chained = chainRecords(head.sequence, head.hash, entries);
+        const last = chained[chained.length - 1];
+        // A named statement: parsed and planned once per connection, not once per batch.
+        const { rows } = await client.query({
+          name: 'keyhold-audit-append',
+          text: OPTIMISTIC_APPEND,
+          values: [JSON.stringify(chained), last.sequence, last.hash, head.sequence, head.hash],
+        });
+        if (rows[0]?.moved === 1) records = chained;
+      }
+      if (!records) {
+        await client.query('BEGIN');
+        records = await appendLocked(async (sql, parameters) => (await client.query(sql, parameters)).rows, entries);
+        await client.query('COMMIT');
+      }
+      const last = records[records.length - 1];
+      this.knownHead = { sequence: last.sequence, hash: last.hash };
+      client.release();
+      return records;
+    } catch (error) {
+      this.knownHead = null;
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(error as Error); // a connection in an unknown state is not reused
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
