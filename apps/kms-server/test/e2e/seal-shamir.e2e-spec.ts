@@ -76,6 +76,19 @@ describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () =>
     assert.equal(file.shares, 5);
   });
 
+  it('a second kmsctl init into the same directory exits 1 and leaves the seal file as it was', async () => {
+    const path = join(dir, 'master-key.shamir.json');
+    const before = readFileSync(path, 'utf8');
+    const again = await kmsctl(['init', '--shares', '5', '--threshold', '3', '--out', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^kmsctl: .*master-key\.shamir\.json already exists and was left as it is/);
+    assert.equal(again.stdout, '');
+    assert.equal(readFileSync(path, 'utf8'), before);
+    const usage = await kmsctl(['init', '--shares', '300', '--threshold', '3', '--out', dir]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--shares must be an integer from 2 to 255/);
+  });
+
   it('sealed: health says so, every key operation answers 503 SEALED, the scheduler does nothing', async () => {
     const health = await kh.http().get('/v1/health').expect(503);
     assert.equal(health.body.sealed, true);
