@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest, FastifyServerOptions, RawServerDefault } from 'fastify';
 import type { DataSource } from 'typeorm';
-import { type Grant, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
+import { type Grant, MAX_REQUEST_BODY_BYTES, type ShamirSealFile } from '@keyhold/contracts';
 import { type CertificateClock, type RateLimit, RateLimiter, WebAuthnCeremonies } from '@keyhold/auth';
 import { publicKeyFingerprint, randomToken } from '@keyhold/crypto-core';
 import { type Clock, systemClock } from '@keyhold/key-lifecycle';
@@ -41,7 +41,7 @@ import { MasterKeyRing, MasterKeyRootMismatchError } from './seal/master-key-rin
 import { MasterKeyRewrapJob, type RewrapOptions } from './master-key/master-key-rewrap';
 import { MASTER_KEY_CHANGED_CHANNEL, MasterKeyService, readMasterKeyVersions } from './master-key/master-key.service';
 import { type RewrapTarget, keyVersionsTarget } from './master-key/rewrap-targets';
-import { type ShamirSealFile, ShamirUnsealer } from './seal/shamir-seal';
+import { ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { type AuditFilter, auditFilterSchema } from '@keyhold/contracts';
 import { exportCommand, publicKeyCommand, verifyCommand } from './audit-commands';
 import { UsageError } from './audit-source';
+import { INIT_USAGE, initCommand } from './init-command';
 import { UNSEAL_USAGE, unsealCommand } from './unseal-command';
 
 const USAGE = `kmsctl: Keyhold's command line
@@ -11,6 +12,7 @@ const USAGE = `kmsctl: Keyhold's command line
   kmsctl audit export   --database-url URL [--from ISO] [--to ISO] [--actor A] [--key K] [--operation O]
                         [--outcome success|refused|error] [--from-sequence N] [--to-sequence M] [--out FILE]
   kmsctl audit public-key --database-url URL [--out FILE]
+${INIT_USAGE}
 ${UNSEAL_USAGE}
 
 --database-url defaults to KEYHOLD_AUDIT_DATABASE_URL; a role with SELECT on the keyhold_audit_* tables is
@@ -33,6 +35,9 @@ const OPTIONS = {
   url: { type: 'string' },
   cacert: { type: 'string' },
   status: { type: 'boolean' },
+  shares: { type: 'string' },
+  threshold: { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -44,6 +49,9 @@ export async function run(argv: string[], io = { out: (line: string) => console.
       return values.help ? 0 : 2;
     }
     const [group, command] = positionals;
+    if (group === 'init' && positionals.length === 1) {
+      return await initCommand({ shares: values.shares, threshold: values.threshold, out: values.out, json: values.json }, io);
+    }
     if (group === 'unseal' && positionals.length === 1) return await unsealCommand({ url: values.url, cacert: values.cacert, status: values.status }, io);
     if (group !== 'audit' || positionals.length !== 2) throw new UsageError(`unknown command: ${positionals.join(' ')}`);
     const databaseUrl = values['database-url'] ?? process.env.KEYHOLD_AUDIT_DATABASE_URL;

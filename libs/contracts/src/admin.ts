@@ -73,7 +73,7 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('rotate-master-key') }).strict(),
   z.object({ kind: z.literal('retire-master-key-version'), version: z.number().int().min(1).max(2_147_483_647) }).strict(),
 ]);
-/** One Shamir unseal share, as keyhold-init printed it. */
+/** One Shamir unseal share, as kmsctl init printed it. */
 export const unsealShareRequestSchema = z.object({ share: z.string().min(1).max(512) }).strict();
 
 /** `GET /api/v1/seal` and every share submission: whether Keyhold is sealed and how far unsealing got. */

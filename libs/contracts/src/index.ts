@@ -8,3 +8,4 @@ export * from './admin';
 export * from './master-key';
 export * from './audit';
 export * from './audit-table';
+export * from './shamir-seal-file';

@@ -29,12 +29,14 @@ export {
 } from './pki/certificates';
 export {
   type DecodedShare,
+  type MasterKeySplit,
   SHARE_PREFIX,
   ShareFormatError,
   combineShares,
   decodeShare,
   keyCheckValue,
   matchesKeyCheckValue,
+  splitMasterKey,
   splitSecret,
 } from './shamir';
 export * from './ed25519';

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { SHARE_PREFIX, ShareFormatError, combineShares, decodeShare, keyCheckValue, matchesKeyCheckValue, splitSecret } from './shamir';
+import {
+  SHARE_PREFIX,
+  ShareFormatError,
+  combineShares,
+  decodeShare,
+  keyCheckValue,
+  matchesKeyCheckValue,
+  splitMasterKey,
+  splitSecret,
+} from './shamir';
 
 describe('Shamir shares of a 32-byte key', () => {
   const secret = randomBytes(32);
@@ -40,5 +49,22 @@ describe('Shamir shares of a 32-byte key', () => {
     assert.ok(!matchesKeyCheckValue(randomBytes(32), setId, kcv));
     assert.ok(!matchesKeyCheckValue(secret, 'ffffffff', kcv));
     assert.ok(!kcv.includes(secret.subarray(0, 8)));
+  });
+
+  it('splitMasterKey: a given key is split and checked, and left to its owner; a new one differs every time', async () => {
+    const given = Buffer.from(secret);
+    const split = await splitMasterKey(5, 3, given);
+    assert.deepEqual(given, secret, 'a given key is not zeroed: the caller still needs it');
+    assert.match(split.verifier.setId, /^[0-9a-f]{8}$/);
+    assert.deepEqual({ shares: split.verifier.shares, threshold: split.verifier.threshold }, { shares: 5, threshold: 3 });
+    assert.ok(matchesKeyCheckValue(secret, split.verifier.setId, Buffer.from(split.verifier.checkValue, 'base64')));
+    const decoded = split.shares.map((text) => decodeShare(text));
+    assert.ok(decoded.every((share) => share.setId === split.verifier.setId));
+    assert.deepEqual(await combineShares(decoded.slice(2)), secret);
+
+    const [a, b] = await Promise.all([splitMasterKey(2, 2), splitMasterKey(2, 2)]);
+    assert.notEqual(a.verifier.setId, b.verifier.setId);
+    assert.notDeepEqual(await combineShares(a.shares.map((text) => decodeShare(text))), await combineShares(b.shares.map((text) => decodeShare(text))));
+    await assert.rejects(splitMasterKey(2, 3), RangeError);
   });
 });

@@ -1,10 +1,12 @@
 import { combine, split } from 'shamir-secret-sharing';
 import { constantTimeEqual, hmacSha256, sha256 } from './constant-time';
+import { generateKeyMaterial } from './key-material';
+import { randomBytes } from './random';
 
 /**
  * Shamir's secret sharing for the master key, over the audited `shamir-secret-sharing` package (no GF(256)
  * code of ours). This file only adds a text form for shares that people copy by hand: a versioned prefix, the
- * id of the share set (so a share from another `keyhold-init` is refused at once) and a checksum (so a typo is
+ * id of the share set (so a share from another `kmsctl init` is refused at once) and a checksum (so a typo is
  * reported as a malformed share rather than counted as a wrong one).
  *
  *   khs1-<base64url( setId[4] ‖ share[n+1] ‖ sha256("keyhold share v1" ‖ setId ‖ share)[0..4] )>
@@ -77,4 +79,27 @@ export function keyCheckValue(key: Uint8Array, context: string): Buffer {
 
 export function matchesKeyCheckValue(key: Uint8Array, context: string, expected: Uint8Array): boolean {
   return constantTimeEqual(keyCheckValue(key, context), expected);
+}
+
+/** A master key split into text shares, with what the Shamir seal file keeps to recognise it (no key, no share). */
+export interface MasterKeySplit {
+  verifier: { setId: string; shares: number; threshold: number; checkValue: string };
+  /** The text shares, to be shown once and stored nowhere. */
+  shares: string[];
+}
+
+/**
+ * Splits a master key into `shares` text shares under a new random set id, any `threshold` of which rebuild
+ * it, with its check value (base64). A new random key unless `given` (a rekey passes the new root). A key made
+ * here is zeroed before returning: only the shares leave, never the key.
+ */
+export async function splitMasterKey(shares: number, threshold: number, given?: Buffer): Promise<MasterKeySplit> {
+  const key = given ?? generateKeyMaterial('aes-256-gcm');
+  try {
+    const setId = randomBytes(SET_ID_BYTES).toString('hex');
+    const texts = await splitSecret(key, shares, threshold, setId);
+    return { verifier: { setId, shares, threshold, checkValue: keyCheckValue(key, setId).toString('base64') }, shares: texts };
+  } finally {
+    if (!given) key.fill(0);
+  }
 }

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { SHAMIR_SEAL_FILE_NAME, shamirSplitProblem } from '@keyhold/contracts';
 import { generateKeyMaterial } from '@keyhold/crypto-core';
 import { type KeyholdConfig, loadConfig } from '../config/keyhold-config';
 import { openDatabase } from '../database/data-source';
@@ -26,7 +27,7 @@ const USAGE = `usage: keyhold-rekey --to file|shamir|pkcs11 --out <path> [option
       the new root sealed in a new passphrase file; the new passphrase in KEYHOLD_NEW_MASTER_KEY_PASSPHRASE
       or KEYHOLD_NEW_MASTER_KEY_PASSPHRASE_FILE (at least ${MIN_PASSPHRASE_LENGTH} characters)
   --to shamir --shares N --threshold T --out <dir>
-      the new root split into N new shares (printed once); writes <dir>/master-key.shamir.json
+      the new root split into N new shares (printed once); writes <dir>/${SHAMIR_SEAL_FILE_NAME}
   --to pkcs11 --key-label <new label> --out <dir>
       the new root wrapped by a NEW key in the configured token; writes <dir>/master-key.pkcs11.json
 
@@ -94,10 +95,9 @@ function newRootWriter(values: Record<string, string | boolean | undefined>, con
     case 'shamir': {
       const shares = Number(values.shares);
       const threshold = Number(values.threshold);
-      if (!Number.isInteger(shares) || shares < 2 || shares > 255 || !Number.isInteger(threshold) || threshold < 2 || threshold > shares) {
-        throw new Error(`--shares (2-255) and --threshold (2-shares) are needed\n${USAGE}`);
-      }
-      const path = join(out, 'master-key.shamir.json');
+      const problem = shamirSplitProblem(shares, threshold);
+      if (problem) throw new Error(`${problem}\n${USAGE}`);
+      const path = join(out, SHAMIR_SEAL_FILE_NAME);
       return {
         written: [path],
         async persist(key) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { SHAMIR_SEAL_FILE_NAME } from '@keyhold/contracts';
 import { describeIssues } from '../common/zod-body.pipe';
 
 export class ConfigError extends Error {
@@ -130,7 +131,7 @@ export function developmentPaths(home: string) {
     operatorCert: join(home, 'operator.crt'),
     operatorKey: join(home, 'operator.key'),
     masterKey: join(home, 'master-key.dev.json'),
-    shamirFile: join(home, 'master-key.shamir.json'),
+    shamirFile: join(home, SHAMIR_SEAL_FILE_NAME),
     pkcs11WrappedKey: join(home, 'master-key.pkcs11.json'),
     grants: join(home, 'grants.json'),
   };

@@ -1,9 +1,10 @@
+import type { ShamirSealFile } from '@keyhold/contracts';
 import { ConfigError, type KeyholdConfig } from '../config/keyhold-config';
 import type { MasterKey } from './master-key';
 import { isDevelopmentMasterKeyFile, loadDevelopmentMasterKey, loadSealedMasterKey } from './master-key-files';
 import { unsealWithPkcs11 } from './pkcs11-seal';
 import { SealState } from './seal-state';
-import { type ShamirSealFile, readShamirSealFile } from './shamir-seal';
+import { readShamirSealFile } from './shamir-seal';
 
 /** Unseals the master key the configuration names; production never accepts the development key. */
 export async function loadMasterKey(config: KeyholdConfig): Promise<MasterKey> {

@@ -1,54 +1,22 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { z } from 'zod';
-import { ApiError } from '@keyhold/contracts';
+import { ApiError, type ShamirSealFile, newShamirSealFile, parseShamirSealFile, serializeShamirSealFile } from '@keyhold/contracts';
 import {
   type DecodedShare,
   ShareFormatError,
   combineShares,
   constantTimeEqual,
   decodeShare,
-  generateKeyMaterial,
-  keyCheckValue,
   matchesKeyCheckValue,
-  randomBytes,
-  splitSecret,
+  splitMasterKey,
 } from '@keyhold/crypto-core';
 import { InMemoryMasterKey } from './master-key';
 import { MasterKeyFileError } from './master-key-files';
 import type { SealState } from './seal-state';
 
-const SHAMIR_FORMAT = 'keyhold-shamir-master-key';
-
 /**
- * What Keyhold keeps to recognise the master key rebuilt from Shamir shares: the share set's id, N and T, and
- * a check value (HMAC under the key). Never the key, never a share: this file alone opens nothing.
- */
-export interface ShamirSealFile {
-  format: typeof SHAMIR_FORMAT;
-  /** The master key version the shares rebuild. */
-  version: number;
-  setId: string;
-  shares: number;
-  threshold: number;
-  checkValue: string;
-  createdAt: string;
-}
-
-const shamirFileSchema = z
-  .object({
-    format: z.literal(SHAMIR_FORMAT),
-    version: z.number().int().min(1),
-    setId: z.string().regex(/^[0-9a-f]{8}$/),
-    shares: z.number().int().min(2).max(255),
-    threshold: z.number().int().min(2).max(255),
-    checkValue: z.string().min(1),
-    createdAt: z.string(),
-  })
-  .strict();
-
-/**
- * Splits a master key (a new one unless given: a rekey passes the new root), writes the verifier file and
- * returns the shares, to be shown once.
+ * Splits a master key (a new one unless given: keyhold-rekey passes the new root), writes the seal file at
+ * `path` (mode 600; never over an existing file) and returns the shares, to be shown once. `kmsctl init` does
+ * the same from the operator's machine; the file's shape and the split are shared (contracts, crypto-core).
  */
 export async function initShamirMasterKey(
   path: string,
@@ -56,31 +24,18 @@ export async function initShamirMasterKey(
   threshold: number,
   given?: Buffer,
 ): Promise<{ file: ShamirSealFile; shares: string[] }> {
-  const masterKey = given ?? generateKeyMaterial('aes-256-gcm');
-  try {
-    const setId = randomBytes(4).toString('hex');
-    const texts = await splitSecret(masterKey, shares, threshold, setId);
-    const file: ShamirSealFile = {
-      format: SHAMIR_FORMAT,
-      version: 1,
-      setId,
-      shares,
-      threshold,
-      checkValue: keyCheckValue(masterKey, setId).toString('base64'),
-      createdAt: new Date().toISOString(),
-    };
-    writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    chmodSync(path, 0o600);
-    return { file, shares: texts };
-  } finally {
-    if (!given) masterKey.fill(0);
-  }
+  const split = await splitMasterKey(shares, threshold, given);
+  const file = newShamirSealFile(split.verifier);
+  writeFileSync(path, serializeShamirSealFile(file), { mode: 0o600, flag: 'wx' });
+  // The mode above is filtered by the umask; the file must not be readable by others whatever it is.
+  chmodSync(path, 0o600);
+  return { file, shares: split.shares };
 }
 
 /** Rebuilds the master key from T shares offline (the rekey tool), checked against the verifier file. */
 export async function masterKeyFromShares(file: ShamirSealFile, texts: readonly string[]): Promise<InMemoryMasterKey> {
   const decoded = texts.map((text) => decodeShare(text));
-  if (decoded.some((share) => share.setId !== file.setId)) throw new MasterKeyFileError('a share belongs to another master key (another keyhold-init)');
+  if (decoded.some((share) => share.setId !== file.setId)) throw new MasterKeyFileError('a share belongs to another master key (another kmsctl init)');
   if (new Set(decoded.map((share) => share.index)).size < file.threshold) {
     throw new MasterKeyFileError(`${file.threshold} distinct shares are needed`);
   }
@@ -94,17 +49,15 @@ export async function masterKeyFromShares(file: ShamirSealFile, texts: readonly 
 }
 
 export function readShamirSealFile(path: string): ShamirSealFile {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new MasterKeyFileError(`cannot read the Shamir seal file ${path}: ${(error as Error).message}`);
   }
-  const parsed = shamirFileSchema.safeParse(raw);
-  if (!parsed.success || parsed.data.threshold > parsed.data.shares) {
-    throw new MasterKeyFileError(`${path} is not a Keyhold Shamir seal file (create one with keyhold-init)`);
-  }
-  return parsed.data;
+  const file = parseShamirSealFile(text);
+  if (!file) throw new MasterKeyFileError(`${path} is not a Keyhold Shamir seal file (create one with kmsctl init)`);
+  return file;
 }
 
 export interface UnsealProgress {
@@ -176,7 +129,7 @@ export class ShamirUnsealer {
       throw error;
     }
     if (share.setId !== this.file.setId) {
-      throw new ApiError('VALIDATION_FAILED', 'that share belongs to another master key (another keyhold-init); nothing was counted');
+      throw new ApiError('VALIDATION_FAILED', 'that share belongs to another master key (another kmsctl init); nothing was counted');
     }
     const sameIndex = this.collected.find((held) => held.index === share.index);
     if (sameIndex) {

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { SealState } from '../../src/seal/seal-state';
 import { readShamirSealFile } from '../../src/seal/shamir-seal';
 import { WAIT, browserSkip, launchChromium, openDevice, screenshot } from '../support/test-browser';
+import { kmsctl } from '../support/kmsctl';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
-
-const INIT_CLI = resolve(__dirname, '../../src/cli/keyhold-init.js');
 
 describe('admin console in Chromium: unsealing with Shamir shares', { skip: browserSkip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-unseal-console-'));
@@ -19,9 +17,10 @@ describe('admin console in Chromium: unsealing with Shamir shares', { skip: brow
   let browser: Browser;
 
   before(async () => {
-    const output = execFileSync(process.execPath, [INIT_CLI, '--shares', '5', '--threshold', '3', '--out', dir], { encoding: 'utf8' });
-    shares = [...output.matchAll(/^share \d of 5: (khs1-\S+)$/gm)].map((match) => match[1]);
-    assert.equal(shares.length, 5, output);
+    const init = await kmsctl(['init', '--shares', '5', '--threshold', '3', '--out', dir]);
+    assert.equal(init.code, 0, init.stderr);
+    shares = [...init.stdout.matchAll(/^share \d of 5: (khs1-\S+)$/gm)].map((match) => match[1]);
+    assert.equal(shares.length, 5, init.stdout);
     const file = readShamirSealFile(join(dir, 'master-key.shamir.json'));
     kh = await startTestKeyhold({ admin: true, seal: { state: new SealState('shamir', null), shamir: file } });
     browser = await launchChromium();

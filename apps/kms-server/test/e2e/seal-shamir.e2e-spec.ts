@@ -1,23 +1,43 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { ShamirSealFile } from '@keyhold/contracts';
 import { combineShares, decodeShare, randomBytes, splitSecret } from '@keyhold/crypto-core';
 import { dumpDatabase } from '../support/database-dump';
 import { SealState } from '../../src/seal/seal-state';
-import { type ShamirSealFile, initShamirMasterKey, readShamirSealFile } from '../../src/seal/shamir-seal';
+import { initShamirMasterKey, readShamirSealFile } from '../../src/seal/shamir-seal';
+import { kmsctl } from '../support/kmsctl';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
 import { enrolAdmin, setupTokenOf } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 const INIT_CLI = resolve(__dirname, '../../src/cli/keyhold-init.js');
 
+describe('keyhold-init no longer issues Shamir shares', () => {
+  it('points the old invocation at kmsctl init, writing nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyhold-init-shamir-'));
+    try {
+      for (const args of [['--shares', '5', '--threshold', '3'], ['--seal', 'shamir']]) {
+        const result = spawnSync(process.execPath, [INIT_CLI, ...args, '--out', dir], { encoding: 'utf8' });
+        assert.equal(result.status, 1, args.join(' '));
+        assert.match(result.stderr, /^keyhold-init: Shamir shares are created by kmsctl init --shares N --threshold T --out <dir>/);
+        assert.equal(result.stdout, '');
+      }
+      assert.ok(!existsSync(join(dir, 'master-key.shamir.json')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-seal-'));
   let file: ShamirSealFile;
   let shares: string[];
+  let initOutput: string;
   let kh: TestKeyhold;
   const logs: string[] = [];
 
@@ -27,9 +47,11 @@ describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () =>
   const status = async () => (await kh.adminHttp().get('/api/v1/seal').expect(200)).body;
 
   before(async () => {
-    const output = execFileSync(process.execPath, [INIT_CLI, '--shares', '5', '--threshold', '3', '--out', dir], { encoding: 'utf8' });
-    shares = [...output.matchAll(/^share \d of 5: (khs1-\S+)$/gm)].map((match) => match[1]);
-    assert.equal(shares.length, 5, output);
+    const init = await kmsctl(['init', '--shares', '5', '--threshold', '3', '--out', dir]);
+    assert.equal(init.code, 0, init.stderr);
+    initOutput = init.stdout;
+    shares = [...init.stdout.matchAll(/^share \d of 5: (khs1-\S+)$/gm)].map((match) => match[1]);
+    assert.equal(shares.length, 5, init.stdout);
     file = readShamirSealFile(join(dir, 'master-key.shamir.json'));
     kh = await start();
   });
@@ -39,12 +61,32 @@ describe('KEYHOLD_SEAL=shamir: a sealed start, unsealed by 3 of 5 shares', () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keyhold-init writes a verifier that holds no share and no key', () => {
-    const text = readFileSync(join(dir, 'master-key.shamir.json'), 'utf8');
+  it('kmsctl init writes a verifier (mode 600) that holds no share and no key, and never prints the key', async () => {
+    const path = join(dir, 'master-key.shamir.json');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const text = readFileSync(path, 'utf8');
     assert.deepEqual(Object.keys(JSON.parse(text)).sort(), ['checkValue', 'createdAt', 'format', 'setId', 'shares', 'threshold', 'version']);
     for (const share of shares) assert.ok(!text.includes(share.slice(5)));
+    const masterKey = await combineShares(shares.slice(0, 3).map((share) => decodeShare(share)));
+    for (const form of [masterKey.toString('hex'), masterKey.toString('base64'), masterKey.toString('base64url')]) {
+      assert.ok(!text.includes(form), 'the master key is in the seal file');
+      assert.ok(!initOutput.includes(form), 'kmsctl init printed the master key');
+    }
     assert.equal(file.threshold, 3);
     assert.equal(file.shares, 5);
+  });
+
+  it('a second kmsctl init into the same directory exits 1 and leaves the seal file as it was', async () => {
+    const path = join(dir, 'master-key.shamir.json');
+    const before = readFileSync(path, 'utf8');
+    const again = await kmsctl(['init', '--shares', '5', '--threshold', '3', '--out', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^kmsctl: .*master-key\.shamir\.json already exists and was left as it is/);
+    assert.equal(again.stdout, '');
+    assert.equal(readFileSync(path, 'utf8'), before);
+    const usage = await kmsctl(['init', '--shares', '300', '--threshold', '3', '--out', dir]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--shares must be an integer from 2 to 255/);
   });
 
   it('sealed: health says so, every key operation answers 503 SEALED, the scheduler does nothing', async () => {
@@ -266,9 +308,12 @@ describe('kmsctl unseal: the share from stdin, never from argv', () => {
     });
 
   before(async () => {
-    const init = await initShamirMasterKey(join(dir, 'v.json'), 3, 2);
-    shares = init.shares;
-    kh = await startTestKeyhold({ admin: true, seal: { state: new SealState('shamir', null), shamir: init.file } });
+    // The whole operator loop through the command line: kmsctl init --json issues, kmsctl unseal submits.
+    const init = await kmsctl(['init', '--shares', '3', '--threshold', '2', '--out', dir, '--json']);
+    assert.equal(init.code, 0, init.stderr);
+    const issued = JSON.parse(init.stdout) as { file: string; shares: string[] };
+    shares = issued.shares;
+    kh = await startTestKeyhold({ admin: true, seal: { state: new SealState('shamir', null), shamir: readShamirSealFile(issued.file) } });
     writeFileSync(join(dir, 'ca.pem'), kh.ca);
   });
   after(async () => {
