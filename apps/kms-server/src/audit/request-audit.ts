@@ -44,12 +44,13 @@ export class RequestRecorder {
   constructor(private readonly deps: RequestAuditDependencies) {}
 
   async record(outcome: RequestOutcome): Promise<string | null> {
-    const sequences = await this.deps.trail.append(await this.entries(outcome));
+    const entries = this.entries(outcome);
+    const sequences = await this.deps.trail.append(Array.isArray(entries) ? entries : await entries);
     return sequences.length > 0 ? sequenceHeader(sequences) : null;
   }
 
   /** One entry for the request, or one per item of a successful batch. */
-  async entries(outcome: RequestOutcome): Promise<AuditEntry[]> {
+  entries(outcome: RequestOutcome): AuditEntry[] | Promise<AuditEntry[]> {
     const { statusCode, answer, operation, params } = outcome;
     const result: AuditOutcome = statusCode < 400 ? 'success' : statusCode < 500 ? 'refused' : 'error';
     const errorCode = result === 'success' ? null : (((answer as ErrorBody | undefined)?.error?.code as string | undefined) ?? `HTTP_${statusCode}`);
@@ -63,42 +64,44 @@ export class RequestRecorder {
         (body.items as unknown[]).map(async (item, index) => {
           const itemResult = isObject(results[index]) ? results[index] : {};
           const itemError = isObject(itemResult.error) ? String(itemResult.error.code) : null;
-          return {
-            ...this.base(outcome, itemError ? itemOutcome(itemError) : 'success', itemError),
-            keyName,
-            keyVersion: asVersion(itemResult.keyVersion),
-            contextHmac: await this.contextHmac(isObject(item) ? item.context : undefined),
-          };
+          const contextHmac = await this.contextHmac(isObject(item) ? item.context : undefined);
+          return this.base(outcome, itemError ? itemOutcome(itemError) : 'success', itemError, keyName, asVersion(itemResult.keyVersion), contextHmac);
         }),
       );
     }
-    return [
-      {
-        ...this.base(outcome, result, errorCode),
-        keyName,
-        keyVersion: asVersion(response.keyVersion) ?? (Number.isInteger(versionParam) && versionParam > 0 ? versionParam : null),
-        contextHmac: await this.contextHmac(body.context),
-      },
-    ];
+    const keyVersion = asVersion(response.keyVersion) ?? (Number.isInteger(versionParam) && versionParam > 0 ? versionParam : null);
+    const contextHmac = this.contextHmac(body.context);
+    // Synchronous when the HMAC key is open (always, once unsealed): the hot path's record costs no extra turn.
+    return typeof contextHmac === 'object' && contextHmac !== null
+      ? contextHmac.then((hmac) => [this.base(outcome, result, errorCode, keyName, keyVersion, hmac)])
+      : [this.base(outcome, result, errorCode, keyName, keyVersion, contextHmac)];
   }
 
-  base(outcome: Pick<RequestOutcome, 'operation' | 'actor' | 'requestId' | 'sourceAddress'>, result: AuditOutcome, errorCode: string | null): AuditEntry {
+  /** An entry, built in one object literal (one shape for every record). */
+  base(
+    outcome: Pick<RequestOutcome, 'operation' | 'actor' | 'requestId' | 'sourceAddress'>,
+    result: AuditOutcome,
+    errorCode: string | null,
+    keyName: string | null = null,
+    keyVersion: number | null = null,
+    contextHmac: string | null = null,
+  ): AuditEntry {
     return {
       time: this.deps.now().toISOString(),
       plane: this.deps.plane,
       actor: outcome.actor,
       operation: outcome.operation,
-      keyName: null,
-      keyVersion: null,
+      keyName,
+      keyVersion,
       outcome: result,
       errorCode,
       requestId: outcome.requestId,
       sourceAddress: outcome.sourceAddress,
-      contextHmac: null,
+      contextHmac,
     };
   }
 
-  private async contextHmac(context: unknown): Promise<string | null> {
+  private contextHmac(context: unknown): string | null | Promise<string | null> {
     if (!isObject(context) || !Object.values(context).every((value) => typeof value === 'string')) return null;
     const flat = context as Record<string, string>;
     const ready = this.deps.keys.contextHmacIfOpen(flat);
@@ -136,13 +139,13 @@ export class RequestAudit implements AuditScope {
 
   async record(manager: EntityManager, change: RecordedChange): Promise<void> {
     const sequences = await this.trail.appendInTransaction(manager, [
-      {
-        ...this.recorder.base(this.identity(), 'success', null),
-        operation: change.operation,
-        keyName: change.keyName,
-        keyVersion: change.keyVersion,
-        actor: change.actor ?? actorOf(this.request.user),
-      },
+      this.recorder.base(
+        { ...this.identity(), operation: change.operation, actor: change.actor ?? actorOf(this.request.user) },
+        'success',
+        null,
+        change.keyName,
+        change.keyVersion,
+      ),
     ]);
     this.committed.push(...sequences);
   }
