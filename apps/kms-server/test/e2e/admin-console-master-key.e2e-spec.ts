@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
-import { NARROW, WAIT, browserSkip, horizontalOverflow, launchChromium, openDevice, screenshot } from '../support/test-browser';
+import { DESKTOP, NARROW, WAIT, browserSkip, horizontalOverflow, launchChromium, openDevice, screenshot } from '../support/test-browser';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 // The Master key screen in Chromium, with a quorum of 2: alice (a browser, a virtual passkey) requests a rotation and
@@ -93,6 +93,7 @@ describe('admin console in Chromium: the master key', { skip: browserSkip }, () 
     await alice.getByRole('button', { name: 'Rotate…' }).click();
     const form = alice.getByTestId('rotate-master-key');
     assert.match(await form.innerText(), /sensitive operation[\s\S]*runs once 2 administrators approved it/);
+    await screenshot(alice, 'master-key-rotate-form');
     await form.getByRole('button', { name: 'Request rotation' }).click();
     const rotation = alice.getByTestId('requested-operation').filter({ hasText: 'Rotation:' });
     await rotation.filter({ hasText: 'Waiting for 1 more approval (1 of 2)' }).waitFor(WAIT);
@@ -112,6 +113,10 @@ describe('admin console in Chromium: the master key', { skip: browserSkip }, () 
     await rewrap.locator('[data-state="waiting"]').waitFor(WAIT);
     assert.match(await rewrap.innerText(), /6 left under older versions[\s\S]*0 of 6 under v2/);
     await screenshot(alice, 'master-key-rotated-desktop');
+    await alice.setViewportSize(NARROW);
+    await screenshot(alice, 'master-key-rotated-narrow');
+    assert.equal(await horizontalOverflow(alice), 0);
+    await alice.setViewportSize(DESKTOP);
 
     // The rewrap (test servers run it by hand); the page keeps polling until it is done, then stops.
     const statusReads: string[] = [];
