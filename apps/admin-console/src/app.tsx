@@ -7,7 +7,8 @@ import { ApprovalsPage } from './approvals-page';
 import { AuditPage } from './audit-page';
 import { EnrolPage, RecoveryPage, SealedNotice, SignInPage, readLinkToken } from './auth-pages';
 import { KeyPage, KeysPage } from './keys-pages';
-import { canAdminister, canAudit, canChangeKeys } from './permissions';
+import { MasterKeyPage } from './master-key-page';
+import { canAdminister, canAudit, canChangeKeys, canReadMasterKey } from './permissions';
 import { currentPath, navigate, useLocation } from './router';
 import { ServicesPage } from './services-page';
 import { UnsealPage } from './unseal-page';
@@ -25,6 +26,7 @@ const SCREENS: Array<{ path: string; label: string; shownTo?: (role: SessionView
   { path: '/approvals', label: 'Approvals' },
   { path: '/services', label: 'Services' },
   { path: '/admins', label: 'Admins' },
+  { path: '/master-key', label: 'Master key', shownTo: canReadMasterKey },
   { path: '/audit', label: 'Audit', shownTo: canAudit },
 ];
 
@@ -94,6 +96,7 @@ export function App() {
   else if (pathname === '/services') page = <ServicesPage canAdminister={canAdminister(me.role)} />;
   else if (pathname === '/admins') page = <AdminsPage me={me} canAdminister={canAdminister(me.role)} />;
   else if (pathname === '/audit') page = <AuditPage />;
+  else if (pathname === '/master-key') page = <MasterKeyPage canAdminister={canAdminister(me.role)} />;
   else if (pathname === '/account') page = <AccountPage session={session.session} />;
   else
     page = (

@@ -12,8 +12,16 @@ export const operationPath = (id: string) => `/api/v1/operations/${encodeURIComp
 export const approvalsLink = (id: string) => `/approvals?operation=${encodeURIComponent(id)}`;
 
 /** Requests a sensitive operation and signs it as its first approval; with a quorum of 1 it runs at once. */
-export async function requestOperation(operation: SensitiveOperation): Promise<PendingOperationView> {
-  const requested = await api<OperationWithAssertionOptions>('POST', '/api/v1/operations', { body: operation });
+export function requestOperation(operation: SensitiveOperation): Promise<PendingOperationView> {
+  return requestOperationAt('/api/v1/operations', operation);
+}
+
+/**
+ * The same through an endpoint that opens one kind of operation (`POST /api/v1/master-key/rotate`, ...): it answers
+ * the pending operation and the passkey prompt's options, like `POST /api/v1/operations`.
+ */
+export async function requestOperationAt(path: string, body: unknown = {}): Promise<PendingOperationView> {
+  const requested = await api<OperationWithAssertionOptions>('POST', path, { body });
   const response = await signWithPasskey(requested.assertionOptions);
   return api<PendingOperationView>('POST', `${operationPath(requested.operation.id)}/approvals`, { body: { response } });
 }
@@ -109,10 +117,17 @@ export function useAdminNames() {
 }
 
 /** After a request: where it stands and where to follow it. */
-export function RequestedOperation({ operation }: { operation: PendingOperationView }) {
+export function RequestedOperation({ operation, what }: { operation: PendingOperationView; what?: ReactNode }) {
   return (
-    <p className={`status ${operation.status === 'executed' ? 'status-ok' : operation.status === 'pending' ? 'status-busy' : 'status-error'}`} role="status" data-testid="requested-operation">
+    <p
+      className={`status ${operation.status === 'executed' ? 'status-ok' : operation.status === 'pending' ? 'status-busy' : 'status-error'}`}
+      role="status"
+      data-testid="requested-operation"
+      data-operation={operation.id}
+      data-status={operation.status}
+    >
       <span>
+        {what ? <>{what}: </> : null}
         {outcomeOf(operation)}{' '}
         {operation.status === 'pending' ? (
           <>

@@ -10,3 +10,6 @@ export const canAdminister = (role: AdminRole) => role === 'admin';
 
 /** Read and export the audit trail (the server allows auditors and admins). */
 export const canAudit = (role: AdminRole) => role === 'admin' || role === 'auditor';
+
+/** Read the master key's versions and rewrap progress (the server allows every role); rotating and retiring are for admins. */
+export const canReadMasterKey = (role: AdminRole) => role === 'admin' || role === 'operator' || role === 'auditor';
