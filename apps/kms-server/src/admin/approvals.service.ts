@@ -219,8 +219,9 @@ export class ApprovalsService {
   }
 
   /**
-   * Key changes are recorded in their own transactions under the approving request's scope. The seal has no
-   * record of its own: it is made in the approval's transaction, recorded by the approval.
+   * Key, admin, quorum and master-key changes are recorded in their own transactions under the approving
+   * request's scope. The seal has no record of its own: it is made in the approval's transaction, recorded by
+   * the approval.
    */
   private async execute(operation: SensitiveOperation, audit: AuditScope | undefined, approval: ApprovalTransaction): Promise<unknown> {
     switch (operation.kind) {
@@ -265,9 +266,9 @@ export class ApprovalsService {
         return { sealed: true };
       }
       case 'rotate-master-key':
-        return this.masterKeyService().rotate();
+        return this.masterKeyService().rotate(audit);
       case 'retire-master-key-version':
-        return this.masterKeyService().retire(operation.version);
+        return this.masterKeyService().retire(operation.version, audit);
       case 'remove-passkey': {
         // A lost or stolen passkey: every session of its administrator ends with it.
         await this.auth.removePasskey(operation.adminId, operation.passkeyId, null, audit);

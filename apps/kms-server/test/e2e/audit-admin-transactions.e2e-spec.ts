@@ -110,6 +110,30 @@ describe('audit: admin-plane changes recorded in their own transaction', () => {
     assert.deepEqual([refusal.operation, refusal.outcome, refusal.error_code, refusal.actor], ['admin.recovery', 'refused', 'UNAUTHENTICATED', null]);
   });
 
+  it('records a master-key rotation request and the approved rotation in their transactions', async () => {
+    const versions = async () => (await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_master_key_versions'))[0].n as number;
+    const operations = async () => (await kh.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_pending_operations WHERE kind = 'rotate-master-key'`))[0].n as number;
+    await withAuditRefused(async () => {
+      assertUnavailable(await kh.adminHttp(alice.session).post('/api/v1/master-key/rotate').send({}));
+    });
+    assert.equal(await operations(), 0, 'no pending operation without its record');
+
+    const requested = await kh.adminHttp(alice.session).post('/api/v1/master-key/rotate').send({}).expect(201);
+    await onlyRecordOf(requested, 'master-key.rotate-request', `admin:${alice.id}`);
+    const before = await versions();
+    const response = await alice.authenticator.getAssertion(requested.body.assertionOptions);
+    const approved = await kh.adminHttp(alice.session).post(`/api/v1/operations/${requested.body.operation.id}/approvals`).send({ response }).expect(200);
+    assert.equal(approved.body.status, 'executed', JSON.stringify(approved.body));
+    assert.equal(await versions(), before + 1);
+    // The rotation in its transaction, then the approval in its own: the answer names both.
+    const [first, last] = String(approved.headers[HEADER]).split('-').map(Number);
+    const rows: Row[] = await kh.dataSource.query('SELECT operation, key_version, actor FROM keyhold_audit_records WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence', [first, last]);
+    assert.deepEqual(rows.map((r) => [r.operation, r.key_version, r.actor]), [
+      ['master-key.rotate', before + 1, `admin:${alice.id}`],
+      ['operations.approve', null, `admin:${alice.id}`],
+    ]);
+  });
+
   // Last: the in-memory master key of this instance cannot be unsealed again.
   it('seals with the approval and its record, or not at all', async () => {
     const generation = async () => (await kh.dataSource.query('SELECT generation::int AS g FROM keyhold_seal_generation WHERE id = 1'))[0].g as number;
