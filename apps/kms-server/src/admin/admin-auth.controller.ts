@@ -1,7 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Req, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
-  ApiError,
   type PasskeyView,
   type SessionView,
   addPasskeyRequestSchema,
@@ -71,8 +70,8 @@ export class AdminAuthController {
   @HttpCode(200)
   @PublicRoute()
   @UseGuards(SignInRateLimitGuard)
-  recover(@Body(new ZodPipe(recoveryRequestSchema)) body: Parsed<typeof recoveryRequestSchema>) {
-    return this.auth.redeemRecoveryCode(body.name, body.code);
+  recover(@Body(new ZodPipe(recoveryRequestSchema)) body: Parsed<typeof recoveryRequestSchema>, @RequestAuditScope() audit?: AuditScope) {
+    return this.auth.redeemRecoveryCode(body.name, body.code, audit);
   }
 
   @Post('session/options')
@@ -108,16 +107,25 @@ export class AdminAuthController {
   @Delete('session')
   @HttpCode(204)
   @Roles('admin', 'operator', 'auditor')
-  async signOut(@Req() request: WithUser<AuthenticatedAdmin>, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
-    await this.sessions.signOut(request.user.session);
+  async signOut(
+    @Req() request: WithUser<AuthenticatedAdmin>,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @RequestAuditScope() audit?: AuditScope,
+  ): Promise<void> {
+    await this.sessions.signOut(request.user.session, recordIn(audit, { operation: 'admin.sign-out', keyName: null, keyVersion: null }));
     void reply.header('set-cookie', CLEARED_COOKIE);
   }
 
   @Post('session/sign-out-everywhere')
   @HttpCode(200)
   @Roles('admin', 'operator', 'auditor')
-  async signOutEverywhere(@Req() request: WithUser<AuthenticatedAdmin>, @Res({ passthrough: true }) reply: FastifyReply) {
-    const revoked = await this.sessions.signOutEverywhere(request.user.admin.id);
+  async signOutEverywhere(
+    @Req() request: WithUser<AuthenticatedAdmin>,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @RequestAuditScope() audit?: AuditScope,
+  ) {
+    const record = recordIn(audit, { operation: 'admin.sign-out-everywhere', keyName: null, keyVersion: null });
+    const revoked = await this.sessions.signOutEverywhere(request.user.admin.id, record);
     void reply.header('set-cookie', CLEARED_COOKIE);
     return { revokedSessions: revoked };
   }
@@ -151,10 +159,9 @@ export class AdminAuthController {
     @Req() request: WithUser<AuthenticatedAdmin>,
     @Param('id') id: string,
     @Body(new ZodPipe(renamePasskeyRequestSchema)) body: Parsed<typeof renamePasskeyRequestSchema>,
+    @RequestAuditScope() audit?: AuditScope,
   ): Promise<{ passkeys: PasskeyView[] }> {
-    if (!/^[0-9a-f-]{36}$/.test(id) || !(await this.repository.renamePasskey(request.user.admin.id, id, body.name))) {
-      throw new ApiError('NOT_FOUND', 'no such passkey of yours');
-    }
+    await this.auth.renamePasskey(request.user.admin.id, id, body.name, audit);
     return this.passkeys(request);
   }
 

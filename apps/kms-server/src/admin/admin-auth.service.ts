@@ -197,8 +197,12 @@ export class AdminAuthService {
     return passkey;
   }
 
-  /** A recovery code (used up now) opens a short enrolment for a new passkey of the same administrator. */
-  async redeemRecoveryCode(adminName: string, code: string): Promise<{ token: string; expiresAt: Date }> {
+  /**
+   * A recovery code (used up now) opens a short enrolment for a new passkey of the same administrator. The
+   * code is used up in the transaction that issues the enrolment token and writes the redemption's record:
+   * a code is never spent without both, nor a token issued for a code still unused.
+   */
+  async redeemRecoveryCode(adminName: string, code: string, audit?: AuditScope): Promise<{ token: string; expiresAt: Date }> {
     const retryAfter = this.accountLimiter.take(`name:${adminName}`);
     if (retryAfter > 0) throw new RateLimitedError(retryAfter);
     const admin = await this.repository.findAdminByName(adminName);
@@ -207,15 +211,26 @@ export class AdminAuthService {
     // An unknown name costs as much as a known one, so timing does not tell which administrators exist.
     if (candidates.length === 0) await verifySecret(await timingDecoy(), normalised);
     for (const candidate of candidates) {
-      if ((await verifySecret(candidate.codeHash, normalised)) && (await this.repository.useRecoveryCode(candidate.id, this.now()))) {
-        const token = await this.issueEnrolmentToken(
-          { kind: 'recovery', role: (admin as AdminRecord).role, name: null, adminId: (admin as AdminRecord).id, createdBy: null },
-          RECOVERY_ENROLMENT_TTL_MS,
-        );
-        return { token, expiresAt: new Date(this.now().getTime() + RECOVERY_ENROLMENT_TTL_MS) };
-      }
+      if (!admin || !(await verifySecret(candidate.codeHash, normalised))) continue;
+      const { token, value } = await this.newEnrolmentToken({ kind: 'recovery', role: admin.role, name: null, adminId: admin.id, createdBy: null }, RECOVERY_ENROLMENT_TTL_MS);
+      const redeemed = await this.repository.transaction(async (manager) => {
+        if (!(await this.repository.useRecoveryCode(candidate.id, token.createdAt, manager))) return false;
+        await this.repository.insertEnrolmentToken(token, manager);
+        // By the administrator whose code it is: no one is signed in, and only they hold their codes.
+        await audit?.record(manager, { operation: 'admin.recovery', keyName: null, keyVersion: null, actor: `admin:${admin.id}` });
+        return true;
+      });
+      if (redeemed) return { token: value, expiresAt: token.expiresAt };
     }
     throw new ApiError('UNAUTHENTICATED', 'that name and recovery code do not match an unused code');
+  }
+
+  /** Renames one of the administrator's own passkeys; the rename and its record commit together. */
+  async renamePasskey(adminId: string, passkeyId: string, name: string, audit?: AuditScope): Promise<void> {
+    const record = recordIn(audit, { operation: 'passkeys.rename', keyName: null, keyVersion: null });
+    if (!/^[0-9a-f-]{36}$/.test(passkeyId) || !(await this.repository.renamePasskey(adminId, passkeyId, name, record))) {
+      throw new ApiError('NOT_FOUND', 'no such passkey of yours');
+    }
   }
 
   /**
@@ -244,17 +259,25 @@ export class AdminAuthService {
     ttlMs: number,
     alsoInTransaction?: (manager: EntityManager) => Promise<void>,
   ): Promise<string> {
+    const issued = await this.newEnrolmentToken(token, ttlMs);
+    await this.repository.transaction(async (manager) => {
+      await this.repository.insertEnrolmentToken(issued.token, manager);
+      await alsoInTransaction?.(manager);
+    });
+    return issued.value;
+  }
+
+  /** A token and the row that stores it (hashed before any transaction: Argon2 takes tens of milliseconds). */
+  private async newEnrolmentToken(
+    token: Omit<EnrolmentTokenRecord, 'id' | 'secretHash' | 'expiresAt' | 'usedAt'>,
+    ttlMs: number,
+  ): Promise<{ token: EnrolmentTokenRecord & { createdAt: Date }; value: string }> {
     const { id, secret, token: value } = makeLookupToken();
     const now = this.now();
-    await this.repository.insertEnrolmentToken({
-      ...token,
-      id,
-      secretHash: await hashSecret(secret),
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + ttlMs),
-      usedAt: null,
-    }, alsoInTransaction);
-    return value;
+    return {
+      token: { ...token, id, secretHash: await hashSecret(secret), createdAt: now, expiresAt: new Date(now.getTime() + ttlMs), usedAt: null },
+      value,
+    };
   }
 
   private async checkEnrolmentToken(token: string): Promise<EnrolmentTokenRecord> {

@@ -88,13 +88,15 @@ export class AdminSessions {
     }
   }
 
-  async signOut(session: SessionRecord): Promise<void> {
+  /** `alsoInTransaction` runs in the revocation's transaction (the sign-out's audit record). */
+  async signOut(session: SessionRecord, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
+    await this.repository.revokeSession(session.id, this.now(), alsoInTransaction);
     this.verified.delete(session.id);
-    await this.repository.revokeSession(session.id, this.now());
   }
 
-  async signOutEverywhere(adminId: string): Promise<number> {
-    return this.repository.revokeAllSessions(adminId, this.now());
+  /** The number of sessions ended; `alsoInTransaction` runs in their transaction (the audit record). */
+  async signOutEverywhere(adminId: string, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<number> {
+    return this.repository.revokeAllSessions(adminId, this.now(), alsoInTransaction);
   }
 
   private async secretMatches(session: SessionRecord, secret: string): Promise<boolean> {

@@ -177,12 +177,17 @@ export class AdminRepository {
     await this.dataSource.query(`UPDATE keyhold_passkeys SET counter_regressions = counter_regressions + 1 WHERE id = $1`, [id]);
   }
 
-  async renamePasskey(adminId: string, id: string, name: string): Promise<boolean> {
-    const result: [unknown[], number] = await this.dataSource.query(
-      `UPDATE keyhold_passkeys SET name = $3 WHERE id = $2 AND admin_id = $1 AND removed_at IS NULL`,
-      [adminId, id, name],
-    );
-    return result[1] === 1;
+  /** False when the admin has no such passkey; `alsoInTransaction` runs last, only after a rename. */
+  async renamePasskey(adminId: string, id: string, name: string, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const result: [unknown[], number] = await manager.query(
+        `UPDATE keyhold_passkeys SET name = $3 WHERE id = $2 AND admin_id = $1 AND removed_at IS NULL`,
+        [adminId, id, name],
+      );
+      if (result[1] !== 1) return false;
+      await alsoInTransaction?.(manager);
+      return true;
+    });
   }
 
   /**
@@ -213,15 +218,12 @@ export class AdminRepository {
     });
   }
 
-  async insertEnrolmentToken(token: EnrolmentTokenRecord & { createdAt: Date }, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO keyhold_enrolment_tokens (id, kind, secret_hash, role, name, admin_id, created_by, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [token.id, token.kind, token.secretHash, token.role, token.name, token.adminId, token.createdBy, token.createdAt, token.expiresAt],
-      );
-      await alsoInTransaction?.(manager);
-    });
+  async insertEnrolmentToken(token: EnrolmentTokenRecord & { createdAt: Date }, manager: EntityManager): Promise<void> {
+    await manager.query(
+      `INSERT INTO keyhold_enrolment_tokens (id, kind, secret_hash, role, name, admin_id, created_by, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [token.id, token.kind, token.secretHash, token.role, token.name, token.adminId, token.createdBy, token.createdAt, token.expiresAt],
+    );
   }
 
   async findEnrolmentToken(id: string, manager?: EntityManager, lock = false): Promise<EnrolmentTokenRecord | null> {
@@ -262,8 +264,9 @@ export class AdminRepository {
     return rows.map((row) => ({ id: row.id as string, codeHash: row.code_hash as string }));
   }
 
-  async useRecoveryCode(id: string, at: Date): Promise<boolean> {
-    const result: [unknown[], number] = await this.dataSource.query(
+  /** False when the code was used meanwhile (two redemptions racing with one code: one wins). */
+  async useRecoveryCode(id: string, at: Date, manager: EntityManager): Promise<boolean> {
+    const result: [unknown[], number] = await manager.query(
       `UPDATE keyhold_recovery_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL`,
       [id, at],
     );
@@ -294,15 +297,23 @@ export class AdminRepository {
     await this.dataSource.query(`UPDATE keyhold_admin_sessions SET last_seen_at = $2 WHERE id = $1`, [id, at]);
   }
 
-  async revokeSession(id: string, at: Date): Promise<void> {
-    await this.dataSource.query(`UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, [id, at]);
+  /** `alsoInTransaction` runs last in the same transaction (the sign-out's audit record). */
+  async revokeSession(id: string, at: Date, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(`UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, [id, at]);
+      await alsoInTransaction?.(manager);
+    });
   }
 
-  async revokeAllSessions(adminId: string, at: Date): Promise<number> {
-    const result: [unknown[], number] = await this.dataSource.query(
-      `UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL`,
-      [adminId, at],
-    );
-    return result[1];
+  /** The number of sessions ended; `alsoInTransaction` runs last in the same transaction (its audit record). */
+  async revokeAllSessions(adminId: string, at: Date, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      const result: [unknown[], number] = await manager.query(
+        `UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL`,
+        [adminId, at],
+      );
+      await alsoInTransaction?.(manager);
+      return result[1];
+    });
   }
 }

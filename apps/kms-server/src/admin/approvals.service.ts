@@ -1,7 +1,7 @@
 import { ApiError, type PendingOperationView, type SensitiveOperation } from '@keyhold/contracts';
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
 import { type WebAuthnCeremonies, challengeForOperation } from '@keyhold/auth';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { MasterKeyService } from '../master-key/master-key.service';
@@ -16,6 +16,13 @@ import type { AdminAuthService } from './admin-auth.service';
 export type { PendingOperationView, SensitiveOperation };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
+
+type AfterCommit = () => Promise<void>;
+/** The approving transaction, for an operation made inside it, and what to do once it has committed. */
+interface ApprovalTransaction {
+  manager: EntityManager;
+  afterCommit: AfterCommit[];
+}
 
 type Row = Record<string, unknown>;
 
@@ -61,7 +68,8 @@ export class ApprovalsService {
     return rows[0] ? Number(rows[0].value) : 1;
   }
 
-  async request(requester: AdminRecord, operation: SensitiveOperation, audit?: AuditScope) {
+  /** `recordedAs`: the operation name of the request's record, for routes that have their own (the master key's). */
+  async request(requester: AdminRecord, operation: SensitiveOperation, audit?: AuditScope, recordedAs = `operations.request.${operation.kind}`) {
     await this.validate(operation);
     const now = this.now();
     const expiresAt = new Date(now.getTime() + OPERATION_TTL_MS);
@@ -75,7 +83,11 @@ export class ApprovalsService {
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
         [id, operation.kind, canonical, challenge, requester.id, Math.max(1, required), now, expiresAt],
       );
-      await audit?.record(manager, { operation: `operations.request.${operation.kind}`, keyName: 'key' in operation ? operation.key : null, keyVersion: null });
+      await audit?.record(manager, {
+        operation: recordedAs,
+        keyName: 'key' in operation ? operation.key : null,
+        keyVersion: 'version' in operation ? (operation.version ?? null) : null,
+      });
     });
     return { operation: await this.get(id), assertionOptions: await this.assertionOptions(challenge) };
   }
@@ -100,7 +112,8 @@ export class ApprovalsService {
     const signer = await this.auth.verifyAssertionOf(response, pending.challenge);
     if (signer.id !== approver.id) throw new ApiError('FORBIDDEN', 'approve with one of your own passkeys');
     const passkey = await this.admins.findPasskeyByCredentialId(String((response as { id: string }).id));
-    return this.dataSource.transaction(async (manager) => {
+    const afterCommit: AfterCommit[] = [];
+    await this.dataSource.transaction(async (manager) => {
       const [locked] = await manager.query(`SELECT status FROM keyhold_pending_operations WHERE id = $1 FOR UPDATE`, [id]);
       if (locked.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${locked.status}`);
       const inserted: Row[] = await manager.query(
@@ -114,7 +127,7 @@ export class ApprovalsService {
         let status = 'executed';
         let result: unknown;
         try {
-          result = await this.execute(pending.operation, audit);
+          result = await this.execute(pending.operation, audit, { manager, afterCommit });
         } catch (error) {
           status = 'failed';
           const refusal = toApiError(error);
@@ -122,11 +135,12 @@ export class ApprovalsService {
         }
         await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [id, status, this.now(), JSON.stringify(result ?? null)]);
       }
-      // Last, after the operation itself ran (in its own transaction, with its own record): this transaction
-      // takes the chain head's lock only now, so the operation's record is never waiting behind it.
+      // Last, after the operation itself ran (in its own transaction, with its own record, or in this one): this
+      // transaction takes the chain head's lock only now, so the operation's record is never waiting behind it.
       await audit?.record(manager, { operation: 'operations.approve', keyName: null, keyVersion: null });
-      return undefined;
-    }).then(() => this.get(id));
+    });
+    for (const work of afterCommit) await work();
+    return this.get(id);
   }
 
   async reject(admin: AdminRecord, id: string, audit?: AuditScope): Promise<PendingOperationView> {
@@ -204,8 +218,12 @@ export class ApprovalsService {
     }
   }
 
-  /** Key changes are recorded in their own transactions under the approving request's scope. */
-  private async execute(operation: SensitiveOperation, audit?: AuditScope): Promise<unknown> {
+  /**
+   * Key, admin, quorum and master-key changes are recorded in their own transactions under the approving
+   * request's scope. The seal has no record of its own: it is made in the approval's transaction, recorded by
+   * the approval.
+   */
+  private async execute(operation: SensitiveOperation, audit: AuditScope | undefined, approval: ApprovalTransaction): Promise<unknown> {
     switch (operation.kind) {
       case 'destroy-key-now':
         return this.keys.destroyNow(operation.key, audit);
@@ -233,17 +251,24 @@ export class ApprovalsService {
         return { approvals: operation.approvals };
       case 'shorten-destruction-window':
         return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt), audit);
-      case 'seal':
-        if (!this.sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
-        // Every instance on this database seals (the generation in Postgres, and NOTIFY), this one at once.
-        if (this.sealGeneration) await this.sealGeneration.advance();
-        else await this.dataSource.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
-        await this.sealState.seal();
+      case 'seal': {
+        const { sealState, sealGeneration } = this;
+        if (!sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
+        // Every instance on this database seals (the generation in Postgres, and NOTIFY) when the approval and
+        // its record commit, and only then; this one at once, without waiting for its own notification.
+        let generation: string | null = null;
+        if (sealGeneration) generation = await sealGeneration.advance(approval.manager);
+        else await approval.manager.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
+        approval.afterCommit.push(async () => {
+          if (generation) sealGeneration?.noticed(generation);
+          await sealState.seal();
+        });
         return { sealed: true };
+      }
       case 'rotate-master-key':
-        return this.masterKeyService().rotate();
+        return this.masterKeyService().rotate(audit);
       case 'retire-master-key-version':
-        return this.masterKeyService().retire(operation.version);
+        return this.masterKeyService().retire(operation.version, audit);
       case 'remove-passkey': {
         // A lost or stolen passkey: every session of its administrator ends with it.
         await this.auth.removePasskey(operation.adminId, operation.passkeyId, null, audit);

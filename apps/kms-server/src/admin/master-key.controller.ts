@@ -2,6 +2,8 @@ import { Controller, Get, Inject, Param, Post, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { type MasterKeyStatusView, versionParamSchema } from '@keyhold/contracts';
 import { ZodPipe } from '../common/zod-body.pipe';
+import type { AuditScope } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { MasterKeyService } from '../master-key/master-key.service';
 import { Roles } from './admin-auth.guards';
 import type { AuthenticatedAdmin } from './admin-sessions';
@@ -30,13 +32,13 @@ export class MasterKeyController {
 
   @Post('rotate')
   @Roles('admin')
-  rotate(@Req() request: WithUser) {
-    return this.approvals.request(request.user.admin, { kind: 'rotate-master-key' });
+  rotate(@Req() request: WithUser, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.request(request.user.admin, { kind: 'rotate-master-key' }, audit, 'master-key.rotate-request');
   }
 
   @Post('versions/:version/retire')
   @Roles('admin')
-  retire(@Req() request: WithUser, @Param('version', versionPipe) version: number) {
-    return this.approvals.request(request.user.admin, { kind: 'retire-master-key-version', version });
+  retire(@Req() request: WithUser, @Param('version', versionPipe) version: number, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.request(request.user.admin, { kind: 'retire-master-key-version', version }, audit, 'master-key.retire-request');
   }
 }

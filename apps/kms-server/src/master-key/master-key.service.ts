@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { ApiError, type MasterKeyStatusView } from '@keyhold/contracts';
 import { generateKeyMaterial } from '@keyhold/crypto-core';
+import type { AuditScope } from '../audit/audit-scope';
 import type { MasterKeyRing, MasterKeyVersionRow, MasterKeyVersionState } from '../seal/master-key-ring';
 import type { MasterKeyRewrapJob } from './master-key-rewrap';
 import type { RewrapTarget } from './rewrap-targets';
@@ -61,8 +62,11 @@ export class MasterKeyService {
     };
   }
 
-  /** A new version, sealed under the root, becomes active; the previous one starts retiring. */
-  async rotate(): Promise<{ version: number; previousVersion: number }> {
+  /**
+   * A new version, sealed under the root, becomes active; the previous one starts retiring. With `audit` (an
+   * approved rotation), its record `master-key.rotate` is written in the rotation's transaction.
+   */
+  async rotate(audit?: AuditScope): Promise<{ version: number; previousVersion: number }> {
     // Fails with SEALED before touching the database if this instance cannot seal the new key.
     this.ring.liveVersions();
     const key = generateKeyMaterial('aes-256-gcm');
@@ -90,6 +94,7 @@ export class MasterKeyService {
           [version, this.ring.sealVersionKey(key, version), this.now()],
         );
         await manager.query('SELECT pg_notify($1, $2)', [MASTER_KEY_CHANGED_CHANNEL, String(version)]);
+        await audit?.record(manager, { operation: 'master-key.rotate', keyName: null, keyVersion: version });
         return { version, previousVersion: Number(active) };
       });
     } finally {
@@ -121,9 +126,10 @@ export class MasterKeyService {
   /**
    * Deletes the version's sealed key. The row lock (FOR UPDATE) and the trigger on every target (FOR KEY SHARE
    * on the version's row) serialise this against any write still naming the version: either that write
-   * commits first and is counted here, or it waits and then fails.
+   * commits first and is counted here, or it waits and then fails. With `audit` (an approved retirement), its
+   * record `master-key.retire` is written in the same transaction.
    */
-  async retire(version: number): Promise<{ version: number; retiredAt: string }> {
+  async retire(version: number, audit?: AuditScope): Promise<{ version: number; retiredAt: string }> {
     const retiredAt = this.now();
     await this.dataSource.transaction(async (manager) => {
       await this.checkRetirable(version, manager, true);
@@ -132,6 +138,7 @@ export class MasterKeyService {
         [version, retiredAt],
       );
       await manager.query('SELECT pg_notify($1, $2)', [MASTER_KEY_CHANGED_CHANNEL, String(version)]);
+      await audit?.record(manager, { operation: 'master-key.retire', keyName: null, keyVersion: version });
     });
     await this.reloadAfterCommit();
     this.logger.log({ msg: 'master key version retired', masterKeyVersion: version });

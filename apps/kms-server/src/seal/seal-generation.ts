@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { SEAL_CHANNEL } from './seal-state';
 
 /**
@@ -18,20 +18,23 @@ export class SealGeneration {
     this.seen = await this.read();
   }
 
-  /** Advances the generation and notifies every instance, atomically (NOTIFY is delivered at commit). */
-  async advance(): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      // TypeORM answers an UPDATE ... RETURNING as [rows, affected count].
-      const [rows]: [Array<{ generation: string }>, number] = await manager.query(
-        `UPDATE keyhold_seal_generation SET generation = generation + 1, sealed_at = now() WHERE id = 1 RETURNING generation`,
-      );
-      const generation = BigInt(rows[0].generation);
-      await manager.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, generation.toString()]);
-      this.seen = generation;
-    });
+  /**
+   * Advances the generation and notifies every instance in the caller's transaction, so the seal commits with
+   * whatever else it does (the approval and its audit record), or not at all: NOTIFY is delivered at commit.
+   * Returns the new generation's notification payload; give it to `noticed` once committed, not before: a
+   * rolled-back generation counted as seen would hide the next real seal from `missedSeal`.
+   */
+  async advance(manager: EntityManager): Promise<string> {
+    // TypeORM answers an UPDATE ... RETURNING as [rows, affected count].
+    const [rows]: [Array<{ generation: string }>, number] = await manager.query(
+      `UPDATE keyhold_seal_generation SET generation = generation + 1, sealed_at = now() WHERE id = 1 RETURNING generation`,
+    );
+    const payload = BigInt(rows[0].generation).toString();
+    await manager.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, payload]);
+    return payload;
   }
 
-  /** A seal notification arrived: its generation is seen. */
+  /** A seal notification arrived (or this instance's own seal committed): its generation is seen. */
   noticed(payload: string): void {
     if (/^[0-9]{1,19}$/.test(payload) && BigInt(payload) > this.seen) this.seen = BigInt(payload);
   }
