@@ -2,9 +2,8 @@ import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ApiError } from '@keyhold/contracts';
 import type { AuditEntry } from '@keyhold/crypto-core';
-import { AuditWriterThread } from './audit-writer';
-import { AUDIT_STATEMENT_TIMEOUT_MS, appendLocked } from './chain-appender';
-import type { GroupCommitOptions } from './group-committer';
+import { AUDIT_STATEMENT_TIMEOUT_MS, ChainAppender, appendLocked } from './chain-appender';
+import { type GroupCommitOptions, GroupCommitter } from './group-committer';
 
 /** 503 UNAVAILABLE: the record of this request could not be written, so the request does not succeed. */
 export class AuditUnavailableError extends ApiError {
@@ -18,7 +17,7 @@ export interface AuditTrailOptions {
   /** Off only in development (KEYHOLD_AUDIT=off, for the benchmark's comparison); production refuses it. */
   enabled: boolean;
   groupCommit: GroupCommitOptions;
-  /** Group commits go through a connection of their own, opened by the audit writer thread. */
+  /** Group commits go through a connection of their own (see ChainAppender). */
   databaseUrl: string;
 }
 
@@ -26,21 +25,22 @@ export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxDelayMs: 0, maxBatc
 
 /**
  * The one way records enter the chain. `append` queues for a group commit (the hot path: one multi-row INSERT
- * for everything queued meanwhile, written by the audit writer thread); `appendInTransaction` writes inside the
+ * for everything queued meanwhile); `appendInTransaction` writes inside the
  * caller's transaction, so a state change and its record commit together or not at all. Every append moves
  * the chain head row (`keyhold_audit_chain_head`, id 1) under its row lock: that lock keeps one chain with
  * several instances.
  */
 export class AuditTrail {
   private readonly logger = new Logger('AuditTrail');
-  private readonly writer: AuditWriterThread;
+  private readonly appender: ChainAppender;
+  private readonly committer: GroupCommitter<AuditEntry[], number[]>;
   private readonly listeners: Array<(head: number) => void> = [];
 
   constructor(private readonly options: AuditTrailOptions) {
-    this.writer = new AuditWriterThread(
-      { databaseUrl: options.databaseUrl, groupCommit: options.groupCommit },
-      { appended: (head) => this.notify(head), trouble: (message) => this.logger.warn({ msg: message }) },
+    this.appender = new ChainAppender(options.databaseUrl, (error) =>
+      this.logger.warn({ msg: 'audit connection lost; reconnecting on next use', err: error.message }),
     );
+    this.committer = new GroupCommitter((groups) => this.commitGroups(groups), options.groupCommit);
   }
 
   get enabled(): boolean {
@@ -49,14 +49,14 @@ export class AuditTrail {
 
   /** Group-committed batches so far (tests compare it with the number of records). */
   get batchesWritten(): number {
-    return this.writer.batches;
+    return this.committer.batches;
   }
 
   /** Appends records of one request together (contiguous sequences); resolves once they are committed. */
   async append(entries: AuditEntry[]): Promise<number[]> {
     if (!this.options.enabled || entries.length === 0) return [];
     try {
-      return await this.writer.append(entries);
+      return await this.committer.submit(entries);
     } catch (error) {
       this.logger.error({ msg: 'audit records not written: the request fails', err: (error as Error).message });
       throw new AuditUnavailableError();
@@ -71,7 +71,7 @@ export class AuditTrail {
       // connection, say): fail the change with 503 rather than hang it.
       await manager.query(`SET LOCAL lock_timeout = '${AUDIT_STATEMENT_TIMEOUT_MS}ms'`);
       const records = await appendLocked((sql, parameters) => manager.query(sql, parameters), entries);
-      this.writer.forgetHead(); // moved in another transaction: the next group commit takes the locking way
+      this.appender.forgetHead(); // moved in another transaction: the next group commit takes the locking way
       this.notify(records[records.length - 1].sequence);
       return records.map((record) => record.sequence);
     } catch (error) {
@@ -86,15 +86,29 @@ export class AuditTrail {
   }
 
   drain(): Promise<void> {
-    return this.writer.drain();
+    return this.committer.drain();
   }
 
-  /** Drains the queue and ends the writer thread and its connection. */
-  close(): Promise<void> {
-    return this.writer.close();
+  /** Drains the queue and closes the group-commit connection. */
+  async close(): Promise<void> {
+    await this.committer.drain();
+    await this.appender.close();
   }
 
   private notify(head: number): void {
     for (const listener of this.listeners) listener(head);
+  }
+
+  /** One group commit: every request's entries in one batch; each request gets its own (contiguous) sequences. */
+  private async commitGroups(groups: AuditEntry[][]): Promise<number[][]> {
+    const records = await this.appender.append(groups.length === 1 ? groups[0] : groups.flat());
+    this.notify(records[records.length - 1].sequence);
+    let offset = 0;
+    return groups.map((group) => {
+      const sequences = new Array<number>(group.length);
+      for (let index = 0; index < group.length; index += 1) sequences[index] = records[offset + index].sequence;
+      offset += group.length;
+      return sequences;
+    });
   }
 }

@@ -59,6 +59,7 @@ export async function appendLocked(query: Query, entries: readonly AuditEntry[])
  */
 export class ChainAppender {
   private readonly pool: pg.Pool;
+  private closed: Promise<void> | null = null;
   /** The head this appender's last batch left; null: read it (locked) first. */
   private knownHead: ChainHead | null = null;
 
@@ -112,7 +113,9 @@ export class ChainAppender {
     }
   }
 
+  /** Ends the connection; calling it again is harmless. */
   close(): Promise<void> {
-    return this.pool.end();
+    this.closed ??= this.pool.end();
+    return this.closed;
   }
 }

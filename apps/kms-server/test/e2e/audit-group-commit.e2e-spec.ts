@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Worker } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
 import { type AuditEntry, type AuditRecord, verifyAuditChain } from '@keyhold/crypto-core';
 import { auditRecordFromRow, auditRecordsQuery } from '@keyhold/contracts';
 import { openDatabase } from '../../src/database/data-source';
-import { AuditWriterThread } from '../../src/audit/audit-writer';
+import { AuditTrail, AuditUnavailableError } from '../../src/audit/audit-trail';
 import { type TestDatabase, createTestDatabase } from '../support/test-database';
 
 const entry = (requestId: string): AuditEntry => ({
@@ -22,20 +21,17 @@ const entry = (requestId: string): AuditEntry => ({
   contextHmac: null,
 });
 
-describe('audit writer thread: group commits off the request thread', () => {
+describe('audit group commit against Postgres: one statement per batch, each caller its own sequences', () => {
   let database: TestDatabase;
   let dataSource: DataSource;
-  const troubles: string[] = [];
   const heads: number[] = [];
-  let writer: AuditWriterThread;
+  let writer: AuditTrail;
 
   before(async () => {
     database = await createTestDatabase();
     dataSource = await openDatabase(database.url);
-    writer = new AuditWriterThread(
-      { databaseUrl: database.url, groupCommit: { maxDelayMs: 0, maxBatch: 1000 } },
-      { appended: (head) => heads.push(head), trouble: (message) => troubles.push(message) },
-    );
+    writer = new AuditTrail({ enabled: true, databaseUrl: database.url, groupCommit: { maxDelayMs: 0, maxBatch: 1000 } });
+    writer.onAppended((head) => heads.push(head));
   });
 
   after(async () => {
@@ -55,7 +51,7 @@ describe('audit writer thread: group commits off the request thread', () => {
     const all = results.flat();
     assert.equal(new Set(all).size, 250);
     for (const sequences of results) sequences.forEach((sequence, index) => assert.equal(sequence, sequences[0] + index));
-    assert.ok(writer.batches < 200, `${writer.batches} commits for 200 callers`);
+    assert.ok(writer.batchesWritten < 200, `${writer.batchesWritten} commits for 200 callers`);
     const records = await chain();
     assert.equal(records.length, 250);
     const bySequence = new Map(records.map((record) => [record.sequence, record.requestId]));
@@ -64,30 +60,32 @@ describe('audit writer thread: group commits off the request thread', () => {
     assert.ok(verifyAuditChain(records).ok);
   });
 
-  it('fails what a dying writer thread had in flight, then carries on the same chain in a new thread', async () => {
-    const doomed = Array.from({ length: 20 }, (_, i) => writer.append([entry(`doomed${i}`)]));
-    // The thread dies the moment the batch is handed to it (as it would on a crash or an out-of-memory kill).
-    setImmediate(() => void (writer as unknown as { worker: Worker }).worker.terminate());
-    const outcomes = await Promise.allSettled(doomed);
-    const failed = outcomes.filter((outcome) => outcome.status === 'rejected');
-    assert.ok(failed.length > 0, 'some appends were in flight when the thread died');
-    assert.ok(troubles.some((message) => message.includes('audit writer thread exited')), troubles.join('\n'));
-    const committed = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? outcome.value : []));
-
-    const [next] = await writer.append([entry('after')]);
-    const records = await chain();
-    assert.equal(next, records[records.length - 1].sequence);
-    // A batch the thread committed just before it died is in the chain though its callers were told it failed
-    // (their answers were 503s): a record too many is safe, a result without a record is not.
-    assert.ok(records.length >= 250 + committed.length + 1 && records.length <= 250 + 20 + 1, `${records.length} records`);
-    assert.ok(verifyAuditChain(records).ok);
+  it('fails only the callers of a batch Postgres refused, and carries on the same chain after it', async () => {
+    await dataSource.query(`CREATE FUNCTION keyhold_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.request_id LIKE 'doomed%' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+    await dataSource.query('CREATE TRIGGER keyhold_test_refuse BEFORE INSERT ON keyhold_audit_records FOR EACH ROW EXECUTE FUNCTION keyhold_test_refuse()');
+    try {
+      await writer.drain();
+      // Queued in one turn: the good and the doomed go in the same batch, which fails whole.
+      const together = await Promise.allSettled([writer.append([entry('fine0')]), writer.append([entry('doomed0')])]);
+      assert.deepEqual(together.map((outcome) => outcome.status), ['rejected', 'rejected']);
+      assert.ok(together.every((outcome) => outcome.status === 'rejected' && outcome.reason instanceof AuditUnavailableError));
+      const [next] = await writer.append([entry('after')]);
+      const records = await chain();
+      assert.equal(records.length, 251, 'the refused batch left nothing behind');
+      assert.equal(next, 251);
+      assert.ok(verifyAuditChain(records).ok);
+    } finally {
+      await dataSource.query('DROP TRIGGER keyhold_test_refuse ON keyhold_audit_records');
+      await dataSource.query('DROP FUNCTION keyhold_test_refuse()');
+    }
   });
 
-  it('commits everything appended before close, and refuses appends after it', async () => {
+  it('commits everything appended before close; after it, appends fail closed', async () => {
     const pending = Promise.all(Array.from({ length: 10 }, (_, i) => writer.append([entry(`last${i}`)])));
     await writer.close();
     assert.equal((await pending).length, 10);
-    await assert.rejects(writer.append([entry('too late')]), /closed/);
+    await assert.rejects(writer.append([entry('too late')]), AuditUnavailableError);
     const records = await chain();
     assert.deepEqual(records.slice(-10).map((record) => record.requestId).sort(), Array.from({ length: 10 }, (_, i) => `last${i}`).sort());
   });
