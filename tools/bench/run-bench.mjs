@@ -743,6 +743,7 @@ async function main() {
       cleanup,
       log,
       certDir,
+      audited: { origin: keyhold.origin, pid: keyhold.proc.pid },
     });
   }
   let pluginRows = null;
@@ -779,7 +780,7 @@ async function main() {
     verdicts(rows, memory),
     errorDetails(rows) && `Errors:\n${errorDetails(rows)}`,
     pluginRows && `Kubernetes KMS v2 plugin round trip (through Keyhold):\n\n${pluginTable(pluginRows)}`,
-    withoutAudit && auditTable(rows, withoutAudit),
+    withoutAudit && auditTable(withoutAudit),
     `Machine: ${m.model}, ${m.cores} cores; Node ${m.node}; ${when}; bench took ${totalSeconds.toFixed(0)} s.`,
   ].filter(Boolean);
   process.stdout.write(`\n${out.join('\n\n')}\n`);
@@ -787,7 +788,7 @@ async function main() {
   if (!args['no-write'] && keyhold) {
     const startMs = keyhold.startMs;
     const report = { rows, runs, memory, bareMemory: bareMem, when, m, startMs, interpretation, totalSeconds, pluginRows };
-    writeFileSync(resolve(args.out), document(report) + (withoutAudit ? `\n## Audit trail cost\n\n${auditTable(rows, withoutAudit)}\n` : ''));
+    writeFileSync(resolve(args.out), document(report) + (withoutAudit ? `\n## Audit trail cost\n\n${auditTable(withoutAudit)}\n` : ''));
     log(`wrote ${resolve(args.out)}`);
   } else if (!keyhold) {
     log('bare-only run: docs/benchmarks.md left alone');
@@ -795,7 +796,7 @@ async function main() {
   const failed =
     rows.some((r) => r.bare.errors > 0 || (r.keyhold && r.keyhold.errors > 0)) ||
     pluginRows?.some((r) => r.plugin.errors > 0) ||
-    withoutAudit?.some((r) => r.result.errors > 0);
+    withoutAudit?.some((r) => [...r.on, ...r.off].some((result) => result.errors > 0));
   return failed ? 1 : 0;
 }
 
