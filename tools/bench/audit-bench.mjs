@@ -87,5 +87,40 @@ export function auditTable(rows) {
       `| ${concurrency} | ${rps(on.throughput)} | ${ms(on.p50)} | ${ms(on.p99)} | ${rps(off.throughput)} | ${ms(off.p50)} | ${ms(off.p99)} | **${pct(ratio)}**${verdict} | ${perRound} |`,
     );
   }
+  lines.push('', auditNotes(rows));
   return lines.join('\n');
+}
+
+/**
+ * What limits each level: with the audit on, an answer waits for its batch's commit (a round trip to Postgres
+ * and a WAL flush, after the batch already in flight). Where Keyhold's thread still has CPU to spare, that wait
+ * is what bounds throughput (concurrency ÷ latency); where it is saturated, CPU per request is.
+ */
+function auditNotes(rows) {
+  const notes = rows.map(({ concurrency, on: onRounds, off: offRounds }) => {
+    const on = summary(onRounds);
+    const off = summary(offRounds);
+    const busy = median(onRounds.map((result) => result.cpu?.keyhold ?? NaN));
+    const cpuUs = (results) => median(results.map((result) => ((result.cpu?.keyhold ?? NaN) * 1e6) / result.throughput)).toFixed(0);
+    const head = `At concurrency ${concurrency}, Keyhold with the audit on is`;
+    if (busy >= 0.9) {
+      return `${head} CPU-bound (its thread is saturated): ${cpuUs(onRounds)} µs of CPU per request against ${cpuUs(offRounds)} µs without.`;
+    }
+    return (
+      `${head} latency-bound (its thread is busy ${Number.isFinite(busy) ? busy.toFixed(2) : '–'} of 1 core): p50 ${ms(on.p50)} ms ` +
+      `against ${ms(off.p50)} ms without, the wait for the record's commit.`
+    );
+  });
+  const latencyBound = notes.some((note) => note.includes('latency-bound'));
+  return [
+    ...notes,
+    latencyBound &&
+      'Where Keyhold is latency-bound, too few requests are in flight to hide a durable commit per answer: each ' +
+        'waits for the batch being written and then its own (a Postgres round trip and a WAL flush each), and ' +
+        'the requests in flight divided by that latency cap the throughput while the server thread still has CPU ' +
+        'to spare. Where it is CPU-bound, the batches are large and the cost per record is CPU (chaining, ' +
+        'hashing, the batch as JSON).',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
