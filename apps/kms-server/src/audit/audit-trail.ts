@@ -25,10 +25,9 @@ export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxDelayMs: 0, maxBatc
 
 /**
  * The one way records enter the chain. `append` queues for a group commit (the hot path: one multi-row INSERT
- * for everything queued meanwhile); `appendInTransaction` writes inside the
- * caller's transaction, so a state change and its record commit together or not at all. Every append moves
- * the chain head row (`keyhold_audit_chain_head`, id 1) under its row lock: that lock keeps one chain with
- * several instances.
+ * for everything queued meanwhile); `appendInTransaction` writes inside the caller's transaction, so a state
+ * change and its record commit together or not at all. Every append moves the chain head row
+ * (`keyhold_audit_chain_head`, id 1) under its row lock: that lock keeps one chain with several instances.
  */
 export class AuditTrail {
   private readonly logger = new Logger('AuditTrail');
