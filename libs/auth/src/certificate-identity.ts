@@ -36,7 +36,7 @@ export function identityFromPeerCertificate(certificate: PeerCertificate): Servi
       : cn
         ? [cn, 'common-name' as const]
         : [null, null];
-  if (!id || !source) return null;
+  if (!id || !source || !isUsableName(id)) return null;
   return {
     id,
     source,
@@ -45,6 +45,17 @@ export function identityFromPeerCertificate(certificate: PeerCertificate): Servi
     notAfter: Date.parse(certificate.valid_to),
   };
 }
+
+/**
+ * A name the rest of Keyhold can carry as is: no control characters (a NUL in a SAN is the classic way to make
+ * one name read as another) and well-formed UTF-16 (a lone surrogate from a BMPString has no UTF-8 form). The
+ * identity goes into grants, logs and every audit record; Postgres refuses NUL in text, so a batch of records
+ * holding one would fail for every request in it.
+ */
+function isUsableName(name: string): boolean {
+  return !CONTROL_OR_LONE_SURROGATE.test(name);
+}
+const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u001f\u007f-\u009f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

@@ -7,6 +7,14 @@ import { identityOfConnection, type ServiceIdentity } from './certificate-identi
 
 export const MTLS_STRATEGY = 'mtls';
 
+/** 401 for a caller without a usable client certificate: the one wording for every route. */
+export function noClientIdentity(): ApiError {
+  return new ApiError(
+    'UNAUTHENTICATED',
+    'a client certificate signed by a trusted CA, naming the service (URI or DNS SAN, or CN, without control characters), is required',
+  );
+}
+
 interface RequestWithSocket {
   raw?: { socket?: TLSSocket };
   socket?: TLSSocket;
@@ -53,7 +61,7 @@ export function authenticateConnection(
 ): ServiceIdentity {
   const identity = socket && 'authorized' in socket ? identityOfConnection(socket) : null;
   if (!identity) {
-    throw new ApiError('UNAUTHENTICATED', 'a client certificate signed by a trusted CA is required');
+    throw noClientIdentity();
   }
   const at = now();
   if (at > identity.notAfter || at < identity.notBefore) {

@@ -4,7 +4,7 @@ import { AuthGuard } from '@nestjs/passport';
 import { ApiError, type Operation } from '@keyhold/contracts';
 import type { ServiceIdentity } from './certificate-identity';
 import type { GrantPolicy } from './grant-policy';
-import { MTLS_STRATEGY } from './mtls.strategy';
+import { MTLS_STRATEGY, noClientIdentity } from './mtls.strategy';
 
 /** Supplies the grant policy in force; the admin plane swaps it when grants change. */
 export interface GrantPolicySource {
@@ -36,7 +36,7 @@ export const AnyAuthenticatedCaller = () => SetMetadata(PUBLIC_TO_AUTHENTICATED,
 export class MtlsAuthGuard extends AuthGuard(MTLS_STRATEGY) {
   override handleRequest<TUser = ServiceIdentity>(error: unknown, user: TUser | false): TUser {
     if (error) throw error;
-    if (!user) throw new ApiError('UNAUTHENTICATED', 'a client certificate signed by a trusted CA is required');
+    if (!user) throw noClientIdentity();
     return user;
   }
 }
@@ -53,7 +53,7 @@ export class OperationGuard implements CanActivate {
     const requirement = this.reflector.get<OperationRequirement | undefined>(OPERATION_METADATA, handler);
     const request = context.switchToHttp().getRequest<{ user?: ServiceIdentity; params?: Record<string, string> }>();
     const identity = request.user;
-    if (!identity) throw new ApiError('UNAUTHENTICATED', 'a client certificate signed by a trusted CA is required');
+    if (!identity) throw noClientIdentity();
     if (!requirement) {
       if (this.reflector.get<boolean | undefined>(PUBLIC_TO_AUTHENTICATED, handler)) return true;
       // Deny by default: a route that forgot to declare its operation is closed, not open.
