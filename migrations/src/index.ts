@@ -7,6 +7,7 @@ import { CreateMasterKeyVersions1764400000000 } from './1764400000000-CreateMast
 import { RemovePasskeysSoftly1764500000000 } from './1764500000000-RemovePasskeysSoftly';
 import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage';
 import { CreateSealGeneration1764520000000 } from './1764520000000-CreateSealGeneration';
+import { ApprovalExecutingStatus1764530000000 } from './1764530000000-ApprovalExecutingStatus';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -17,4 +18,5 @@ export const KEYHOLD_MIGRATIONS = [
   RemovePasskeysSoftly1764500000000,
   CreateDailyUsage1764510000000,
   CreateSealGeneration1764520000000,
+  ApprovalExecutingStatus1764530000000,
 ];

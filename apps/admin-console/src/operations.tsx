@@ -38,6 +38,8 @@ export function outcomeOf(operation: PendingOperationView): string {
   switch (operation.status) {
     case 'executed':
       return 'Approved and done.';
+    case 'executing':
+      return 'Approved and running. If it stays so, it was interrupted: it will not run again; see the server log.';
     case 'failed':
       return `Approved, but it failed: ${errorOf(operation.result) ?? 'the server gave no reason'}.`;
     case 'rejected':
@@ -120,7 +122,7 @@ export function useAdminNames() {
 export function RequestedOperation({ operation, what }: { operation: PendingOperationView; what?: ReactNode }) {
   return (
     <p
-      className={`status ${operation.status === 'executed' ? 'status-ok' : operation.status === 'pending' ? 'status-busy' : 'status-error'}`}
+      className={`status ${operation.status === 'executed' ? 'status-ok' : operation.status === 'pending' || operation.status === 'executing' ? 'status-busy' : 'status-error'}`}
       role="status"
       data-testid="requested-operation"
       data-operation={operation.id}

@@ -90,7 +90,8 @@ export const approvalRequestSchema = z.object({ response: webauthnResponseSchema
 
 /** A sensitive operation, exactly as requested and signed. */
 export type SensitiveOperation = z.infer<typeof sensitiveOperationSchema>;
-export type OperationStatus = 'pending' | 'executed' | 'rejected' | 'expired' | 'failed';
+/** `executing`: approved and claimed, running now; one that stays so was interrupted (it never runs twice). */
+export type OperationStatus = 'pending' | 'executing' | 'executed' | 'rejected' | 'expired' | 'failed';
 
 export interface PendingOperationView {
   id: string;

@@ -113,7 +113,10 @@ export class ApprovalsService {
     if (signer.id !== approver.id) throw new ApiError('FORBIDDEN', 'approve with one of your own passkeys');
     const passkey = await this.admins.findPasskeyByCredentialId(String((response as { id: string }).id));
     const afterCommit: AfterCommit[] = [];
-    await this.dataSource.transaction(async (manager) => {
+    // The approval, and when it completes the quorum, the operation's claim (status `executing`), commit with the
+    // approval's record before the operation runs: an approval that cannot be recorded runs nothing, and a claimed
+    // operation can never be approved, and run, again. A crash while it runs leaves it `executing`, not `pending`.
+    const claimed = await this.dataSource.transaction(async (manager) => {
       const [locked] = await manager.query(`SELECT status FROM keyhold_pending_operations WHERE id = $1 FOR UPDATE`, [id]);
       if (locked.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${locked.status}`);
       const inserted: Row[] = await manager.query(
@@ -123,24 +126,44 @@ export class ApprovalsService {
       );
       if (inserted.length === 0) throw new ApiError('INVALID_STATE', 'you have already approved this operation');
       const [{ count }] = await manager.query(`SELECT count(*)::int AS count FROM keyhold_approvals WHERE operation_id = $1`, [id]);
-      if (count >= pending.requiredApprovals) {
-        let status = 'executed';
-        let result: unknown;
-        try {
-          result = await this.execute(pending.operation, audit, { manager, afterCommit });
-        } catch (error) {
-          status = 'failed';
-          const refusal = toApiError(error);
-          result = { error: { code: refusal.code, message: refusal.message } };
-        }
-        await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [id, status, this.now(), JSON.stringify(result ?? null)]);
+      let quorum = count >= pending.requiredApprovals;
+      if (quorum && pending.operation.kind === 'seal') {
+        // The seal is made in this transaction and recorded by the approval's own record.
+        const outcome = await this.outcomeOf(() => this.sealWithin({ manager, afterCommit }));
+        await this.decide(manager, id, outcome);
+        quorum = false;
+      } else if (quorum) {
+        await manager.query(`UPDATE keyhold_pending_operations SET status = 'executing' WHERE id = $1`, [id]);
       }
-      // Last, after the operation itself ran (in its own transaction, with its own record, or in this one): this
-      // transaction takes the chain head's lock only now, so the operation's record is never waiting behind it.
+      // Last: this transaction takes the chain head's lock only now, and holds it only until it commits.
       await audit?.record(manager, { operation: 'operations.approve', keyName: null, keyVersion: null });
+      return quorum;
     });
     for (const work of afterCommit) await work();
+    if (claimed) {
+      const outcome = await this.outcomeOf(() => this.execute(pending.operation, audit));
+      await this.decide(this.dataSource.manager, id, outcome);
+    }
     return this.get(id);
+  }
+
+  /** What an operation came to: `executed` with its result, or `failed` with the refusal in the contract's shape. */
+  private async outcomeOf(run: () => Promise<unknown>): Promise<{ status: 'executed' | 'failed'; result: unknown }> {
+    try {
+      return { status: 'executed', result: (await run()) ?? null };
+    } catch (error) {
+      const refusal = toApiError(error);
+      return { status: 'failed', result: { error: { code: refusal.code, message: refusal.message } } };
+    }
+  }
+
+  private async decide(manager: EntityManager, id: string, outcome: { status: string; result: unknown }): Promise<void> {
+    await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [
+      id,
+      outcome.status,
+      this.now(),
+      JSON.stringify(outcome.result),
+    ]);
   }
 
   async reject(admin: AdminRecord, id: string, audit?: AuditScope): Promise<PendingOperationView> {
@@ -219,11 +242,25 @@ export class ApprovalsService {
   }
 
   /**
-   * Key, admin, quorum and master-key changes are recorded in their own transactions under the approving
-   * request's scope. The seal has no record of its own: it is made in the approval's transaction, recorded by
-   * the approval.
+   * The approved seal, inside the approval's transaction: every instance on this database seals when it commits
+   * (the generation in Postgres, and NOTIFY), and only then; this one at once after the commit, without waiting
+   * for its own notification.
    */
-  private async execute(operation: SensitiveOperation, audit: AuditScope | undefined, approval: ApprovalTransaction): Promise<unknown> {
+  private async sealWithin(approval: ApprovalTransaction): Promise<unknown> {
+    const { sealState, sealGeneration } = this;
+    if (!sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
+    let generation: string | null = null;
+    if (sealGeneration) generation = await sealGeneration.advance(approval.manager);
+    else await approval.manager.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
+    approval.afterCommit.push(async () => {
+      if (generation) sealGeneration?.noticed(generation);
+      await sealState.seal();
+    });
+    return { sealed: true };
+  }
+
+  /** Runs an approved operation (not the seal); each change is recorded in its own transaction under the approving request's scope. */
+  private async execute(operation: SensitiveOperation, audit: AuditScope | undefined): Promise<unknown> {
     switch (operation.kind) {
       case 'destroy-key-now':
         return this.keys.destroyNow(operation.key, audit);
@@ -251,20 +288,8 @@ export class ApprovalsService {
         return { approvals: operation.approvals };
       case 'shorten-destruction-window':
         return this.keys.shortenDestructionWindow(operation.key, operation.version ?? null, new Date(operation.destroyAt), audit);
-      case 'seal': {
-        const { sealState, sealGeneration } = this;
-        if (!sealState) throw new ApiError('INVALID_STATE', 'sealing is not available on this server');
-        // Every instance on this database seals (the generation in Postgres, and NOTIFY) when the approval and
-        // its record commit, and only then; this one at once, without waiting for its own notification.
-        let generation: string | null = null;
-        if (sealGeneration) generation = await sealGeneration.advance(approval.manager);
-        else await approval.manager.query('SELECT pg_notify($1, $2)', [SEAL_CHANNEL, 'seal']);
-        approval.afterCommit.push(async () => {
-          if (generation) sealGeneration?.noticed(generation);
-          await sealState.seal();
-        });
-        return { sealed: true };
-      }
+      case 'seal':
+        throw new Error('the seal is made within its approval (sealWithin)');
       case 'rotate-master-key':
         return this.masterKeyService().rotate(audit);
       case 'retire-master-key-version':

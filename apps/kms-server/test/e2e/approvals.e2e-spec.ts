@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
+import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 
@@ -106,5 +106,51 @@ describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
     const rejected = await kh.adminHttp(admins.alice.session).post(`/api/v1/operations/${another.body.operation.id}/reject`).expect(200);
     assert.equal(rejected.body.status, 'rejected');
     assert.equal((await kh.client().getKey('slow')).state, 'enabled');
+  });
+
+  it('claims the operation with the approval that completes the quorum: an approval that cannot be recorded runs nothing', async () => {
+    // The test before moved the clock past the sessions' idle limit.
+    for (const admin of [admins.alice, admins.bob]) admin.session = await signIn(kh, admin.authenticator);
+    await kh.http().post('/v1/keys').send({ name: 'claimed', algorithm: 'aes-256-gcm' }).expect(201);
+    const requested = await kh.adminHttp(admins.alice.session).post('/api/v1/operations').send({ kind: 'destroy-key-now', key: 'claimed' }).expect(201);
+    const id = requested.body.operation.id;
+    assert.equal((await approve(admins.alice, id)).answer.body.status, 'pending');
+
+    await kh.dataSource.query(`CREATE FUNCTION keyhold_test_refuse_approval() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.operation = 'operations.approve' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+    await kh.dataSource.query('CREATE TRIGGER keyhold_test_refuse_approval BEFORE INSERT ON keyhold_audit_records FOR EACH ROW EXECUTE FUNCTION keyhold_test_refuse_approval()');
+    try {
+      const refused = await approve(admins.bob, id);
+      assert.equal(refused.answer.status, 503, refused.answer.text);
+      assert.equal(refused.answer.body.error.code, 'UNAVAILABLE');
+    } finally {
+      await kh.dataSource.query('DROP TRIGGER keyhold_test_refuse_approval ON keyhold_audit_records');
+      await kh.dataSource.query('DROP FUNCTION keyhold_test_refuse_approval()');
+    }
+    assert.equal((await kh.client().getKey('claimed')).state, 'enabled', 'nothing ran');
+    const still = await kh.adminHttp(admins.bob.session).get(`/api/v1/operations/${id}`).expect(200);
+    assert.equal(still.body.operation?.status ?? still.body.status, 'pending');
+
+    const done = await approve(admins.bob, id);
+    assert.equal(done.answer.status, 200, done.answer.text);
+    assert.equal(done.answer.body.status, 'executed');
+    assert.equal((await kh.client().getKey('claimed')).state, 'destroyed');
+    const [{ runs }] = await kh.dataSource.query(
+      `SELECT count(*)::int AS runs FROM keyhold_audit_records WHERE key_name = 'claimed' AND operation NOT LIKE 'operations.%' AND operation <> 'keys.create' AND outcome = 'success' AND plane = 'admin'`,
+    );
+    assert.equal(runs, 1);
+  });
+
+  it('never runs an operation whose run was interrupted (left executing) again', async () => {
+    await kh.http().post('/v1/keys').send({ name: 'interrupted', algorithm: 'aes-256-gcm' }).expect(201);
+    const requested = await kh.adminHttp(admins.alice.session).post('/api/v1/operations').send({ kind: 'destroy-key-now', key: 'interrupted' }).expect(201);
+    const id = requested.body.operation.id;
+    await approve(admins.alice, id);
+    // What a crash between the claim and the end of the run leaves behind.
+    await kh.dataSource.query(`UPDATE keyhold_pending_operations SET status = 'executing' WHERE id = $1`, [id]);
+    const again = await approve(admins.bob, id);
+    assert.equal(again.answer.status, 409);
+    assert.match(again.answer.body.error.message, /executing/);
+    assert.equal((await kh.client().getKey('interrupted')).state, 'enabled');
   });
 });
