@@ -128,9 +128,10 @@ describe('audit: admin-plane changes recorded in their own transaction', () => {
     // The rotation in its transaction, then the approval in its own: the answer names both.
     const [first, last] = String(approved.headers[HEADER]).split('-').map(Number);
     const rows: Row[] = await kh.dataSource.query('SELECT operation, key_version, actor FROM keyhold_audit_records WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence', [first, last]);
+    // The approval (which claims the operation) first, then the rotation it ran.
     assert.deepEqual(rows.map((r) => [r.operation, r.key_version, r.actor]), [
-      ['master-key.rotate', before + 1, `admin:${alice.id}`],
       ['operations.approve', null, `admin:${alice.id}`],
+      ['master-key.rotate', before + 1, `admin:${alice.id}`],
     ]);
   });
 
