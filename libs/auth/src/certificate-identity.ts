@@ -1,4 +1,5 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { parseSubjectAltName } from '@keyhold/crypto-core';
 
 /** Who called: derived from a client certificate that TLS has already verified against the trusted CAs. */
 export interface ServiceIdentity {
@@ -10,22 +11,10 @@ export interface ServiceIdentity {
   readonly notBefore: number;
 }
 
-/** Parses Node's `subjectaltname` ("URI:spiffe://a/b, DNS:x.example"); values may be JSON-quoted. */
-export function parseSubjectAltNames(subjectAltName: string | undefined): Array<{ type: string; value: string }> {
-  if (!subjectAltName) return [];
-  const entries: Array<{ type: string; value: string }> = [];
-  const pattern = /(?:^|,\s*)([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)/g;
-  for (const match of subjectAltName.matchAll(pattern)) {
-    const raw = match[2].trim();
-    const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
-    entries.push({ type: match[1].trim(), value });
-  }
-  return entries;
-}
-
 export function identityFromPeerCertificate(certificate: PeerCertificate): ServiceIdentity | null {
   if (!certificate || Object.keys(certificate).length === 0) return null;
-  const sans = parseSubjectAltNames(certificate.subjectaltname);
+  const sans = subjectAltNamesOf(certificate);
+  if (!sans) return null;
   const uri = sans.find((san) => san.type === 'URI')?.value;
   const dns = sans.find((san) => san.type === 'DNS')?.value;
   const cn = firstValue(certificate.subject?.CN);
@@ -56,6 +45,15 @@ function isUsableName(name: string): boolean {
   return !CONTROL_OR_LONE_SURROGATE.test(name);
 }
 const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u001f\u007f-\u009f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The names as certified (quoted values decoded, by the one parser Keyhold has); null when the text is not what Node prints. */
+function subjectAltNamesOf(certificate: PeerCertificate): Array<{ type: string; value: string }> | null {
+  try {
+    return parseSubjectAltName(certificate.subjectaltname ?? '');
+  } catch {
+    return null;
+  }
+}
 
 function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

@@ -1,5 +1,5 @@
-// The package's public API. Test seams (encryptMessageWithSalt, parseSubjectAltName) are exported from
-// their files for the specs only and deliberately left out here.
+// The package's public API. Test seams (encryptMessageWithSalt) are exported from their files for the specs
+// only and deliberately left out here.
 export * from './errors';
 export * from './random';
 export * from './constant-time';
@@ -26,6 +26,7 @@ export {
   describeCertificate,
   issueCertificate,
   issueCertificateForRequest,
+  parseSubjectAltName,
 } from './pki/certificates';
 export {
   type DecodedShare,
