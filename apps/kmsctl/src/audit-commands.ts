@@ -1,6 +1,6 @@
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import type { AuditExportLine, AuditFilter } from '@keyhold/contracts';
-import { type AuditRecord, publicKeyFingerprint, verifyAuditChain } from '@keyhold/crypto-core';
+import { publicKeyFingerprint, verifyAuditChain } from '@keyhold/crypto-core';
 import { type AuditMaterial, AuditDatabase, UsageError, contentFilters, readExportFile } from './audit-source';
 
 export interface Output {
@@ -31,7 +31,7 @@ export async function verifyCommand(options: { file?: string; databaseUrl?: stri
   if (material.filteredBy.length > 0) {
     throw new UsageError(`this export is filtered by ${material.filteredBy.join(', ')}: records are missing by design, so it cannot be verified as a chain; export a time or sequence range without those filters`);
   }
-  const result = verifyAuditChain(material.records as AuditRecord[], {
+  const result = verifyAuditChain(material.records, {
     checkpoints: material.checkpoints,
     publicKeyPem,
     anchorHash: material.anchorHash,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
-import { type AuditEntry, type AuditRecord, verifyAuditChain } from '@keyhold/crypto-core';
+import { type AuditEntry, verifyAuditChain } from '@keyhold/crypto-core';
 import { auditRecordFromRow, auditRecordsQuery } from '@keyhold/contracts';
 import { openDatabase } from '../../src/database/data-source';
 import { AuditTrail, AuditUnavailableError } from '../../src/audit/audit-trail';
@@ -43,7 +43,7 @@ describe('audit group commit against Postgres: one statement per batch, each cal
   const chain = async () => {
     const query = auditRecordsQuery({}, 0, 10_000);
     const rows: Array<Record<string, unknown>> = await dataSource.query(query.text, query.values);
-    return rows.map((row) => auditRecordFromRow(row) as AuditRecord);
+    return rows.map(auditRecordFromRow);
   };
 
   it('gives each caller its own contiguous, committed sequences, in fewer commits than callers', async () => {
