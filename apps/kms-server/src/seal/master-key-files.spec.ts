@@ -14,6 +14,15 @@ import {
   writeSealedMasterKeyFile,
 } from './master-key-files';
 
+/** Every setting production demands except the master key's. */
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  DATABASE_URL: 'postgres://u:p@localhost:5432/k',
+  KEYHOLD_TLS_CERT_FILE: '/x/server.crt',
+  KEYHOLD_TLS_KEY_FILE: '/x/server.key',
+  KEYHOLD_CLIENT_CA_FILE: '/x/ca.crt',
+  KEYHOLD_GRANTS_FILE: '/x/grants.json',
+};
 const FAST_KDF = { memoryKiB: 19_456, iterations: 2, parallelism: 1 };
 const binding = { keyId: '00000000-0000-4000-8000-000000000001', version: 1, algorithm: 'aes-256-gcm', purpose: 'key-version' };
 
@@ -51,16 +60,7 @@ describe('master key files', () => {
   it('refuses the development key when NODE_ENV=production', async () => {
     const devPath = join(dir, 'prod-dev.json');
     createDevelopmentMasterKeyFile(devPath);
-    const config = loadConfig({
-      NODE_ENV: 'production',
-      DATABASE_URL: 'postgres://u:p@localhost:5432/k',
-      KEYHOLD_TLS_CERT_FILE: '/x/server.crt',
-      KEYHOLD_TLS_KEY_FILE: '/x/server.key',
-      KEYHOLD_CLIENT_CA_FILE: '/x/ca.crt',
-      KEYHOLD_MASTER_KEY_FILE: devPath,
-      KEYHOLD_MASTER_KEY_PASSPHRASE: 'irrelevant passphrase here',
-      KEYHOLD_GRANTS_FILE: '/x/grants.json',
-    });
+    const config = loadConfig({ ...PRODUCTION, KEYHOLD_MASTER_KEY_FILE: devPath, KEYHOLD_MASTER_KEY_PASSPHRASE: 'irrelevant passphrase here' });
     await assert.rejects(loadMasterKey(config), /development master key/);
   });
 });
@@ -83,16 +83,7 @@ describe(loadConfig.name, () => {
   it('accepts KEYHOLD_AUDIT=off in development only; production refuses to start without its audit trail', () => {
     assert.equal(loadConfig({ KEYHOLD_HOME: '/tmp/kh-home' }).audit.enabled, true);
     assert.equal(loadConfig({ KEYHOLD_HOME: '/tmp/kh-home', KEYHOLD_AUDIT: 'off' }).audit.enabled, false);
-    const production = {
-      NODE_ENV: 'production',
-      DATABASE_URL: 'postgres://u:p@localhost:5432/k',
-      KEYHOLD_TLS_CERT_FILE: '/x/server.crt',
-      KEYHOLD_TLS_KEY_FILE: '/x/server.key',
-      KEYHOLD_CLIENT_CA_FILE: '/x/ca.crt',
-      KEYHOLD_GRANTS_FILE: '/x/grants.json',
-      KEYHOLD_MASTER_KEY_FILE: '/x/master.json',
-      KEYHOLD_MASTER_KEY_PASSPHRASE: 'a passphrase long enough',
-    };
+    const production = { ...PRODUCTION, KEYHOLD_MASTER_KEY_FILE: '/x/master.json', KEYHOLD_MASTER_KEY_PASSPHRASE: 'a passphrase long enough' };
     assert.equal(loadConfig(production).audit.enabled, true);
     assert.throws(() => loadConfig({ ...production, KEYHOLD_AUDIT: 'off' }), /KEYHOLD_AUDIT=off .*production/);
     assert.throws(() => loadConfig({ KEYHOLD_AUDIT: 'maybe' }), /KEYHOLD_AUDIT/);
@@ -107,25 +98,17 @@ describe(loadConfig.name, () => {
 describe('KEYHOLD_SEAL', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-seal-config-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const production = {
-    NODE_ENV: 'production',
-    DATABASE_URL: 'postgres://u:p@localhost:5432/k',
-    KEYHOLD_TLS_CERT_FILE: '/x/server.crt',
-    KEYHOLD_TLS_KEY_FILE: '/x/server.key',
-    KEYHOLD_CLIENT_CA_FILE: '/x/ca.crt',
-    KEYHOLD_GRANTS_FILE: '/x/grants.json',
-  };
 
   it('refuses an unknown sealer, in development as in production', () => {
     assert.throws(() => loadConfig({ KEYHOLD_SEAL: 'vault' }), /KEYHOLD_SEAL must be one of file, shamir, pkcs11/);
-    assert.throws(() => loadConfig({ ...production, KEYHOLD_SEAL: 'none' }), /KEYHOLD_SEAL must be one of/);
+    assert.throws(() => loadConfig({ ...PRODUCTION, KEYHOLD_SEAL: 'none' }), /KEYHOLD_SEAL must be one of/);
   });
 
   it('production with shamir needs the verifier file, not a passphrase; it starts sealed', async () => {
-    assert.throws(() => loadConfig({ ...production, KEYHOLD_SEAL: 'shamir' }), /KEYHOLD_SHAMIR_FILE/);
+    assert.throws(() => loadConfig({ ...PRODUCTION, KEYHOLD_SEAL: 'shamir' }), /KEYHOLD_SHAMIR_FILE/);
     const path = join(dir, 'shamir.json');
     await initShamirMasterKey(path, 3, 2);
-    const config = loadConfig({ ...production, KEYHOLD_SEAL: 'shamir', KEYHOLD_SHAMIR_FILE: path });
+    const config = loadConfig({ ...PRODUCTION, KEYHOLD_SEAL: 'shamir', KEYHOLD_SHAMIR_FILE: path });
     const seal = await loadSeal(config);
     assert.equal(seal.state.sealed, true);
     assert.equal(seal.shamir?.threshold, 2);
@@ -133,7 +116,7 @@ describe('KEYHOLD_SEAL', () => {
   });
 
   it('production with pkcs11 needs the wrapped key file, a PIN and a token', () => {
-    assert.throws(() => loadConfig({ ...production, KEYHOLD_SEAL: 'pkcs11' }), /KEYHOLD_PKCS11_WRAPPED_KEY_FILE/);
+    assert.throws(() => loadConfig({ ...PRODUCTION, KEYHOLD_SEAL: 'pkcs11' }), /KEYHOLD_PKCS11_WRAPPED_KEY_FILE/);
   });
 
   it('reads the passphrase from an inherited file descriptor (KEYHOLD_MASTER_KEY_PASSPHRASE_FD)', async () => {
@@ -143,7 +126,7 @@ describe('KEYHOLD_SEAL', () => {
     try {
       const keyPath = join(dir, 'fd-sealed.json');
       await writeSealedMasterKeyFile(keyPath, 'correct horse battery staple', { kdf: FAST_KDF });
-      const config = loadConfig({ ...production, KEYHOLD_MASTER_KEY_FILE: keyPath, KEYHOLD_MASTER_KEY_PASSPHRASE_FD: String(fd) });
+      const config = loadConfig({ ...PRODUCTION, KEYHOLD_MASTER_KEY_FILE: keyPath, KEYHOLD_MASTER_KEY_PASSPHRASE_FD: String(fd) });
       assert.equal(config.masterKey.passphrase, 'correct horse battery staple');
       const seal = await loadSeal(config);
       assert.equal(seal.state.protection, 'passphrase-file');
