@@ -60,8 +60,7 @@ function readJson(path: string): unknown {
 /** Writes a new development master key: plain bytes in an owner-only file. Never for production. */
 export function createDevelopmentMasterKeyFile(path: string): void {
   const body = { format: DEVELOPMENT_FORMAT, version: 1, key: generateKeyMaterial('aes-256-gcm').toString('base64') };
-  writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(path, 0o600);
+  writeNewSealFile(path, body);
 }
 
 export function isDevelopmentMasterKeyFile(path: string): boolean {
@@ -114,8 +113,7 @@ export async function writeSealedMasterKeyFile(
     kdf: { algorithm: 'argon2id', ...kdf, salt: salt.toString('base64') },
     sealed: aesGcmSeal(kek, masterKey, SEALED_AAD).toString('base64'),
   };
-  writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(path, 0o600);
+  writeNewSealFile(path, body);
 }
 
 export async function loadSealedMasterKey(path: string, passphrase: string): Promise<MasterKey> {
@@ -131,4 +129,13 @@ export async function loadSealedMasterKey(path: string, passphrase: string): Pro
   } finally {
     kek.fill(0);
   }
+}
+
+/**
+ * Creates a seal file (pretty JSON): never over an existing one (`wx`: replacing it would strand what it
+ * opens), and readable by its owner only, whatever the umask.
+ */
+export function writeNewSealFile(path: string, body: object): void {
+  writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
 }

@@ -1,10 +1,10 @@
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as pkcs11js from 'pkcs11js';
 import { z } from 'zod';
 import { generateKeyMaterial, randomBytes } from '@keyhold/crypto-core';
 import type { Pkcs11Config } from '../config/keyhold-config';
 import { InMemoryMasterKey, type MasterKey } from './master-key';
-import { MasterKeyFileError } from './master-key-files';
+import { MasterKeyFileError, writeNewSealFile } from './master-key-files';
 
 const PKCS11_FORMAT = 'keyhold-pkcs11-wrapped-master-key';
 const AAD = Buffer.from('keyhold pkcs11 wrapped master key v1');
@@ -124,8 +124,7 @@ export async function writePkcs11WrappedMasterKey(config: Pkcs11Config, options:
     iv: iv.toString('base64'),
     sealed: sealed.toString('base64'),
   };
-  writeFileSync(config.wrappedKeyFile, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(config.wrappedKeyFile, 0o600);
+  writeNewSealFile(config.wrappedKeyFile, body);
 }
 
 /** Decrypts the wrapped master key inside the token. */

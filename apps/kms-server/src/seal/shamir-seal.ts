@@ -1,5 +1,5 @@
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { ApiError, type ShamirSealFile, newShamirSealFile, parseShamirSealFile, serializeShamirSealFile } from '@keyhold/contracts';
+import { readFileSync } from 'node:fs';
+import { ApiError, type ShamirSealFile, newShamirSealFile, parseShamirSealFile } from '@keyhold/contracts';
 import {
   type DecodedShare,
   ShareFormatError,
@@ -10,7 +10,7 @@ import {
   splitMasterKey,
 } from '@keyhold/crypto-core';
 import { InMemoryMasterKey } from './master-key';
-import { MasterKeyFileError } from './master-key-files';
+import { MasterKeyFileError, writeNewSealFile } from './master-key-files';
 import type { SealState } from './seal-state';
 
 /**
@@ -26,9 +26,7 @@ export async function initShamirMasterKey(
 ): Promise<{ file: ShamirSealFile; shares: string[] }> {
   const split = await splitMasterKey(shares, threshold, given);
   const file = newShamirSealFile(split.verifier);
-  writeFileSync(path, serializeShamirSealFile(file), { mode: 0o600, flag: 'wx' });
-  // The mode above is filtered by the umask; the file must not be readable by others whatever it is.
-  chmodSync(path, 0o600);
+  writeNewSealFile(path, file);
   return { file, shares: split.shares };
 }
 
