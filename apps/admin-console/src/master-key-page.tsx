@@ -13,7 +13,8 @@ import { Card, IDLE, Link, type Progress, ReadOnlyNote, Status, useAction } from
 
 // The master key (docs/master-key.md): its versions, what each still wraps, the background rewrap, rotation and
 // retirement. Rotating and retiring are sensitive operations: requested here (the requester's passkey signs first),
-// approved by other admins under Approvals. While a request waits or a rewrap runs, the page polls; then it stops.
+// approved by other admins under Approvals. While a request waits or a rewrap runs, the page polls; then it stops,
+// and also when all that is left under older versions is rows the rewrap found damaged.
 
 /** While a request waits for approval or this instance rewraps. */
 export const POLL_MS = 2_000;
@@ -114,7 +115,9 @@ export function MasterKeyPage({ canAdminister }: { canAdminister: boolean }) {
   const waiting = requests.filter((request) => request.status === 'pending');
   const remaining = status ? sum(status.remaining) : 0;
   const running = status?.rewrap.state === 'running';
-  const pollEvery = waiting.length > 0 || running ? POLL_MS : remaining > 0 ? SLOW_POLL_MS : null;
+  // Rows the last pass found damaged never move by themselves: once they are all that is left, polling would go on for ever.
+  const onlyDamagedLeft = status ? damagedAreAllThatIsLeft(status) : false;
+  const pollEvery = waiting.length > 0 || running ? POLL_MS : remaining > 0 && !onlyDamagedLeft ? SLOW_POLL_MS : null;
   useEffect(() => {
     if (pollEvery === null) return;
     const timer = setTimeout(() => void refresh().finally(() => setPolls((count) => count + 1)), pollEvery);
@@ -153,7 +156,7 @@ export function MasterKeyPage({ canAdminister }: { canAdminister: boolean }) {
         <RequestedOperation key={request.id} operation={request} what={operationLabel(request)} />
       ))}
       <Status progress={loading} />
-      {status ? <RewrapCard status={status} /> : null}
+      {status ? <RewrapCard status={status} onCheckAgain={() => void refresh()} /> : null}
       {status ? (
         <Card title="Versions" testId="master-key-versions">
           <table className="table responsive">
@@ -200,13 +203,20 @@ export function MasterKeyPage({ canAdminister }: { canAdminister: boolean }) {
   );
 }
 
+/** The last pass finished, and what it left as damaged is all that is still under an older version. */
+function damagedAreAllThatIsLeft(status: MasterKeyStatusView): boolean {
+  const pass = status.rewrap.lastPass;
+  const remaining = sum(status.remaining);
+  return status.rewrap.state === 'idle' && remaining > 0 && pass !== null && pass.finishedAt !== null && pass.error === null && pass.damaged >= remaining;
+}
+
 /** How far the rewrap is: rows under the primary version out of every row under a live version. */
-function RewrapCard({ status }: { status: MasterKeyStatusView }) {
+function RewrapCard({ status, onCheckAgain }: { status: MasterKeyStatusView; onCheckAgain: () => void }) {
   const remaining = sum(status.remaining);
   const total = status.versions.filter((version) => version.state !== 'retired').reduce((all, version) => all + sum(version.references), 0);
   const done = total - remaining;
   const running = status.rewrap.state === 'running';
-  const state = remaining === 0 ? 'done' : running ? 'running' : 'waiting';
+  const state = remaining === 0 ? 'done' : running ? 'running' : damagedAreAllThatIsLeft(status) ? 'stuck' : 'waiting';
   const onlyVersion = status.versions.length === 1;
   const pass = status.rewrap.lastPass;
   return (
@@ -216,6 +226,19 @@ function RewrapCard({ status }: { status: MasterKeyStatusView }) {
           <p className="status status-ok" role="status" data-testid="rewrap-state">
             {onlyVersion ? `Nothing to rewrap: everything is under v${status.currentVersion}.` : `Done: everything is under v${status.currentVersion}.`}
           </p>
+        ) : state === 'stuck' ? (
+          <>
+            <p className="status status-error" role="status" data-testid="rewrap-state">
+              Stopped: {countsInWords(status.remaining)} left under older versions {remaining === 1 ? 'failed its' : 'failed their'} integrity check and cannot
+              be rewrapped.
+            </p>
+            <progress className="rewrap-progress" value={done} max={Math.max(total, 1)} aria-label={`Rewrapped under v${status.currentVersion}`} />
+            <p className="muted small">
+              {formatCount(done)} of {formatCount(total)} under v{status.currentVersion}. The page no longer follows it: nothing will change until the damaged
+              key versions are destroyed (or restored from a backup) and a pass runs again.
+            </p>
+            <button onClick={onCheckAgain}>Check again</button>
+          </>
         ) : (
           <>
             <p className="status status-busy" role="status" data-testid="rewrap-state">
@@ -237,8 +260,10 @@ function RewrapCard({ status }: { status: MasterKeyStatusView }) {
         ) : null}
         {pass && pass.damaged > 0 ? (
           <p className="warning small">
-            {formatCount(pass.damaged)} stored secret{pass.damaged === 1 ? '' : 's'} failed {pass.damaged === 1 ? 'its' : 'their'} integrity check and stay under their old version,
-            which therefore cannot be retired until the damaged key versions are destroyed.
+            {pass.damaged === 1
+              ? '1 stored secret failed its integrity check and stays under its old version'
+              : `${formatCount(pass.damaged)} stored secrets failed their integrity check and stay under their old version`}
+            , which therefore cannot be retired until the damaged key versions are destroyed.
           </p>
         ) : null}
         {pass?.error ? (

@@ -162,5 +162,37 @@ describe('admin console in Chromium: the master key', { skip: browserSkip }, () 
     await version(alice, 1).waitFor(WAIT);
     await screenshot(alice, 'master-key-narrow');
     assert.equal(await horizontalOverflow(alice), 0);
+    await alice.setViewportSize(DESKTOP);
+  });
+
+  it('a rewrap that leaves only damaged rows behind: the page says so and stops polling', async () => {
+    await alice.getByRole('button', { name: 'Rotate…' }).click();
+    await alice.getByTestId('rotate-master-key').getByRole('button', { name: 'Request rotation' }).click();
+    const rotation = alice.getByTestId('requested-operation').filter({ hasText: 'Rotation:' }).filter({ hasText: 'Waiting for 1 more approval' });
+    await rotation.waitFor(WAIT);
+    assert.equal((await approveAsBob((await rotation.getAttribute('data-operation')) ?? '')).status, 'executed');
+    await alice.locator('[data-testid="master-key-versions"] tr[data-version="3"][data-state="active"]').waitFor(WAIT);
+    // One key version's stored material altered in the database: the rewrap cannot open it, and leaves it under v2.
+    await kh.dataSource.query(`
+      UPDATE keyhold_key_versions v SET wrapped_material = overlay(wrapped_material placing '\\xff'::bytea from 40 for 1)
+        FROM keyhold_keys k WHERE k.id = v.key_id AND k.name = 'ledger' AND v.version = 1`);
+
+    const statusReads: string[] = [];
+    alice.on('request', (request) => {
+      if (request.method() === 'GET' && new URL(request.url()).pathname === '/api/v1/master-key') statusReads.push(request.url());
+    });
+    const rewrap = alice.getByTestId('rewrap');
+    await kh.server.masterKey.rewrap.runOnce();
+    await rewrap.locator('[data-state="stuck"]').waitFor(WAIT);
+    assert.match(await rewrap.getByTestId('rewrap-state').innerText(), /Stopped: 1 key version left under older versions failed its integrity check/);
+    assert.match(await rewrap.getByTestId('rewrap-last-pass').innerText(), /5 rewrapped, 1 damaged/);
+    assert.match(await version(alice, 2).getByTestId('retire-reason').innerText(), /Still wraps 1 key version/);
+    const readsWhenStuck = statusReads.length;
+    await alice.waitForTimeout(5_000 + 1_000);
+    assert.equal(statusReads.length, readsWhenStuck, 'no polling once only damaged rows are left');
+    await rewrap.getByRole('button', { name: 'Check again' }).click();
+    await alice.waitForTimeout(500);
+    assert.equal(statusReads.length, readsWhenStuck + 1, 'Check again reads the status once');
+    await screenshot(alice, 'master-key-rewrap-stuck');
   });
 });
