@@ -8,6 +8,7 @@ import { RemovePasskeysSoftly1764500000000 } from './1764500000000-RemovePasskey
 import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage';
 import { CreateSealGeneration1764520000000 } from './1764520000000-CreateSealGeneration';
 import { ApprovalExecutingStatus1764530000000 } from './1764530000000-ApprovalExecutingStatus';
+import { ApprovalInterruptedStatus1764540000000 } from './1764540000000-ApprovalInterruptedStatus';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -19,4 +20,5 @@ export const KEYHOLD_MIGRATIONS = [
   CreateDailyUsage1764510000000,
   CreateSealGeneration1764520000000,
   ApprovalExecutingStatus1764530000000,
+  ApprovalInterruptedStatus1764540000000,
 ];

@@ -1,12 +1,17 @@
 import { useState } from 'react';
 import type { AdminView, OperationListView, PendingOperationView } from '@keyhold/contracts';
 import { api } from './api';
-import { formatDate } from './format';
 import { MAX_QUORUM } from './limits';
-import { approveOperation, describeOperation, operationPath, outcomeOf, requestOperation, useAdminNames } from './operations';
+import { formatDate, isPast } from './format';
+import { approveOperation, describeOperation, markInterrupted, operationPath, outcomeOf, requestOperation, useAdminNames } from './operations';
 import { Card, ReadOnlyNote, Status, useAction, useResource } from './ui';
 
-// The Approvals screen: operations waiting for approval, those decided, and the quorum.
+// The Approvals screen: operations waiting for approval, those running (or left running by a crash), those decided,
+// and the quorum.
+
+type Section = 'waiting' | 'running' | 'decided';
+const sectionOf = (operation: PendingOperationView): Section =>
+  operation.status === 'pending' ? 'waiting' : operation.status === 'executing' ? 'running' : 'decided';
 
 export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: boolean }) {
   const { data, setData, progress: loading, reload } = useResource<OperationListView>('/api/v1/operations', 'operations');
@@ -14,13 +19,16 @@ export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: b
   const highlighted = new URLSearchParams(location.search).get('operation');
   const [showDecided, setShowDecided] = useState(false);
   // An operation acted on here stays where it was, with its result, until the page is left.
-  const [actedOn, setActedOn] = useState<ReadonlySet<string>>(new Set());
+  const [actedOn, setActedOn] = useState<ReadonlyMap<string, Section>>(new Map());
   const operations = data?.operations ?? [];
-  const pending = operations.filter((operation) => operation.status === 'pending' || actedOn.has(operation.id));
-  const decided = operations.filter((operation) => operation.status !== 'pending' && !actedOn.has(operation.id));
+  const shownIn = (operation: PendingOperationView) => actedOn.get(operation.id) ?? sectionOf(operation);
+  const pending = operations.filter((operation) => shownIn(operation) === 'waiting');
+  const running = operations.filter((operation) => shownIn(operation) === 'running');
+  const decided = operations.filter((operation) => shownIn(operation) === 'decided');
   const waiting = operations.filter((operation) => operation.status === 'pending').length;
   const replace = (updated: PendingOperationView) => {
-    setActedOn((current) => new Set(current).add(updated.id));
+    const before = operations.find((operation) => operation.id === updated.id);
+    setActedOn((current) => new Map(current).set(updated.id, current.get(updated.id) ?? (before ? sectionOf(before) : 'waiting')));
     setData((current) => (current ? { ...current, operations: current.operations.map((operation) => (operation.id === updated.id ? updated : operation)) } : current));
   };
 
@@ -42,6 +50,17 @@ export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: b
           <OperationCard key={operation.id} operation={operation} me={me} canApprove={canApprove} nameOf={nameOf} highlighted={operation.id === highlighted} onChange={replace} />
         ))}
       </Card>
+      {running.length > 0 ? (
+        <Card title={`Running (${running.length})`} testId="running-operations">
+          <p className="muted small">
+            Approved operations run at once and take seconds. One still running minutes later was cut short (the server stopped
+            during its run): it will not run again, and an admin can mark it interrupted.
+          </p>
+          {running.map((operation) => (
+            <OperationCard key={operation.id} operation={operation} me={me} canApprove={canApprove} nameOf={nameOf} highlighted={operation.id === highlighted} onChange={replace} />
+          ))}
+        </Card>
+      ) : null}
       {canApprove && data ? <QuorumForm quorum={data.quorum} onRequested={reload} /> : null}
       <Card
         title={`Decided (${decided.length})`}
@@ -58,7 +77,7 @@ export function ApprovalsPage({ me, canApprove }: { me: AdminView; canApprove: b
           ? decided.map((operation) => (
               <OperationCard key={operation.id} operation={operation} me={me} canApprove={false} nameOf={nameOf} highlighted={operation.id === highlighted} onChange={replace} />
             ))
-          : <p className="muted small">Executed, failed, rejected and expired operations, newest first.</p>}
+          : <p className="muted small">Executed, failed, interrupted, rejected and expired operations, newest first.</p>}
       </Card>
     </main>
   );
@@ -106,6 +125,12 @@ function OperationCard({
             — {operation.approvals.length} of {operation.requiredApprovals} needed
           </span>
         </dd>
+        {operation.claimedAt ? (
+          <>
+            <dt>Started</dt>
+            <dd>{formatDate(operation.claimedAt)}</dd>
+          </>
+        ) : null}
         <dt>{operation.status === 'pending' ? 'Expires' : 'Result'}</dt>
         <dd data-testid="outcome">{operation.status === 'pending' ? formatDate(operation.expiresAt) : outcomeOf(operation)}</dd>
       </dl>
@@ -130,6 +155,23 @@ function OperationCard({
           </button>
           {requesterFirst ? <span className="muted small">The requester approves first.</span> : null}
         </div>
+      ) : null}
+      {canApprove && operation.status === 'executing' ? (
+        isPast(operation.interruptibleAt) ? (
+          <div className="form-actions">
+            <button className="danger-outline" disabled={busy} onClick={() => void act('Marking it interrupted…', () => markInterrupted(operation.id))}>
+              Mark interrupted
+            </button>
+            <span className="muted small">
+              It started {formatDate(operation.claimedAt)} and never finished. Marking it closes it for good; it will not run again. Check
+              afterwards whether it took effect, and request it again if needed.
+            </span>
+          </div>
+        ) : (
+          <p className="muted small">
+            If it is still running at {formatDate(operation.interruptibleAt)}, it was interrupted, and you can mark it so here.
+          </p>
+        )
       ) : null}
       <Status progress={progress} />
     </article>

@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 import type { AdminView, OperationWithAssertionOptions, PendingOperationView, SensitiveOperation } from '@keyhold/contracts';
 import { api } from './api';
-import { formatDate } from './format';
+import { formatDate, isPast } from './format';
 import { Link, useResource } from './ui';
 import { signWithPasskey } from './webauthn';
 
@@ -33,13 +33,25 @@ export async function approveOperation(id: string): Promise<PendingOperationView
   return api<PendingOperationView>('POST', `${operationPath(id)}/approvals`, { body: { response } });
 }
 
+/**
+ * Closes an operation a crash left `executing`, once past its grace period (`interruptibleAt`): it never runs again.
+ * Like a rejection it changes no key state, so no passkey signs it.
+ */
+export function markInterrupted(id: string): Promise<PendingOperationView> {
+  return api<PendingOperationView>('POST', `${operationPath(id)}/mark-interrupted`);
+}
+
 /** What a requested operation came to, in one sentence. */
 export function outcomeOf(operation: PendingOperationView): string {
   switch (operation.status) {
     case 'executed':
       return 'Approved and done.';
     case 'executing':
-      return 'Approved and running. If it stays so, it was interrupted: it will not run again; see the server log.';
+      return isPast(operation.interruptibleAt)
+        ? 'Approved, but still running long after it started: it was probably interrupted, and will not run again. An admin can mark it interrupted.'
+        : 'Approved and running.';
+    case 'interrupted':
+      return 'Interrupted: it stopped while running and will not run again. Check whether it took effect (the audit trail shows what it changed) and request it again if needed.';
     case 'failed':
       return `Approved, but it failed: ${errorOf(operation.result) ?? 'the server gave no reason'}.`;
     case 'rejected':

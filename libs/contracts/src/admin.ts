@@ -90,8 +90,12 @@ export const approvalRequestSchema = z.object({ response: webauthnResponseSchema
 
 /** A sensitive operation, exactly as requested and signed. */
 export type SensitiveOperation = z.infer<typeof sensitiveOperationSchema>;
-/** `executing`: approved and claimed, running now; one that stays so was interrupted (it never runs twice). */
-export type OperationStatus = 'pending' | 'executing' | 'executed' | 'rejected' | 'expired' | 'failed';
+/**
+ * `executing`: approved and claimed, running now; one that stays so was interrupted (it never runs twice).
+ * `interrupted`: closed by an admin after staying `executing` past the grace period; it never runs again, and
+ * whether its effect took place is to be checked (it may be requested again).
+ */
+export type OperationStatus = 'pending' | 'executing' | 'executed' | 'rejected' | 'expired' | 'failed' | 'interrupted';
 
 export interface PendingOperationView {
   id: string;
@@ -103,7 +107,17 @@ export interface PendingOperationView {
   status: OperationStatus;
   createdAt: string;
   expiresAt: string;
-  /** What the executed operation returned, or `{ error: { code, message } }` when it failed. */
+  /** When the approval that completed the quorum claimed it to run (status `executing`); null before. */
+  claimedAt: string | null;
+  /**
+   * While `executing`: from when an admin may mark it interrupted (`POST /api/v1/operations/{id}/mark-interrupted`),
+   * the claim plus the grace period; null otherwise.
+   */
+  interruptibleAt: string | null;
+  /**
+   * What the executed operation returned, `{ error: { code, message } }` when it failed, or
+   * `{ interrupted: { message, markedBy } }` when an admin marked it interrupted.
+   */
   result: unknown;
   /** The WebAuthn challenge every approval signs: a hash of the canonical operation. */
   challenge: string;

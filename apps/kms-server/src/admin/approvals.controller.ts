@@ -11,7 +11,10 @@ import { ApprovalsService, type SensitiveOperation } from './approvals.service';
 
 type WithUser = FastifyRequest & { user: AuthenticatedAdmin };
 
-/** Pending sensitive operations, their approvals (each a passkey assertion over the operation), and rejection. */
+/**
+ * Pending sensitive operations, their approvals (each a passkey assertion over the operation), rejection, and the
+ * closing of a run a crash cut short.
+ */
 @Controller('api/v1/operations')
 export class ApprovalsController {
   constructor(private readonly approvals: ApprovalsService) {}
@@ -52,5 +55,13 @@ export class ApprovalsController {
   @Roles('admin')
   reject(@Req() request: WithUser, @Param('id') id: string, @RequestAuditScope() audit?: AuditScope) {
     return this.approvals.reject(request.user.admin, id, audit);
+  }
+
+  /** Closes an operation left `executing` by a crash, once past the grace period: it never runs again. */
+  @Post(':id/mark-interrupted')
+  @HttpCode(200)
+  @Roles('admin')
+  markInterrupted(@Req() request: WithUser, @Param('id') id: string, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.markInterrupted(request.user.admin, id, audit);
   }
 }

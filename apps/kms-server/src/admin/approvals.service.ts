@@ -17,6 +17,16 @@ export type { PendingOperationView, SensitiveOperation };
 
 export const OPERATION_TTL_MS = 60 * 60_000;
 
+/**
+ * How long an operation must have been `executing` before an admin may mark it `interrupted`. An approved operation
+ * runs right after its claim commits, in the approving request, and takes well under a second to a few seconds
+ * (one key's versions, one admin, one master-key version; the master key's rewrap runs apart, in the background):
+ * five minutes is far beyond any run, so an operation still `executing` then was cut short by a crash or a restart,
+ * not slow — and marking it cannot race a run that is still going. It is counted on the server's clock, which made
+ * the claim; any skew between instances is small beside it.
+ */
+export const INTERRUPTED_GRACE_MS = 5 * 60_000;
+
 type AfterCommit = () => Promise<void>;
 /** The approving transaction, for an operation made inside it, and what to do once it has committed. */
 interface ApprovalTransaction {
@@ -133,7 +143,7 @@ export class ApprovalsService {
         await this.decide(manager, id, outcome);
         quorum = false;
       } else if (quorum) {
-        await manager.query(`UPDATE keyhold_pending_operations SET status = 'executing' WHERE id = $1`, [id]);
+        await manager.query(`UPDATE keyhold_pending_operations SET status = 'executing', claimed_at = $2 WHERE id = $1`, [id, this.now()]);
       }
       // Last: this transaction takes the chain head's lock only now, and holds it only until it commits.
       await audit?.record(manager, { operation: 'operations.approve', keyName: null, keyVersion: null });
@@ -157,13 +167,20 @@ export class ApprovalsService {
     }
   }
 
+  /**
+   * Only an operation still open is decided: a run that an admin marked `interrupted` (after the grace period) and that
+   * somehow ends later does not reopen it; what it changed has its own audit records.
+   */
   private async decide(manager: EntityManager, id: string, outcome: { status: string; result: unknown }): Promise<void> {
-    await manager.query(`UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1`, [
+    await manager.query(
+      `UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1 AND status IN ('pending', 'executing')`,
+      [
       id,
       outcome.status,
       this.now(),
-      JSON.stringify(outcome.result),
-    ]);
+        JSON.stringify(outcome.result),
+      ],
+    );
   }
 
   async reject(admin: AdminRecord, id: string, audit?: AuditScope): Promise<PendingOperationView> {
@@ -175,6 +192,49 @@ export class ApprovalsService {
       );
       if (result[1] !== 1) throw new ApiError('INVALID_STATE', 'only a pending operation can be rejected');
       await audit?.record(manager, { operation: 'operations.reject', keyName: null, keyVersion: null });
+    });
+    return this.get(id);
+  }
+
+  /**
+   * Closes an operation whose run was cut short (a crash or a restart after its claim left it `executing`), truthfully:
+   * `interrupted`, not `executed` or `failed`, since nobody knows how far it went. Only once it has been executing
+   * for longer than the grace period. Like a rejection it changes no key state and runs nothing, so it needs no
+   * passkey assertion; the mark and its record commit together. The operation never runs again: whoever needs its
+   * effect checks what took place (its own audit records) and requests it again.
+   */
+  async markInterrupted(admin: AdminRecord, id: string, audit?: AuditScope): Promise<PendingOperationView> {
+    if (admin.role !== 'admin') throw new ApiError('FORBIDDEN', `the ${admin.role} role may not mark operations interrupted`);
+    await this.get(id);
+    await this.dataSource.transaction(async (manager) => {
+      const [locked]: Row[] = await manager.query(`SELECT status, claimed_at FROM keyhold_pending_operations WHERE id = $1 FOR UPDATE`, [id]);
+      if (locked.status !== 'executing') {
+        throw new ApiError('INVALID_STATE', `only an operation left executing can be marked interrupted; this one is ${String(locked.status)}`);
+      }
+      const now = this.now();
+      const claimedAt = locked.claimed_at as Date;
+      const interruptibleAt = new Date(claimedAt.getTime() + INTERRUPTED_GRACE_MS);
+      if (now < interruptibleAt) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `this operation has been executing only since ${claimedAt.toISOString()} and may still be running; ` +
+            `it can be marked interrupted from ${interruptibleAt.toISOString()} (${INTERRUPTED_GRACE_MS / 60_000} minutes after its claim)`,
+        );
+      }
+      const result = {
+        interrupted: {
+          markedBy: admin.id,
+          message:
+            `interrupted: it was claimed at ${claimedAt.toISOString()} and never finished, so it will not run again; ` +
+            'check whether its effect took place (the audit trail records each change it made) and request it again if needed',
+        },
+      };
+      await manager.query(`UPDATE keyhold_pending_operations SET status = 'interrupted', decided_at = $2, result = $3 WHERE id = $1`, [
+        id,
+        now,
+        JSON.stringify(result),
+      ]);
+      await audit?.record(manager, { operation: 'operations.mark-interrupted', keyName: null, keyVersion: null });
     });
     return this.get(id);
   }
@@ -202,6 +262,8 @@ export class ApprovalsService {
       status: row.status as PendingOperationView['status'],
       createdAt: (row.created_at as Date).toISOString(),
       expiresAt: (row.expires_at as Date).toISOString(),
+      claimedAt: row.claimed_at ? (row.claimed_at as Date).toISOString() : null,
+      interruptibleAt: row.status === 'executing' ? new Date((row.claimed_at as Date).getTime() + INTERRUPTED_GRACE_MS).toISOString() : null,
       result: row.result ?? null,
       challenge: row.challenge as string,
     };

@@ -82,6 +82,7 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'get', path: '/api/v1/operations/{id}', summary: 'One operation, with the assertion options for approving it', access: ALL },
   { method: 'post', path: '/api/v1/operations/{id}/approvals', summary: 'Approve with a passkey assertion over the operation; runs it once the quorum is met', access: ['admin'], body: approvalRequestSchema },
   { method: 'post', path: '/api/v1/operations/{id}/reject', summary: 'Reject a pending operation', access: ['admin'] },
+  { method: 'post', path: '/api/v1/operations/{id}/mark-interrupted', summary: 'Close an operation a crash left executing, once past the 5-minute grace period: interrupted, it never runs again', access: ['admin'] },
   { method: 'get', path: '/api/v1/seal', summary: 'Seal status: sealed, protection, and for Shamir the threshold, share count and shares received', access: 'public' },
   { method: 'post', path: '/api/v1/seal/shares', summary: 'Submit one Shamir unseal share (rate-limited per address; held in memory only, cleared after use or 10 minutes); unseals at the threshold', access: 'public', body: unsealShareRequestSchema },
   { method: 'post', path: '/api/v1/seal', summary: 'Seal again: requests the `seal` sensitive operation, which runs once approved with passkey assertions', access: ['admin'] },

@@ -71,6 +71,7 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, string>> = {
   'GET /api/v1/operations/:id': 'operations.get',
   'POST /api/v1/operations/:id/approvals': 'operations.approve',
   'POST /api/v1/operations/:id/reject': 'operations.reject',
+  'POST /api/v1/operations/:id/mark-interrupted': 'operations.mark-interrupted',
   'GET /api/v1/seal': 'seal.status',
   'POST /api/v1/seal/shares': 'seal.submit-share',
   'POST /api/v1/seal': 'seal.request',

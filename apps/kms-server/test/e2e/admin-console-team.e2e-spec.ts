@@ -180,6 +180,47 @@ describe('admin console in Chromium: a team of administrators', { skip: browserS
     await alice.locator('tr[data-admin="bob"]').waitFor(WAIT);
   });
 
+  it('an operation a crash left executing: running, then, past the grace period, marked interrupted by bob', async () => {
+    await kh.http().post('/v1/keys').send({ name: 'cut-short', algorithm: 'aes-256-gcm' }).expect(201);
+    await alice.goto(`${origin()}/keys/cut-short`, { waitUntil: 'domcontentloaded' });
+    await alice.getByRole('button', { name: 'Destroy now…' }).click();
+    await alice.locator('input[name="confirm-destroy-now"]').fill('cut-short');
+    await alice.getByRole('button', { name: 'Request destruction now' }).click();
+    const requested = alice.getByTestId('requested-operation');
+    await requested.waitFor(WAIT);
+    const id = await requested.getAttribute('data-operation');
+    // What a crash after the claim leaves: `executing`, never decided. Claimed just now (on the browser's clock, which
+    // the console compares with), then well past the grace period (on the server's clock too).
+    const leaveExecuting = (claimedAt: Date) =>
+      kh.dataSource.query(`UPDATE keyhold_pending_operations SET status = 'executing', claimed_at = $2 WHERE id = $1`, [id, claimedAt]);
+    await leaveExecuting(new Date());
+
+    await bob.goto(`${origin()}/approvals`, { waitUntil: 'domcontentloaded' });
+    const running = bob.getByTestId('running-operations').locator(`article[data-operation="${id}"]`);
+    await running.waitFor(WAIT);
+    assert.equal(await running.getAttribute('data-status'), 'executing');
+    await running.getByText(/If it is still running at .*, it was interrupted, and you can mark it so here/).waitFor(WAIT);
+    assert.equal(await running.getByRole('button', { name: 'Mark interrupted' }).count(), 0, 'not within the grace period');
+
+    await leaveExecuting(new Date(Math.min(Date.now(), kh.clock.now().getTime()) - 10 * 60_000));
+    await bob.getByRole('button', { name: 'Refresh' }).click();
+    await running.getByText(/It started .* and never finished/).waitFor(WAIT);
+    assert.match(await running.getByTestId('outcome').innerText(), /still running long after it started: it was probably interrupted/);
+    await screenshot(bob, 'approvals-interrupted-desktop');
+    await running.getByRole('button', { name: 'Mark interrupted' }).click();
+    await running.getByTestId('outcome').getByText(/^Interrupted: it stopped while running and will not run again\. Check whether it took effect/).waitFor(WAIT);
+    await running.locator('.badge-op-interrupted').waitFor(WAIT);
+    assert.equal(await running.getByRole('button', { name: 'Mark interrupted' }).count(), 0);
+    const [row] = await kh.dataSource.query('SELECT status FROM keyhold_pending_operations WHERE id = $1', [id]);
+    assert.equal(row.status, 'interrupted');
+    assert.equal((await kh.http().get('/v1/keys/cut-short').expect(200)).body.state, 'enabled', 'it never ran');
+
+    await bob.reload({ waitUntil: 'domcontentloaded' });
+    await bob.getByTestId('decided-operations').getByRole('button', { name: 'Show' }).click();
+    await bob.getByTestId('decided-operations').locator(`article[data-operation="${id}"][data-status="interrupted"]`).waitFor(WAIT);
+    assert.equal(await bob.getByTestId('running-operations').count(), 0);
+  });
+
   it('services: a grant created, edited, expired and deleted; certificates issued (generated key, CSR), used, revoked and then refused', async () => {
     await kh.http().post('/v1/keys').send({ name: 'pay-orders', algorithm: 'aes-256-gcm', rotationPeriodDays: 90 }).expect(201);
     await alice.goto(`${origin()}/services`, { waitUntil: 'domcontentloaded' });

@@ -24,6 +24,14 @@ describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
   });
   after(() => kh.stop());
 
+  /** What a crash between the claim and the end of the run leaves behind: claimed `ago` ms before now, never decided. */
+  async function leaveExecuting(id: string, ago: number) {
+    await kh.dataSource.query(`UPDATE keyhold_pending_operations SET status = 'executing', claimed_at = $2 WHERE id = $1`, [
+      id,
+      new Date(kh.clock.now().getTime() - ago),
+    ]);
+  }
+
   it('changes the quorum itself through an approval', async () => {
     const requested = await kh.adminHttp(admins.alice.session).post('/api/v1/operations').send({ kind: 'set-quorum', approvals: 2 });
     assert.equal(requested.status, 201, requested.text);
@@ -74,6 +82,8 @@ describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
     assert.equal(bob.answer.status, 200, bob.answer.text);
     assert.equal(bob.answer.body.status, 'executed');
     assert.equal(bob.answer.body.approvals.length, 2);
+    assert.equal(bob.answer.body.claimedAt, kh.clock.now().toISOString(), 'claimed by the approval that completed the quorum');
+    assert.equal(bob.answer.body.interruptibleAt, null);
     const key = await kh.client().getKey('doomed-now');
     assert.equal(key.state, 'destroyed');
     const rows = await kh.dataSource.query(
@@ -147,10 +157,72 @@ describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
     const id = requested.body.operation.id;
     await approve(admins.alice, id);
     // What a crash between the claim and the end of the run leaves behind.
-    await kh.dataSource.query(`UPDATE keyhold_pending_operations SET status = 'executing' WHERE id = $1`, [id]);
+    await leaveExecuting(id, 0);
     const again = await approve(admins.bob, id);
     assert.equal(again.answer.status, 409);
     assert.match(again.answer.body.error.message, /executing/);
     assert.equal((await kh.client().getKey('interrupted')).state, 'enabled');
+  });
+
+  it('marks an operation left executing interrupted, for admins only and only after the grace period; it never runs again', async () => {
+    // An earlier test moved the clock past the sessions' idle limit.
+    for (const admin of [admins.carol, admins.olga]) admin.session = await signIn(kh, admin.authenticator);
+    await kh.http().post('/v1/keys').send({ name: 'cut-short', algorithm: 'aes-256-gcm' }).expect(201);
+    const requested = await kh.adminHttp(admins.alice.session).post('/api/v1/operations').send({ kind: 'destroy-key-now', key: 'cut-short' }).expect(201);
+    const id = requested.body.operation.id;
+    const mark = (admin: TestAdmin, which = id) => kh.adminHttp(admin.session).post(`/api/v1/operations/${which}/mark-interrupted`);
+
+    const pending = await mark(admins.bob);
+    assert.equal(pending.status, 409, pending.text);
+    assert.equal(pending.body.error.code, 'INVALID_STATE');
+    assert.match(pending.body.error.message, /only an operation left executing .* this one is pending/);
+    assert.equal((await mark(admins.bob, '00000000-0000-4000-8000-000000000000')).status, 404);
+
+    await approve(admins.alice, id);
+    // The crash: claimed a minute ago, never decided.
+    await leaveExecuting(id, 60_000);
+    const listed = await kh.adminHttp(admins.bob.session).get(`/api/v1/operations/${id}`).expect(200);
+    assert.equal(listed.body.operation.status, 'executing');
+    const claimedAt = Date.parse(listed.body.operation.claimedAt);
+    assert.equal(claimedAt, kh.clock.now().getTime() - 60_000);
+    assert.equal(Date.parse(listed.body.operation.interruptibleAt), claimedAt + 5 * 60_000);
+
+    const early = await mark(admins.bob);
+    assert.equal(early.status, 409, early.text);
+    assert.equal(early.body.error.code, 'INVALID_STATE');
+    assert.match(early.body.error.message, /may still be running; it can be marked interrupted from /);
+    assert.equal((await mark(admins.olga)).status, 403, 'an operator cannot mark it');
+
+    await leaveExecuting(id, 5 * 60_000 + 1_000);
+    assert.equal((await mark(admins.olga)).status, 403, 'an operator cannot mark it, even after the grace period');
+    const marked = await mark(admins.bob);
+    assert.equal(marked.status, 200, marked.text);
+    assert.equal(marked.body.status, 'interrupted');
+    assert.equal(marked.body.interruptibleAt, null);
+    assert.equal(marked.body.result.interrupted.markedBy, admins.bob.id);
+    assert.match(marked.body.result.interrupted.message, /will not run again; check whether its effect took place .* request it again if needed/);
+
+    const [row] = await kh.dataSource.query(`SELECT status, decided_at FROM keyhold_pending_operations WHERE id = $1`, [id]);
+    assert.equal(row.status, 'interrupted');
+    assert.equal((row.decided_at as Date).getTime(), kh.clock.now().getTime());
+    const records = await kh.dataSource.query(
+      `SELECT plane, actor, operation, outcome, error_code FROM keyhold_audit_records WHERE request_id = $1 ORDER BY sequence`,
+      [marked.headers['x-request-id']],
+    );
+    assert.deepEqual(records, [{ plane: 'admin', actor: `admin:${admins.bob.id}`, operation: 'operations.mark-interrupted', outcome: 'success', error_code: null }]);
+    const [refused] = await kh.dataSource.query(`SELECT operation, outcome, error_code FROM keyhold_audit_records WHERE request_id = $1`, [
+      early.headers['x-request-id'],
+    ]);
+    assert.deepEqual(refused, { operation: 'operations.mark-interrupted', outcome: 'refused', error_code: 'INVALID_STATE' });
+
+    const again = await mark(admins.carol);
+    assert.equal(again.status, 409);
+    assert.match(again.body.error.message, /this one is interrupted/);
+    const late = await approve(admins.bob, id);
+    assert.equal(late.answer.status, 409, 'an interrupted operation takes no more approvals');
+    assert.match(late.answer.body.error.message, /interrupted/);
+    const rejected = await kh.adminHttp(admins.carol.session).post(`/api/v1/operations/${id}/reject`);
+    assert.equal(rejected.status, 409);
+    assert.equal((await kh.client().getKey('cut-short')).state, 'enabled', 'it never ran');
   });
 });
