@@ -46,6 +46,7 @@ import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
 import { AuditQueries } from './audit/audit-queries';
+import { BOOTSTRAP_ACTOR } from './audit/audit-operations';
 import { SystemAuditScope } from './audit/audit-scope';
 import { AuditTrail, DEFAULT_GROUP_COMMIT } from './audit/audit-trail';
 import type { GroupCommitOptions } from './audit/group-committer';
@@ -163,12 +164,13 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     }
     try {
       await masterKey.load();
-      // A rewrap a crash interrupted resumes as soon as the keys are there.
-      rewrap.trigger();
     } catch (error) {
+      // Thrown on: the seal state seals again and the unseal fails.
       Logger.error({ msg: 'the unsealed root does not open the master-key versions; sealing again', err: (error as Error).message }, 'Seal');
-      setImmediate(() => void sealState.seal());
+      throw error;
     }
+    // A rewrap a crash interrupted resumes as soon as the keys are there.
+    rewrap.trigger();
   });
   // Started unsealed (file, PKCS#11): a root that does not fit the database stops the start here.
   if (!sealState.sealed) await masterKey.load();
@@ -179,7 +181,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const grants = new DatabaseGrantPolicySource(options.fileGrants, grantsRepository);
   const wallClock = options.certificateClock ?? Date.now;
   // Certificates live in real time (TLS checks them against it), not on the lifecycle clock tests move.
-  const authority = new CertificateAuthorityService(options.dataSource, masterKey, () => new Date(wallClock()));
+  const authority = new CertificateAuthorityService(options.dataSource, masterKey, () => new Date(wallClock()), bootstrapAuditScope(audit.trail, clock));
   const revocations = new RevocationList(authority);
   const crypto = new CryptoOpsService(cache, usage, grants);
   const health = new HealthService(options.dataSource, sealState, () => ({
@@ -331,7 +333,7 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     groupCommit: options.audit?.groupCommit ?? DEFAULT_GROUP_COMMIT,
     databaseUrl: options.databaseUrl,
   });
-  const keys = new AuditKeys(options.dataSource, masterKey);
+  const keys = new AuditKeys(options.dataSource, masterKey, bootstrapAuditScope(trail, clock));
   const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now);
   trail.onAppended((head) => checkpointer.noticeHead(head));
   if (!sealState.sealed) await keys.ensure(now());
@@ -345,6 +347,11 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     else await keys.ensure(now());
   });
   return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource) };
+}
+
+/** Records what a new database creates at its first unsealed start (audit keys, service-identity CA). */
+function bootstrapAuditScope(trail: AuditTrail, clock: Clock): SystemAuditScope {
+  return new SystemAuditScope(trail, BOOTSTRAP_ACTOR, () => clock.now());
 }
 
 function sealStateOf(masterKey: MasterKey | undefined): SealState {

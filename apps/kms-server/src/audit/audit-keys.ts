@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import {
   type EncryptionContext,
   canonicalContext,
@@ -10,8 +10,18 @@ import {
 } from '@keyhold/crypto-core';
 import { type RewrapTarget, sealedSecretTable } from '../master-key/rewrap-targets';
 import type { MasterKey } from '../seal/master-key';
+import { SYSTEM_OPERATIONS } from './audit-operations';
+import type { AuditScope } from './audit-scope';
 
 type Purpose = 'context-hmac' | 'checkpoint-signing';
+
+interface NewKeyRow {
+  purpose: Purpose;
+  sealed: Buffer;
+  /** Read in the same synchronous step as the sealing: the version that sealed. */
+  masterKeyVersion: number;
+  publicKey: string | null;
+}
 
 /** The seal label of each audit key: binds the sealed bytes to their purpose. */
 export const AUDIT_KEY_LABELS: Record<Purpose, string> = {
@@ -44,22 +54,45 @@ export class AuditKeys {
   constructor(
     private readonly dataSource: DataSource,
     private readonly masterKey: MasterKey,
+    /** Records the keys' creation (actor `system:bootstrap`); writes nothing with audit off. */
+    private readonly audit: AuditScope,
   ) {}
 
-  /** Creates the keys if this database has none yet; safe with several instances starting at once. */
+  /**
+   * Creates the keys if this database has none yet, in one transaction with their record (`audit.keys.create`),
+   * written only by the instance whose inserts took: several instances may start at once. A database that has
+   * its keys writes nothing. A record that cannot be written fails the creation.
+   */
   async ensure(now: Date): Promise<void> {
     const existing: Array<{ purpose: Purpose }> = await this.dataSource.query(`SELECT purpose FROM keyhold_audit_keys`);
     const have = new Set(existing.map((row) => row.purpose));
+    const missing: NewKeyRow[] = [];
     if (!have.has('context-hmac')) {
       const secret = randomBytes(32);
-      await this.insert('context-hmac', this.masterKey.seal(secret, AUDIT_KEY_LABELS['context-hmac']), null, now);
+      missing.push({
+        purpose: 'context-hmac',
+        masterKeyVersion: this.masterKey.version,
+        sealed: this.masterKey.seal(secret, AUDIT_KEY_LABELS['context-hmac']),
+        publicKey: null,
+      });
       secret.fill(0);
     }
     if (!have.has('checkpoint-signing')) {
       const pair = generateEd25519KeyPair();
-      await this.insert('checkpoint-signing', this.masterKey.seal(pair.privateKeyDer, AUDIT_KEY_LABELS['checkpoint-signing']), pair.publicKeyPem, now);
+      missing.push({
+        purpose: 'checkpoint-signing',
+        masterKeyVersion: this.masterKey.version,
+        sealed: this.masterKey.seal(pair.privateKeyDer, AUDIT_KEY_LABELS['checkpoint-signing']),
+        publicKey: pair.publicKeyPem,
+      });
       pair.privateKeyDer.fill(0);
     }
+    if (missing.length === 0) return;
+    await this.dataSource.transaction(async (manager) => {
+      let created = 0;
+      for (const row of missing) created += (await this.insert(manager, row, now)).length;
+      if (created > 0) await this.audit.record(manager, { operation: SYSTEM_OPERATIONS.createAuditKeys, keyName: null, keyVersion: null });
+    });
   }
 
   /**
@@ -136,11 +169,12 @@ export class AuditKeys {
     return row ?? null;
   }
 
-  private async insert(purpose: Purpose, sealed: Buffer, publicKey: string | null, now: Date): Promise<void> {
-    await this.dataSource.query(
+  /** The inserted row's purpose, or nothing when another instance created it first. */
+  private insert(manager: EntityManager, row: NewKeyRow, now: Date): Promise<Array<{ purpose: Purpose }>> {
+    return manager.query(
       `INSERT INTO keyhold_audit_keys (purpose, sealed, master_key_version, public_key, created_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (purpose) DO NOTHING`,
-      [purpose, sealed, this.masterKey.version, publicKey, now],
+       ON CONFLICT (purpose) DO NOTHING RETURNING purpose`,
+      [row.purpose, row.sealed, row.masterKeyVersion, row.publicKey, now],
     );
   }
 }

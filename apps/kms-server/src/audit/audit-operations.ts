@@ -1,7 +1,7 @@
 /**
  * Operation names in audit records, by route (`METHOD /path/:param` as Fastify registers it). One table per
  * plane, so names are stable and filterable; docs/audit.md lists them. A route missing here is recorded as
- * `unknown-route`, never skipped.
+ * `unknown-route`, never skipped. What Keyhold does by itself, on no route, is named in SYSTEM_OPERATIONS.
  */
 export const SERVICE_OPERATIONS: Readonly<Record<string, string>> = {
   'POST /v1/keys': 'keys.create',
@@ -91,3 +91,19 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, string>> = {
       .map(([route, operation]) => [route.replace(' /v1/', ' /api/v1/'), operation]),
   ),
 };
+
+/**
+ * Changes no request asked for, recorded on the `system` plane as by `system:<job>`, each in the transaction
+ * of its change. The scheduler's (`keys.rotate`, `keys.destroy`, `keys.version.destroy`) reuse the lifecycle's
+ * names; what a new database creates at its first unsealed start is recorded as by `system:bootstrap`, once,
+ * by the instance that created it.
+ */
+export const SYSTEM_OPERATIONS = {
+  /** The audit trail's context-HMAC and checkpoint-signing keys, created together. */
+  createAuditKeys: 'audit.keys.create',
+  /** The service-identity CA (its certificate is `GET /api/v1/ca`, `ca.get`). */
+  createCertificateAuthority: 'ca.create',
+} as const;
+
+/** The actor of what a new database creates at its first unsealed start (SYSTEM_OPERATIONS). */
+export const BOOTSTRAP_ACTOR = 'system:bootstrap';

@@ -33,7 +33,18 @@ export class SealState {
     if (this.key) throw new ApiError('INVALID_STATE', 'Keyhold is already unsealed');
     this.key = key;
     this.logger.log({ msg: 'unsealed', protection: this.protection, masterKeyVersion: key.version });
-    await this.notify(false);
+    try {
+      await this.notify(false);
+    } catch (error) {
+      // Half set up is not unsealed: the master-key versions unopened, or what a new database creates at its
+      // first unseal (audit keys, service-identity CA) not created or not recorded. Fail closed.
+      this.logger.error({ msg: 'unsealing could not finish; sealed again', err: (error as Error).message });
+      await this.seal();
+      throw new ApiError(
+        'UNAVAILABLE',
+        'the shares rebuilt the master key, but unsealing could not finish (see the server log): Keyhold is sealed again; submit the shares again once the cause is fixed',
+      );
+    }
   }
 
   /** Drops the master key from memory and everything unwrapped under it. */
@@ -46,7 +57,10 @@ export class SealState {
     this.logger.warn({ msg: 'sealed: key operations refused until unsealed', protection: this.protection });
   }
 
-  /** Called after every change (cache clearing on seal, CA set-up on unseal). */
+  /**
+   * Called after every change (cache clearing on seal, CA set-up on unseal), in the order registered. An
+   * unseal listener that throws stops the unseal: `unseal` seals again and fails. Seal listeners all run.
+   */
   onChange(listener: (sealed: boolean) => void | Promise<void>): void {
     this.listeners.push(listener);
   }
@@ -56,6 +70,7 @@ export class SealState {
       try {
         await listener(sealed);
       } catch (error) {
+        if (!sealed) throw error;
         this.logger.error({ msg: 'seal listener failed', err: (error as Error).message });
       }
     }

@@ -9,6 +9,8 @@ import {
   issueCertificate,
   issueCertificateForRequest,
 } from '@keyhold/crypto-core';
+import { SYSTEM_OPERATIONS } from '../audit/audit-operations';
+import type { AuditScope } from '../audit/audit-scope';
 import { type RewrapTarget, sealedSecretTable } from '../master-key/rewrap-targets';
 import type { MasterKey } from '../seal/master-key';
 
@@ -61,6 +63,8 @@ export class CertificateAuthorityService {
     private readonly dataSource: DataSource,
     private readonly masterKey: MasterKey,
     private readonly now: () => Date,
+    /** Records the CA's creation (actor `system:bootstrap`); writes nothing with audit off. */
+    private readonly audit: AuditScope,
   ) {}
 
   /** The CA's certificate when it exists; never creates it (Keyhold may be sealed). */
@@ -70,7 +74,10 @@ export class CertificateAuthorityService {
     return (rows[0]?.certificate_pem as string | undefined) ?? null;
   }
 
-  /** Loads the CA, creating it on first use. Returns its certificate (public). */
+  /**
+   * Loads the CA, creating it on first use, in one transaction with its record (`ca.create`): a record that
+   * cannot be written fails the creation. Returns its certificate (public).
+   */
   async ensure(): Promise<string> {
     if (this.certificatePem) return this.certificatePem;
     const rows: Row[] = await this.dataSource.query(`SELECT certificate_pem FROM keyhold_certificate_authority WHERE id = 1`);
@@ -82,13 +89,19 @@ export class CertificateAuthorityService {
     // Read together, in one synchronous step: the version stored is the one that sealed.
     const masterKeyVersion = this.masterKey.version;
     const sealed = this.masterKey.seal(Buffer.from(ca.privateKeyPem, 'utf8'), SEAL_LABEL);
-    await this.dataSource.query(
-      `INSERT INTO keyhold_certificate_authority (id, certificate_pem, sealed_private_key, master_key_version, created_at)
-       VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
-      [ca.certificatePem, sealed, masterKeyVersion, this.now()],
-    );
-    this.logger.log({ msg: 'created the service identity CA' });
-    this.certificatePem = null;
+    // Several instances may get here at once: the one whose insert took records the creation, with it.
+    const created = await this.dataSource.transaction(async (manager) => {
+      const inserted: Row[] = await manager.query(
+        `INSERT INTO keyhold_certificate_authority (id, certificate_pem, sealed_private_key, master_key_version, created_at)
+         VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id`,
+        [ca.certificatePem, sealed, masterKeyVersion, this.now()],
+      );
+      if (inserted.length > 0) {
+        await this.audit.record(manager, { operation: SYSTEM_OPERATIONS.createCertificateAuthority, keyName: null, keyVersion: null });
+      }
+      return inserted.length > 0;
+    });
+    if (created) this.logger.log({ msg: 'created the service identity CA' });
     return this.ensure();
   }
 

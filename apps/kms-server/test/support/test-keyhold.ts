@@ -130,37 +130,45 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
   const grants = options.grants ?? [{ identity: OPERATOR, keys: '*', operations: ['*'] }];
   const adminPort = options.admin ? await freePort() : 0;
   const adminOrigin = `https://localhost:${adminPort}`;
-  const server = await startKeyholdServer({
-    databaseUrl: database.url,
-    dataSource,
-    masterKey: options.seal ? undefined : masterKey,
-    seal: options.seal,
-    fileGrants: grants,
-    logger,
-    tls: { cert: serverCertificate.certificatePem, key: serverCertificate.privateKeyPem, clientCa: ca.certificatePem },
-    host: '127.0.0.1',
-    port: 0,
-    clock,
-    startScheduler: false,
-    rateLimit: options.rateLimit,
-    signInRateLimit: options.signInRateLimit ?? { perSecond: 0, burst: 0 },
-    admin: options.admin
-      ? {
-          host: '127.0.0.1',
-          port: adminPort,
-          cert: serverCertificate.certificatePem,
-          key: serverCertificate.privateKeyPem,
-          requireClientCa: options.adminRequiresClientCertificate ? ca.certificatePem : undefined,
-          rpId: 'localhost',
-          origins: [adminOrigin],
-          publicOrigin: adminOrigin,
-        }
-      : undefined,
-    certificateClock: options.certificateClock,
-    usageFlushIntervalMs: 60_000,
-    masterKeyRewrap: options.masterKeyRewrap,
-    audit: options.audit ?? { checkpoints: { intervalMs: 0, everyRecords: 0 } },
-  });
+  let server: KeyholdServer;
+  try {
+    server = await startKeyholdServer({
+      databaseUrl: database.url,
+      dataSource,
+      masterKey: options.seal ? undefined : masterKey,
+      seal: options.seal,
+      fileGrants: grants,
+      logger,
+      tls: { cert: serverCertificate.certificatePem, key: serverCertificate.privateKeyPem, clientCa: ca.certificatePem },
+      host: '127.0.0.1',
+      port: 0,
+      clock,
+      startScheduler: false,
+      rateLimit: options.rateLimit,
+      signInRateLimit: options.signInRateLimit ?? { perSecond: 0, burst: 0 },
+      admin: options.admin
+        ? {
+            host: '127.0.0.1',
+            port: adminPort,
+            cert: serverCertificate.certificatePem,
+            key: serverCertificate.privateKeyPem,
+            requireClientCa: options.adminRequiresClientCertificate ? ca.certificatePem : undefined,
+            rpId: 'localhost',
+            origins: [adminOrigin],
+            publicOrigin: adminOrigin,
+          }
+        : undefined,
+      certificateClock: options.certificateClock,
+      usageFlushIntervalMs: 60_000,
+      masterKeyRewrap: options.masterKeyRewrap,
+      audit: options.audit ?? { checkpoints: { intervalMs: 0, everyRecords: 0 } },
+    });
+  } catch (error) {
+    // A start that fails (tests of fail-closed starts) leaves no connection open and no database behind.
+    await dataSource.destroy();
+    await database.drop();
+    throw error;
+  }
   const clients: KeyholdClient[] = [];
   const http = (credentials: Credentials | null = operator) => {
     const withTls = (test: request.Test) => {
