@@ -46,7 +46,6 @@ import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
 import { AuditQueries } from './audit/audit-queries';
-import { BOOTSTRAP_ACTOR } from './audit/audit-operations';
 import { SystemAuditScope } from './audit/audit-scope';
 import { AuditTrail, DEFAULT_GROUP_COMMIT } from './audit/audit-trail';
 import type { GroupCommitOptions } from './audit/group-committer';
@@ -351,7 +350,7 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
 
 /** Records what a new database creates at its first unsealed start (audit keys, service-identity CA). */
 function bootstrapAuditScope(trail: AuditTrail, clock: Clock): SystemAuditScope {
-  return new SystemAuditScope(trail, BOOTSTRAP_ACTOR, () => clock.now());
+  return new SystemAuditScope(trail, 'system:bootstrap', () => clock.now());
 }
 
 function sealStateOf(masterKey: MasterKey | undefined): SealState {

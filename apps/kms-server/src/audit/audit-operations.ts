@@ -104,6 +104,3 @@ export const SYSTEM_OPERATIONS = {
   /** The service-identity CA (its certificate is `GET /api/v1/ca`, `ca.get`). */
   createCertificateAuthority: 'ca.create',
 } as const;
-
-/** The actor of what a new database creates at its first unsealed start (SYSTEM_OPERATIONS). */
-export const BOOTSTRAP_ACTOR = 'system:bootstrap';
