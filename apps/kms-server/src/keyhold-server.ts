@@ -164,7 +164,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     try {
       await masterKey.load();
     } catch (error) {
-      // Thrown on: the seal state seals again and the unseal fails.
+      // Rethrown: SealState then seals again and fails the unseal, rather than leave a half-unsealed instance.
       Logger.error({ msg: 'the unsealed root does not open the master-key versions; sealing again', err: (error as Error).message }, 'Seal');
       throw error;
     }
