@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { AdminRole, AdminView, InvitationView, PendingOperationView } from '@keyhold/contracts';
+import type { AdminRole, AdminView, InvitationView, PendingOperationView, SensitiveOperation } from '@keyhold/contracts';
 import { api } from './api';
 import { RequestedOperation, requestOperation } from './operations';
 import { formatDate } from './format';
@@ -15,7 +15,8 @@ export const ROLE_DESCRIPTIONS: Record<AdminRole, string> = {
 export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister: boolean }) {
   const { data, setData, progress: loading, reload } = useResource<{ admins: AdminView[] }>('/api/v1/admins', 'administrators');
   const [inviting, setInviting] = useState(false);
-  const [removal, setRemoval] = useState<PendingOperationView | null>(null);
+  // The last removal or admin-role change requested here, with its outcome.
+  const [requested, setRequested] = useState<PendingOperationView | null>(null);
   const admins = data?.admins ?? [];
   const replace = (updated: AdminView) =>
     setData((current) => (current ? { admins: current.admins.map((admin) => (admin.id === updated.id ? updated : admin)) } : current));
@@ -33,7 +34,7 @@ export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister
       {inviting ? <InviteForm onClose={() => setInviting(false)} /> : null}
       <Card>
         <Status progress={loading} />
-        {removal ? <RequestedOperation operation={removal} /> : null}
+        {requested ? <RequestedOperation operation={requested} what={requestedWhat(requested, admins)} /> : null}
         <table className="table responsive" data-testid="admins-table">
           <thead>
             <tr>
@@ -55,8 +56,8 @@ export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister
                 isMe={admin.id === me.id}
                 canAdminister={canAdminister}
                 onChanged={replace}
-                onRemovalRequested={(operation) => {
-                  setRemoval(operation);
+                onRequested={(operation) => {
+                  setRequested(operation);
                   if (operation.status === 'executed') reload();
                 }}
               />
@@ -80,17 +81,29 @@ function AdminRow({
   isMe,
   canAdminister,
   onChanged,
-  onRemovalRequested,
+  onRequested,
 }: {
   admin: AdminView;
   isMe: boolean;
   canAdminister: boolean;
   onChanged: (admin: AdminView) => void;
-  onRemovalRequested: (operation: PendingOperationView) => void;
+  onRequested: (operation: PendingOperationView) => void;
 }) {
   const { progress, setProgress, run, busy } = useAction();
   const [removing, setRemoving] = useState(false);
+  const request = async (waiting: string, operation: SensitiveOperation) => {
+    const answer = await run(waiting, () => requestOperation(operation), () => '');
+    if (answer) {
+      setProgress({ kind: 'idle' });
+      onRequested(answer);
+    }
+  };
   const changeRole = async (role: AdminRole) => {
+    // Who holds the admin role is decided by approval (the requester's passkey, and the quorum's).
+    if (role === 'admin' || admin.role === 'admin') {
+      await request(`Waiting for your passkey: it signs making ${admin.name} ${role}…`, { kind: 'set-admin-role', adminId: admin.id, role });
+      return;
+    }
     const updated = await run(
       `Changing ${admin.name}’s role…`,
       () => api<AdminView>('PATCH', `/api/v1/admins/${encodeURIComponent(admin.id)}`, { body: { role } }),
@@ -100,11 +113,7 @@ function AdminRow({
   };
   const remove = async () => {
     setRemoving(false);
-    const operation = await run(`Waiting for your passkey: it signs the removal of ${admin.name}…`, () => requestOperation({ kind: 'remove-admin', adminId: admin.id }), () => '');
-    if (operation) {
-      setProgress({ kind: 'idle' });
-      onRemovalRequested(operation);
-    }
+    await request(`Waiting for your passkey: it signs the removal of ${admin.name}…`, { kind: 'remove-admin', adminId: admin.id });
   };
   return (
     <tr data-admin={admin.name}>
@@ -230,4 +239,11 @@ function InviteForm({ onClose }: { onClose: () => void }) {
       <Status progress={progress} />
     </Card>
   );
+}
+
+/** What a request made on this page is about, in a few words. */
+function requestedWhat({ operation }: PendingOperationView, admins: AdminView[]): string | undefined {
+  if (operation.kind !== 'remove-admin' && operation.kind !== 'set-admin-role') return undefined;
+  const name = admins.find((admin) => admin.id === operation.adminId)?.name ?? 'the administrator';
+  return operation.kind === 'remove-admin' ? `Removal of ${name}` : `${name} as ${operation.role}`;
 }

@@ -98,6 +98,12 @@ export function describeOperation(operation: SensitiveOperation, nameOf: (id: st
           Remove administrator <strong>{nameOf(operation.adminId)}</strong>
         </>
       );
+    case 'set-admin-role':
+      return (
+        <>
+          Make administrator <strong>{nameOf(operation.adminId)}</strong> <strong>{operation.role}</strong>
+        </>
+      );
     case 'remove-passkey':
       return (
         <>

@@ -59,6 +59,8 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('destroy-key-now'), key: keyNameSchema }).strict(),
   z.object({ kind: z.literal('destroy-version-now'), key: keyNameSchema, version: z.number().int().min(1) }).strict(),
   z.object({ kind: z.literal('remove-admin'), adminId: z.uuid() }).strict(),
+  /** Granting or taking away the admin role (operator and auditor swap without an approval). */
+  z.object({ kind: z.literal('set-admin-role'), adminId: z.uuid(), role: z.enum(ADMIN_ROLES) }).strict(),
   z.object({ kind: z.literal('set-quorum'), approvals: z.number().int().min(1).max(10) }).strict(),
   z
     .object({

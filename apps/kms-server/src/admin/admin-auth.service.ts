@@ -56,6 +56,7 @@ export class AdminAuthService {
   }
 
   async invite(inviter: AdminRecord, role: AdminRole, name: string | null, audit?: AuditScope): Promise<{ token: string; expiresAt: Date }> {
+    if (role === 'admin') await this.refuseNewAdminsUnderQuorum('invite them as operator or auditor, then request {"kind":"set-admin-role"} at POST /api/v1/operations');
     const token = await this.issueEnrolmentToken(
       { kind: 'invitation', role, name, adminId: null, createdBy: inviter.id },
       INVITATION_TTL_MS,
@@ -64,9 +65,40 @@ export class AdminAuthService {
     return { token, expiresAt: new Date(this.now().getTime() + INVITATION_TTL_MS) };
   }
 
+  /** A direct role change: between operator and auditor always; to or from admin only while the quorum is 1. */
+  async changeRole(requester: AdminRecord, id: string, role: AdminRole, audit?: AuditScope): Promise<AdminRecord> {
+    const target = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.findAdmin(id) : null;
+    if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
+    if (target.role === 'admin' || role === 'admin') await this.refuseNewAdminsUnderQuorum('request {"kind":"set-admin-role"} at POST /api/v1/operations');
+    if (target.id === requester.id && role !== 'admin') {
+      const admins = (await this.repository.listAdmins()).filter((admin) => admin.role === 'admin');
+      if (admins.length <= 1) throw new ApiError('INVALID_STATE', 'you are the last admin; promote someone else first');
+    }
+    await this.repository.updateAdminRole(id, role, this.now(), recordIn(audit, { operation: 'admins.change-role', keyName: null, keyVersion: null }));
+    return { ...target, role };
+  }
+
+  /**
+   * With a quorum above one, no single admin may change who the admins are: demoting the others would shrink
+   * the quorum to themselves, and admin accounts they enrolled themselves would supply its approvals. Granting
+   * or taking away the admin role is then the `set-admin-role` sensitive operation, approved by the quorum.
+   */
+  private async refuseNewAdminsUnderQuorum(howInstead: string, manager?: EntityManager): Promise<void> {
+    const quorum = await this.repository.approvalQuorum(manager);
+    if (quorum > 1) throw new ApiError('INVALID_STATE', `with a quorum of ${quorum}, granting or taking away the admin role needs approvals: ${howInstead}`);
+  }
+
+  /** An admin invitation made while the quorum was 1 does not outlive a higher quorum. */
+  private async refuseStaleAdminInvitation(record: EnrolmentTokenRecord, manager?: EntityManager): Promise<void> {
+    if (record.kind === 'invitation' && record.role === 'admin') {
+      await this.refuseNewAdminsUnderQuorum('this link invites an admin; ask for an operator or auditor invitation instead, and then for the admin role', manager);
+    }
+  }
+
   /** Registration options for whoever holds a valid enrolment token. The token is checked, not yet used. */
   async enrolmentOptions(token: string, name: string | undefined): Promise<object & { challenge: string }> {
     const record = await this.checkEnrolmentToken(token);
+    await this.refuseStaleAdminInvitation(record);
     const existing = record.adminId ? await this.repository.findAdmin(record.adminId) : null;
     const adminName = existing?.name ?? record.name ?? name;
     if (!adminName) throw new ApiError('VALIDATION_FAILED', 'name: give the new administrator a name');
@@ -100,6 +132,7 @@ export class AdminAuthService {
       if (record.kind === 'setup' && (await this.repository.countActiveAdmins(manager)) > 0) {
         throw new ApiError('UNAUTHENTICATED', 'Keyhold already has an administrator; ask them for an invitation');
       }
+      await this.refuseStaleAdminInvitation(record, manager);
       let admin: AdminRecord;
       let recoveryCodes: string[] | null = null;
       if (record.kind === 'recovery' && record.adminId) {

@@ -129,17 +129,37 @@ export class AdminRepository {
     );
   }
 
-  /** `alsoInTransaction` runs last in the change's transaction (its audit record). */
-  async updateAdminRole(id: string, role: AdminRole, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(`UPDATE keyhold_admins SET role = $2 WHERE id = $1 AND removed_at IS NULL`, [id, role]);
-      await alsoInTransaction?.(manager);
-    });
+  /** The approvals a sensitive operation needs (the `set-quorum` operation's setting; 1 until one is set). */
+  async approvalQuorum(manager?: EntityManager): Promise<number> {
+    const rows: Row[] = await this.q(manager).query(`SELECT value FROM keyhold_settings WHERE name = 'approval_quorum'`);
+    return rows[0] ? Number(rows[0].value) : 1;
   }
 
+  /**
+   * `alsoInTransaction` runs last in the change's transaction (its audit record). An admin who loses the role
+   * loses the invitations they made and nobody used yet: the power to hand out accounts goes with the role.
+   */
+  async updateAdminRole(id: string, role: AdminRole, at: Date, alsoInTransaction?: (manager: EntityManager) => Promise<void>, manager?: EntityManager): Promise<void> {
+    const change = async (inTransaction: EntityManager) => {
+      await inTransaction.query(`UPDATE keyhold_admins SET role = $2 WHERE id = $1 AND removed_at IS NULL`, [id, role]);
+      if (role !== 'admin') await this.expireInvitationsBy(id, at, inTransaction);
+      await alsoInTransaction?.(inTransaction);
+    };
+    await (manager ? change(manager) : this.dataSource.transaction(change));
+  }
+
+  /** Sessions end, and the invitations the administrator made that nobody used yet stop working. */
   async removeAdmin(id: string, at: Date, manager?: EntityManager): Promise<void> {
     await this.q(manager).query(`UPDATE keyhold_admins SET removed_at = $2 WHERE id = $1`, [id, at]);
     await this.q(manager).query(`UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL`, [id, at]);
+    await this.expireInvitationsBy(id, at, manager);
+  }
+
+  private async expireInvitationsBy(adminId: string, at: Date, manager?: EntityManager): Promise<void> {
+    await this.q(manager).query(
+      `UPDATE keyhold_enrolment_tokens SET expires_at = $2 WHERE created_by = $1 AND kind = 'invitation' AND used_at IS NULL AND expires_at > $2`,
+      [adminId, at],
+    );
   }
 
   async insertPasskey(passkey: PasskeyRecord, manager?: EntityManager): Promise<void> {

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, Inject, Param, Patch, Post, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { ApiError, type AdminView, changeRoleRequestSchema, inviteRequestSchema } from '@keyhold/contracts';
+import { type AdminView, changeRoleRequestSchema, inviteRequestSchema } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
-import { type AuditScope, recordIn } from '../audit/audit-scope';
+import type { AuditScope } from '../audit/audit-scope';
 import { RequestAuditScope } from '../audit/audit.decorator';
 import { AdminRepository } from './admin.repository';
 import { AdminAuthService } from './admin-auth.service';
@@ -50,13 +50,6 @@ export class AdminsController {
     @Body(new ZodPipe(changeRoleRequestSchema)) body: z.output<typeof changeRoleRequestSchema>,
     @RequestAuditScope() audit?: AuditScope,
   ): Promise<AdminView> {
-    const target = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.findAdmin(id) : null;
-    if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
-    if (target.id === request.user.admin.id && body.role !== 'admin') {
-      const admins = (await this.repository.listAdmins()).filter((admin) => admin.role === 'admin');
-      if (admins.length <= 1) throw new ApiError('INVALID_STATE', 'you are the last admin; promote someone else first');
-    }
-    await this.repository.updateAdminRole(id, body.role, recordIn(audit, { operation: 'admins.change-role', keyName: null, keyVersion: null }));
-    return toAdminView({ ...target, role: body.role });
+    return toAdminView(await this.auth.changeRole(request.user.admin, id, body.role, audit));
   }
 }

@@ -5,7 +5,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { MasterKeyService } from '../master-key/master-key.service';
-import type { AuditScope } from '../audit/audit-scope';
+import { type AuditScope, recordIn } from '../audit/audit-scope';
 import type { SealGeneration } from '../seal/seal-generation';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
 import type { AdminRecord, AdminRepository } from './admin.repository';
@@ -73,9 +73,8 @@ export class ApprovalsService {
     return this.masterKeys;
   }
 
-  async quorum(): Promise<number> {
-    const rows: Row[] = await this.dataSource.query(`SELECT value FROM keyhold_settings WHERE name = 'approval_quorum'`);
-    return rows[0] ? Number(rows[0].value) : 1;
+  quorum(): Promise<number> {
+    return this.admins.approvalQuorum();
   }
 
   /** `recordedAs`: the operation name of the request's record, for routes that have their own (the master key's). */
@@ -135,7 +134,13 @@ export class ApprovalsService {
         [id, approver.id, passkey?.id, this.now()],
       );
       if (inserted.length === 0) throw new ApiError('INVALID_STATE', 'you have already approved this operation');
-      const [{ count }] = await manager.query(`SELECT count(*)::int AS count FROM keyhold_approvals WHERE operation_id = $1`, [id]);
+      // Only approvals of administrators who still hold the admin role count: one demoted or removed since
+      // approving no longer speaks for the quorum.
+      const [{ count }] = await manager.query(
+        `SELECT count(*)::int AS count FROM keyhold_approvals a JOIN keyhold_admins m ON m.id = a.admin_id
+          WHERE a.operation_id = $1 AND m.role = 'admin' AND m.removed_at IS NULL`,
+        [id],
+      );
       let quorum = count >= pending.requiredApprovals;
       if (quorum && pending.operation.kind === 'seal') {
         // The seal is made in this transaction and recorded by the approval's own record.
@@ -278,6 +283,12 @@ export class ApprovalsService {
       case 'remove-admin':
         if (!(await this.admins.findAdmin(operation.adminId))) throw new ApiError('NOT_FOUND', 'no such administrator');
         return;
+      case 'set-admin-role': {
+        const target = await this.admins.findAdmin(operation.adminId);
+        if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
+        if (target.role === operation.role) throw new ApiError('INVALID_STATE', `${target.name} is already ${operation.role}`);
+        return;
+      }
       case 'set-quorum':
         return;
       case 'seal':
@@ -321,6 +332,15 @@ export class ApprovalsService {
     return { sealed: true };
   }
 
+  /** Under lock: the admins other than `leaving`; none left refuses the change (someone must hold the role). */
+  private async refuseLosingTheLastAdmin(manager: EntityManager, leaving: string): Promise<void> {
+    const others: Row[] = await manager.query(
+      `SELECT id FROM keyhold_admins WHERE role = 'admin' AND removed_at IS NULL AND id <> $1 FOR UPDATE`,
+      [leaving],
+    );
+    if (others.length === 0) throw new ApiError('INVALID_STATE', 'the last admin keeps the role; make someone else admin first');
+  }
+
   /** Runs an approved operation (not the seal); each change is recorded in its own transaction under the approving request's scope. */
   private async execute(operation: SensitiveOperation, audit: AuditScope | undefined): Promise<unknown> {
     switch (operation.kind) {
@@ -337,6 +357,15 @@ export class ApprovalsService {
           await audit?.record(manager, { operation: 'admins.remove', keyName: null, keyVersion: null });
         });
         return { removed: operation.adminId };
+      }
+      case 'set-admin-role': {
+        await this.dataSource.transaction(async (manager) => {
+          const target = await this.admins.findAdmin(operation.adminId, manager);
+          if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
+          if (target.role === 'admin' && operation.role !== 'admin') await this.refuseLosingTheLastAdmin(manager, target.id);
+          await this.admins.updateAdminRole(target.id, operation.role, this.now(), recordIn(audit, { operation: 'admins.change-role', keyName: null, keyVersion: null }), manager);
+        });
+        return { adminId: operation.adminId, role: operation.role };
       }
       case 'set-quorum':
         await this.dataSource.transaction(async (manager) => {

@@ -226,3 +226,111 @@ describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
     assert.equal((await kh.client().getKey('cut-short')).state, 'enabled', 'it never ran');
   });
 });
+
+describe('who the admins are, under a quorum of 2: decided by approval, never by one admin', () => {
+  let kh: TestKeyhold;
+  const admins: Record<string, TestAdmin> = {};
+  let staleAdminInvitation: string;
+
+  async function approve(admin: TestAdmin, id: string) {
+    const fetched = await kh.adminHttp(admin.session).get(`/api/v1/operations/${id}`).expect(200);
+    const response = await admin.authenticator.getAssertion(fetched.body.assertionOptions);
+    const answer = await kh.adminHttp(admin.session).post(`/api/v1/operations/${id}/approvals`).send({ response });
+    assert.equal(answer.status, 200, answer.text);
+    return answer.body as { status: string; approvals: unknown[] };
+  }
+
+  async function request(admin: TestAdmin, operation: object): Promise<string> {
+    const requested = await kh.adminHttp(admin.session).post('/api/v1/operations').send(operation);
+    assert.equal(requested.status, 201, requested.text);
+    return requested.body.operation.id;
+  }
+
+  const roleOf = async (id: string) => (await kh.dataSource.query(`SELECT role FROM keyhold_admins WHERE id = $1`, [id]))[0].role;
+
+  before(async () => {
+    kh = await startTestKeyhold({ admin: true });
+    admins.alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
+    admins.bob = await inviteAdmin(kh, admins.alice, 'bob', 'admin');
+    admins.carol = await inviteAdmin(kh, admins.alice, 'carol', 'admin');
+    admins.olga = await inviteAdmin(kh, admins.alice, 'olga', 'operator');
+    // Made while one approval sufficed, redeemed after the quorum went up.
+    staleAdminInvitation = (await kh.adminHttp(admins.alice.session).post('/api/v1/admins/invitations').send({ role: 'admin' }).expect(201)).body.token;
+    assert.equal((await approve(admins.alice, await request(admins.alice, { kind: 'set-quorum', approvals: 2 }))).status, 'executed');
+  });
+  after(() => kh.stop());
+
+  it('refuses a single admin granting or taking away the admin role directly, and admin invitations', async () => {
+    const alice = kh.adminHttp(admins.alice.session);
+    const demote = await alice.patch(`/api/v1/admins/${admins.bob.id}`).send({ role: 'operator' });
+    assert.equal(demote.status, 409, demote.text);
+    assert.equal(demote.body.error.code, 'INVALID_STATE');
+    assert.match(demote.body.error.message, /quorum of 2, granting or taking away the admin role needs approvals: request \{"kind":"set-admin-role"\}/);
+    assert.equal((await alice.patch(`/api/v1/admins/${admins.olga.id}`).send({ role: 'admin' })).status, 409);
+    const invite = await alice.post('/api/v1/admins/invitations').send({ role: 'admin' });
+    assert.equal(invite.status, 409);
+    assert.match(invite.body.error.message, /invite them as operator or auditor, then request \{"kind":"set-admin-role"\}/);
+    const stale = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token: staleAdminInvitation, name: 'mallory' });
+    assert.equal(stale.status, 409, stale.text);
+    assert.match(stale.body.error.message, /this link invites an admin/);
+    assert.deepEqual([await roleOf(admins.bob.id), await roleOf(admins.olga.id)], ['admin', 'operator']);
+    assert.equal((await kh.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_admins WHERE name = 'mallory'`))[0].n, 0);
+
+    // Between operator and auditor nothing changes who approves: still direct.
+    assert.equal((await alice.patch(`/api/v1/admins/${admins.olga.id}`).send({ role: 'auditor' })).status, 200);
+    assert.equal((await alice.patch(`/api/v1/admins/${admins.olga.id}`).send({ role: 'operator' })).status, 200);
+    assert.equal((await alice.post('/api/v1/admins/invitations').send({ role: 'operator' })).status, 201);
+  });
+
+  it('changes an admin role with the quorum (set-admin-role); the demoted admin’s unused invitations stop working', async () => {
+    const bobsInvitation = (await kh.adminHttp(admins.bob.session).post('/api/v1/admins/invitations').send({ role: 'operator' }).expect(201)).body.token;
+    const id = await request(admins.alice, { kind: 'set-admin-role', adminId: admins.bob.id, role: 'operator' });
+    assert.equal((await approve(admins.alice, id)).status, 'pending');
+    assert.equal(await roleOf(admins.bob.id), 'admin', 'nothing happens on one approval');
+    assert.equal((await approve(admins.carol, id)).status, 'executed');
+    assert.equal(await roleOf(admins.bob.id), 'operator');
+    const [record] = await kh.dataSource.query(
+      `SELECT actor, outcome FROM keyhold_audit_records WHERE operation = 'admins.change-role' ORDER BY sequence DESC LIMIT 1`,
+    );
+    assert.deepEqual(record, { actor: `admin:${admins.carol.id}`, outcome: 'success' });
+    const expired = await kh.adminHttp().post('/api/v1/enrolment/options').send({ token: bobsInvitation, name: 'mallory' });
+    assert.equal(expired.status, 401, expired.text);
+    assert.match(expired.body.error.message, /expired/);
+
+    // Refused when asked: no change to make, or no such administrator.
+    assert.equal((await kh.adminHttp(admins.alice.session).post('/api/v1/operations').send({ kind: 'set-admin-role', adminId: admins.bob.id, role: 'operator' })).status, 409);
+    const unknown = await kh.adminHttp(admins.alice.session).post('/api/v1/operations').send({ kind: 'set-admin-role', adminId: '00000000-0000-4000-8000-000000000000', role: 'admin' });
+    assert.equal(unknown.status, 404);
+  });
+
+  it('counts only the approvals of administrators who are still admins', async () => {
+    // olga becomes admin (alice and carol approve): three admins again.
+    const promote = await request(admins.alice, { kind: 'set-admin-role', adminId: admins.olga.id, role: 'admin' });
+    await approve(admins.alice, promote);
+    assert.equal((await approve(admins.carol, promote)).status, 'executed');
+
+    await kh.http().post('/v1/keys').send({ name: 'half-approved', algorithm: 'aes-256-gcm' }).expect(201);
+    const destroy = await request(admins.alice, { kind: 'destroy-key-now', key: 'half-approved' });
+    assert.equal((await approve(admins.alice, destroy)).status, 'pending');
+
+    // alice loses the admin role (carol and olga approve): her approval above no longer counts.
+    const demote = await request(admins.carol, { kind: 'set-admin-role', adminId: admins.alice.id, role: 'operator' });
+    await approve(admins.carol, demote);
+    assert.equal((await approve(admins.olga, demote)).status, 'executed');
+    assert.equal((await approve(admins.olga, destroy)).status, 'pending', 'alice’s approval was dropped from the count');
+    assert.equal((await kh.client().getKey('half-approved')).state, 'enabled');
+    assert.equal((await approve(admins.carol, destroy)).status, 'executed');
+    assert.equal((await kh.client().getKey('half-approved')).state, 'destroyed');
+  });
+
+  it('keeps the last admin: the role cannot be taken from the only one left', async () => {
+    // carol and olga are the admins; take it from olga, then try carol.
+    const first = await request(admins.carol, { kind: 'set-admin-role', adminId: admins.olga.id, role: 'auditor' });
+    await approve(admins.carol, first);
+    assert.equal((await approve(admins.olga, first)).status, 'executed');
+    const last = await request(admins.carol, { kind: 'set-admin-role', adminId: admins.carol.id, role: 'operator' });
+    const outcome = await approve(admins.carol, last);
+    assert.equal(outcome.status, 'failed');
+    assert.equal(await roleOf(admins.carol.id), 'admin');
+  });
+});
