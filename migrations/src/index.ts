@@ -9,6 +9,7 @@ import { CreateDailyUsage1764510000000 } from './1764510000000-CreateDailyUsage'
 import { CreateSealGeneration1764520000000 } from './1764520000000-CreateSealGeneration';
 import { ApprovalExecutingStatus1764530000000 } from './1764530000000-ApprovalExecutingStatus';
 import { ApprovalInterruptedStatus1764540000000 } from './1764540000000-ApprovalInterruptedStatus';
+import { UniqueAdminNames1764550000000 } from './1764550000000-UniqueAdminNames';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -21,4 +22,5 @@ export const KEYHOLD_MIGRATIONS = [
   CreateSealGeneration1764520000000,
   ApprovalExecutingStatus1764530000000,
   ApprovalInterruptedStatus1764540000000,
+  UniqueAdminNames1764550000000,
 ];

@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { developmentPaths, loadConfig } from './config/keyhold-config';
 import { ensureDevelopmentEnvironment } from './config/development-environment';
 import { openDatabase } from './database/data-source';
 import { startEmbeddedDatabase } from './database/embedded-database';
 import { readGrantsFile } from './grants/grants-file';
 import { startKeyholdServer } from './keyhold-server';
+import { SETUP_LINK_FILE, showSetupLink } from './admin/setup-link';
 import { KeyholdLogger, createLogger } from './logging/logger';
 import { loadSeal } from './seal/load-master-key';
 
@@ -75,10 +76,10 @@ async function main(): Promise<void> {
   }
   if (!config.production) printDevelopmentHelp(config.home, server.port, seal.state.protection);
   if (server.admin?.setupLink) {
-    // Printed, never logged: the link is a credential until it is used (single use, 24 hours).
-    process.stdout.write(
-      `\nNo administrator yet. Open this one-time setup link within 24 hours to register the first passkey:\n  ${server.admin.setupLink}\n\n`,
-    );
+    showSetupLink(server.admin.setupLink, config.production ? join(config.home, SETUP_LINK_FILE) : null, {
+      print: (text) => process.stdout.write(text),
+      warn: (message, details) => logger.warn({ msg: message, ...details }, 'Keyhold'),
+    });
   }
 
   let stopping = false;

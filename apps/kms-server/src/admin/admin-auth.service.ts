@@ -49,14 +49,23 @@ export class AdminAuthService {
     private readonly accountLimiter: RateLimiter = new RateLimiter({ perSecond: 0, burst: 0 }),
   ) {}
 
-  /** On a start with no administrator, a setup token for the first one (null when one exists or is pending). */
+  /**
+   * On a start with no administrator, a setup token for the first one (null once one exists). It replaces any
+   * earlier one nobody used: of the links printed by successive starts, only the latest opens.
+   */
   async ensureSetupToken(): Promise<string | null> {
     if ((await this.repository.countActiveAdmins()) > 0) return null;
-    return this.issueEnrolmentToken({ kind: 'setup', role: 'admin', name: null, adminId: null, createdBy: null }, SETUP_TOKEN_TTL_MS);
+    const { token, value } = await this.newEnrolmentToken({ kind: 'setup', role: 'admin', name: null, adminId: null, createdBy: null }, SETUP_TOKEN_TTL_MS);
+    await this.repository.transaction(async (manager) => {
+      await this.repository.expireSetupTokens(token.createdAt, manager);
+      await this.repository.insertEnrolmentToken(token, manager);
+    });
+    return value;
   }
 
   async invite(inviter: AdminRecord, role: AdminRole, name: string | null, audit?: AuditScope): Promise<{ token: string; expiresAt: Date }> {
     if (role === 'admin') await this.refuseNewAdminsUnderQuorum('invite them as operator or auditor, then request {"kind":"set-admin-role"} at POST /api/v1/operations');
+    if (name && (await this.repository.isAdminNameTaken(name))) throw nameTaken(name);
     const token = await this.issueEnrolmentToken(
       { kind: 'invitation', role, name, adminId: null, createdBy: inviter.id },
       INVITATION_TTL_MS,
@@ -102,6 +111,7 @@ export class AdminAuthService {
     const existing = record.adminId ? await this.repository.findAdmin(record.adminId) : null;
     const adminName = existing?.name ?? record.name ?? name;
     if (!adminName) throw new ApiError('VALIDATION_FAILED', 'name: give the new administrator a name');
+    if (!existing && (await this.repository.isAdminNameTaken(adminName))) throw nameTaken(adminName);
     const webauthnUserId = existing?.webauthnUserId ?? randomToken(32);
     const options = await this.webauthn.registrationOptions({
       userId: webauthnUserId,
@@ -129,6 +139,7 @@ export class AdminAuthService {
       if (!record || !(await verifySecret(record.secretHash, parts.secret))) throw invalidToken();
       if (record.usedAt) throw new ApiError('UNAUTHENTICATED', 'this link was already used');
       if (record.expiresAt.getTime() <= now.getTime()) throw new ApiError('UNAUTHENTICATED', 'this link has expired; ask for a new one');
+      if (record.kind === 'setup') await this.repository.lockFirstAdminEnrolment(manager);
       if (record.kind === 'setup' && (await this.repository.countActiveAdmins(manager)) > 0) {
         throw new ApiError('UNAUTHENTICATED', 'Keyhold already has an administrator; ask them for an invitation');
       }
@@ -148,7 +159,7 @@ export class AdminAuthService {
           createdAt: now,
           removedAt: null,
         };
-        await this.repository.insertAdmin(admin, manager);
+        if (!(await this.repository.insertAdmin(admin, manager))) throw nameTaken(admin.name);
         recoveryCodes = generateRecoveryCodes();
         await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(recoveryCodes.map((code) => hashSecret(normaliseRecoveryCode(code)))), now, manager);
       }
@@ -345,4 +356,9 @@ function webauthnRefusal(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof WebAuthnError) return new ApiError('UNAUTHENTICATED', `passkey refused: ${error.message}`);
   return new ApiError('UNAUTHENTICATED', 'passkey refused: the response could not be verified');
+}
+
+/** Names are how administrators recognise each other (approvals, the audit trail) and how recovery finds one. */
+function nameTaken(name: string): ApiError {
+  return new ApiError('INVALID_STATE', `an administrator named ${JSON.stringify(name)} already exists; choose another name`);
 }

@@ -118,15 +118,23 @@ export class AdminRepository {
   }
 
   async findAdminByName(name: string): Promise<AdminRecord | null> {
-    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_admins WHERE name = $1 AND removed_at IS NULL`, [name]);
+    const rows: Row[] = await this.dataSource.query(`SELECT * FROM keyhold_admins WHERE lower(name) = lower($1) AND removed_at IS NULL`, [name]);
     return rows[0] ? toAdmin(rows[0]) : null;
   }
 
-  async insertAdmin(admin: AdminRecord, manager: EntityManager): Promise<void> {
-    await manager.query(
-      `INSERT INTO keyhold_admins (id, name, role, webauthn_user_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
+  /** False when an active administrator already has that name (case aside): nothing is inserted. */
+  async insertAdmin(admin: AdminRecord, manager: EntityManager): Promise<boolean> {
+    const inserted: Row[] = await manager.query(
+      `INSERT INTO keyhold_admins (id, name, role, webauthn_user_id, created_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (lower(name)) WHERE removed_at IS NULL DO NOTHING RETURNING id`,
       [admin.id, admin.name, admin.role, admin.webauthnUserId, admin.createdAt],
     );
+    return inserted.length === 1;
+  }
+
+  async isAdminNameTaken(name: string): Promise<boolean> {
+    const rows: Row[] = await this.dataSource.query(`SELECT 1 FROM keyhold_admins WHERE lower(name) = lower($1) AND removed_at IS NULL`, [name]);
+    return rows.length > 0;
   }
 
   /** The approvals a sensitive operation needs (the `set-quorum` operation's setting; 1 until one is set). */
@@ -254,12 +262,17 @@ export class AdminRepository {
     return rows[0] ? toToken(rows[0]) : null;
   }
 
-  async hasUsableSetupToken(now: Date): Promise<boolean> {
-    const rows: Row[] = await this.dataSource.query(
-      `SELECT 1 FROM keyhold_enrolment_tokens WHERE kind = 'setup' AND used_at IS NULL AND expires_at > $1 LIMIT 1`,
-      [now],
-    );
-    return rows.length > 0;
+  /** Unused setup links stop working: only the link of the latest start without an administrator opens. */
+  async expireSetupTokens(at: Date, manager: EntityManager): Promise<void> {
+    await manager.query(`UPDATE keyhold_enrolment_tokens SET expires_at = $1 WHERE kind = 'setup' AND used_at IS NULL AND expires_at > $1`, [at]);
+  }
+
+  /**
+   * Serialises first-admin enrolments until the transaction ends: two setup links redeemed at the same moment
+   * would otherwise both see no administrator and both make one.
+   */
+  async lockFirstAdminEnrolment(manager: EntityManager): Promise<void> {
+    await manager.query(`SELECT pg_advisory_xact_lock(hashtext('keyhold:first-admin'))`);
   }
 
   async markTokenUsed(id: string, adminId: string, at: Date, manager: EntityManager): Promise<void> {
