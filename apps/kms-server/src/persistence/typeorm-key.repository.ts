@@ -205,7 +205,8 @@ class TypeormLockedKeyTransaction implements LockedKeyTransaction {
 
   async shredMaterial(versions: readonly number[]): Promise<void> {
     if (versions.length === 0) return;
-    // Overwrite first, then drop: the live row never holds the old bytes again even before vacuum runs.
+    // Overwrite first, then drop: the live row never holds the old bytes again. Older row versions (until vacuum)
+    // and the write-ahead log (until recycled) still do; docs/master-key.md says how rotation and retirement close that.
     await this.manager.query(
       `UPDATE keyhold_key_versions SET wrapped_material = decode(repeat('00', length(wrapped_material)), 'hex')
         WHERE key_id = $1 AND version = ANY($2::int[]) AND wrapped_material IS NOT NULL`,
