@@ -3,6 +3,16 @@ import { after, before, describe, it } from 'node:test';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
+/** alice (the first admin) invites bob and carol as admins and olga as operator, while the quorum is still 1. */
+async function enrolThreeAdminsAndAnOperator(kh: TestKeyhold): Promise<Record<'alice' | 'bob' | 'carol' | 'olga', TestAdmin>> {
+  const alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
+  return {
+    alice,
+    bob: await inviteAdmin(kh, alice, 'bob', 'admin'),
+    carol: await inviteAdmin(kh, alice, 'carol', 'admin'),
+    olga: await inviteAdmin(kh, alice, 'olga', 'operator'),
+  };
+}
 
 describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
   let kh: TestKeyhold;
@@ -17,10 +27,7 @@ describe('approvals bound to the exact operation: a 2-of-3 quorum', () => {
 
   before(async () => {
     kh = await startTestKeyhold({ admin: true });
-    admins.alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
-    admins.bob = await inviteAdmin(kh, admins.alice, 'bob', 'admin');
-    admins.carol = await inviteAdmin(kh, admins.alice, 'carol', 'admin');
-    admins.olga = await inviteAdmin(kh, admins.alice, 'olga', 'operator');
+    Object.assign(admins, await enrolThreeAdminsAndAnOperator(kh));
   });
   after(() => kh.stop());
 
@@ -250,10 +257,7 @@ describe('who the admins are, under a quorum of 2: decided by approval, never by
 
   before(async () => {
     kh = await startTestKeyhold({ admin: true });
-    admins.alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
-    admins.bob = await inviteAdmin(kh, admins.alice, 'bob', 'admin');
-    admins.carol = await inviteAdmin(kh, admins.alice, 'carol', 'admin');
-    admins.olga = await inviteAdmin(kh, admins.alice, 'olga', 'operator');
+    Object.assign(admins, await enrolThreeAdminsAndAnOperator(kh));
     // Made while one approval sufficed, redeemed after the quorum went up.
     staleAdminInvitation = (await kh.adminHttp(admins.alice.session).post('/api/v1/admins/invitations').send({ role: 'admin' }).expect(201)).body.token;
     assert.equal((await approve(admins.alice, await request(admins.alice, { kind: 'set-quorum', approvals: 2 }))).status, 'executed');
