@@ -15,7 +15,7 @@ const PROTECTION: Record<string, string> = {
  * shares it received in memory only, until the threshold is reached or they time out.
  */
 export function UnsealPage() {
-  const { data: status, setData, progress: loading } = useResource<SealStatusView>('/api/v1/seal', 'the seal status');
+  const { data: status, setData, progress: loading, reload } = useResource<SealStatusView>('/api/v1/seal', 'the seal status');
   const [share, setShare] = useState('');
   const [progress, setProgress] = useState<Progress>(IDLE);
 
@@ -30,6 +30,8 @@ export function UnsealPage() {
       setProgress(next.sealed ? { kind: 'ok', text: `Share accepted: ${next.received} of ${next.threshold ?? '?'}.` } : { kind: 'ok', text: 'Keyhold is unsealed.' });
     } catch (error) {
       setProgress({ kind: 'error', text: messageOf(error) });
+      // A refusal may have cost the shares held so far (a bad combination, an unseal that could not finish): show the count as it is now.
+      reload();
     }
   };
 
