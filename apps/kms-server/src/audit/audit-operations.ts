@@ -94,11 +94,16 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, string>> = {
 
 /**
  * Changes no request asked for, recorded on the `system` plane as by `system:<job>`, each in the transaction
- * of its change. The scheduler's (`keys.rotate`, `keys.destroy`, `keys.version.destroy`) reuse the lifecycle's
- * names; what a new database creates at its first unsealed start is recorded as by `system:bootstrap`, once,
- * by the instance that created it.
+ * of its change. The scheduler's reuse the lifecycle's names; what a new database creates at its first unsealed
+ * start is recorded as by `system:bootstrap`, once, by the instance that created it.
  */
 export const SYSTEM_OPERATIONS = {
+  /** A scheduled rotation (the rotation period came round). */
+  rotateKey: 'keys.rotate',
+  /** A key whose destruction window ended. */
+  destroyKey: 'keys.destroy',
+  /** A key version whose destruction window ended. */
+  destroyKeyVersion: 'keys.version.destroy',
   /** The audit trail's context-HMAC and checkpoint-signing keys, created together. */
   createAuditKeys: 'audit.keys.create',
   /** The service-identity CA (its certificate is `GET /api/v1/ca`, `ca.get`). */

@@ -31,6 +31,7 @@ import type { KeyWithUsage, TypeormKeyRepository } from '../persistence/typeorm-
 import type { MasterKey } from '../seal/master-key';
 import type { AuditScope } from '../audit/audit-scope';
 import { toKeyView } from './key.mapper';
+import { SYSTEM_OPERATIONS } from '../audit/audit-operations';
 
 const DEFAULT_PAGE_SIZE = 100;
 
@@ -179,13 +180,13 @@ export class KeysService {
       }
       if (next !== key) await tx.save(next, material);
       // One record per change, in this transaction: the scheduler is the actor.
-      if (outcome.keyDestroyed) await this.systemAudit.record(manager, { operation: 'keys.destroy', keyName: name, keyVersion: null });
+      if (outcome.keyDestroyed) await this.systemAudit.record(manager, { operation: SYSTEM_OPERATIONS.destroyKey, keyName: name, keyVersion: null });
       else {
         for (const version of outcome.destroyedVersions) {
-          await this.systemAudit.record(manager, { operation: 'keys.version.destroy', keyName: name, keyVersion: version });
+          await this.systemAudit.record(manager, { operation: SYSTEM_OPERATIONS.destroyKeyVersion, keyName: name, keyVersion: version });
         }
       }
-      if (outcome.rotated) await this.systemAudit.record(manager, { operation: 'keys.rotate', keyName: name, keyVersion: next.primaryVersion });
+      if (outcome.rotated) await this.systemAudit.record(manager, { operation: SYSTEM_OPERATIONS.rotateKey, keyName: name, keyVersion: next.primaryVersion });
       return outcome;
     });
     this.cache.invalidate(name);
