@@ -1,4 +1,4 @@
-import { ApiError, OPERATIONS, type Grant, type Operation } from '@keyhold/contracts';
+import { ApiError, KEY_NAME_PATTERN, OPERATIONS, type Grant, type Operation } from '@keyhold/contracts';
 
 interface CompiledGrant {
   identity: RegExp;
@@ -42,15 +42,26 @@ export class GrantPolicy {
     }));
   }
 
+  /**
+   * What the identity may do on the key. Only decisions about names a key can have (KEY_NAME_PATTERN) are
+   * memoised: a name no key could have is decided afresh each time and never takes room in the memo, so
+   * callers cannot fill it with made-up names (transports refuse such names before asking anyway).
+   */
   operationsOn(identity: string, keyName: string): ReadonlySet<Operation> {
-    const memoKey = `${identity}\u0000${keyName}`;
     const now = this.now();
+    if (!KEY_NAME_PATTERN.test(keyName)) return this.decide(identity, keyName, now).operations;
+    const memoKey = `${identity}\u0000${keyName}`;
     const memo = this.decisions.get(memoKey);
     if (memo && memo.validUntil > now) return memo.operations;
     const decision = this.decide(identity, keyName, now);
     if (this.decisions.size >= MAX_MEMOISED_DECISIONS) this.decisions.clear();
     this.decisions.set(memoKey, decision);
     return decision.operations;
+  }
+
+  /** How many decisions are memoised (for monitoring and tests). */
+  get memoisedDecisions(): number {
+    return this.decisions.size;
   }
 
   isAllowed(identity: string, operation: Operation, keyName: string): boolean {

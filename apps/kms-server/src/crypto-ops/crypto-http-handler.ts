@@ -80,10 +80,12 @@ export class CryptoHttpHandler {
       if (this.deps.closing()) throw new ApiError('UNAVAILABLE', 'this instance is shutting down; retry on another');
       caller = authenticateConnection(request.socket as TLSSocket, this.deps.certificateClock, this.deps.revocations);
       if (this.deps.rateLimiter.enabled) enforceRateLimit(this.deps.rateLimiter, caller);
+      // The name is checked before anything uses it: a name no key could have is 404 KEY_NOT_FOUND for
+      // everyone (nothing to learn from it), and never reaches the grant check, its globs or its memo.
       pathKeyName = encodedKeyName === null ? '' : decodePathSegment(encodedKeyName);
-      authorizeOperation(this.deps.grants.current(), caller, route.requirement, pathKeyName);
-      if (this.deps.sealState.sealed) throw sealedError();
       const keyName = encodedKeyName === null ? '' : requireKeyName(pathKeyName);
+      authorizeOperation(this.deps.grants.current(), caller, route.requirement, keyName);
+      if (this.deps.sealState.sealed) throw sealedError();
       body = parseRequestPart(route.schema, await readJsonBody(request));
       answer = { status: 200, body: await route.run(this.deps.crypto, { keyName, body, caller }), headers: {} };
     } catch (error) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CODES } from '@keyhold/contracts';
+import { KEY_CRYPTO_ROUTES } from '../../src/crypto-ops/crypto-routes';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 const POST_ENDPOINTS = [
@@ -79,6 +80,34 @@ describe('bad input gets a clear 4xx, never a 500', () => {
       assertCleanError(response);
       assert.ok([400, 404].includes(response.status));
     }
+  });
+
+  it('answers names no key can have on every crypto route with 404 before the grant check, which keeps no memo of them', async () => {
+    const long = 'k'.repeat(10_000);
+    const names = [long, 'a'.repeat(65), encodeURIComponent('Bad Name'), 'UPPER', encodeURIComponent('ключ'), '-dash', '%zz', encodeURIComponent('a/b')];
+    const withoutGrants = await kh.issueClient({ uri: 'spiffe://test.keyhold/no-grants' });
+    // The grant check on a valid name is memoised (one entry per identity and key)...
+    await kh.http().post('/v1/keys/fuzz/encrypt').send({ plaintext: '' }).expect(200);
+    const policy = kh.server.identities.grantPolicy.current();
+    const memoised = policy.memoisedDecisions;
+    assert.ok(memoised > 0);
+    // ...but a name no key could have never reaches it: the operator (granted everything) and a caller
+    // without any grant get the same 404, which does not repeat the name, and the memo does not grow.
+    const started = Date.now();
+    for (const action of KEY_CRYPTO_ROUTES.keys()) {
+      for (const name of names) {
+        for (const caller of [kh.operator, withoutGrants]) {
+          const response = await kh.http(caller).post(`/v1/keys/${name}/${action}`).send({ plaintext: '' });
+          assertCleanError(response, 404);
+          assert.equal(response.body.error.code, 'KEY_NOT_FOUND');
+          assert.ok(!response.text.includes('kkkkkkkkkk'), 'the answer does not repeat the name');
+          assert.ok(response.text.length < 500, `a short answer, not ${response.text.length} characters`);
+        }
+      }
+    }
+    assert.equal(kh.server.identities.grantPolicy.current(), policy, 'the policy was not reloaded meanwhile');
+    assert.equal(policy.memoisedDecisions, memoised, 'no decision about an invalid name was memoised');
+    assert.ok(Date.now() - started < 60_000, `${Date.now() - started} ms for ${KEY_CRYPTO_ROUTES.size * names.length * 2} requests`);
   });
 
   it('refuses bodies that are not JSON, not objects, empty, or of another type', async () => {
