@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import {
   type EncryptionContext,
   canonicalContext,
+  ciphertextKeyName,
   decryptMessage,
   encryptMessage,
   encryptMessageWithSalt,
@@ -344,6 +345,18 @@ describe('ciphertext format kh1', () => {
       { keyName: 'payments', keyVersion: 2147483648 },
     ]) {
       assert.throws(() => encryptMessage(key, badHeader, Buffer.from('x')), RangeError, JSON.stringify(badHeader));
+    }
+  });
+});
+
+describe('ciphertextKeyName', () => {
+  it('reads the key a header names, and nothing else', () => {
+    const ciphertext = encryptMessage(randomBytes(32), { keyName: 'orders.v2', keyVersion: 3 }, Buffer.from('hi'));
+    assert.equal(ciphertextKeyName(ciphertext), 'orders.v2');
+    assert.equal(ciphertextKeyName('kh1:orders:1:not checked'), 'orders');
+    assert.equal(ciphertextKeyName(`kh1:${'a'.repeat(64)}:1:x`), 'a'.repeat(64));
+    for (const other of [`kh1:${'a'.repeat(65)}:1:x`, 'kh1:Orders:1:x', 'kh1::1:x', 'kh1:orders', 'kh2:orders:1:x', 'orders', '', 42, null, undefined, {}]) {
+      assert.equal(ciphertextKeyName(other), null, String(other));
     }
   });
 });

@@ -182,6 +182,21 @@ export function parseCiphertext(ciphertext: string): ParsedCiphertext {
   };
 }
 
+/**
+ * The key a ciphertext's header names, read without checking anything else (the body is not even decoded):
+ * null unless it starts `kh1:<valid key name>:`. For records of what a request was about (the audit of a
+ * refused `/v1/decrypt`); parseCiphertext and decryptMessage remain the only judges of a ciphertext.
+ */
+export function ciphertextKeyName(ciphertext: unknown): string | null {
+  if (typeof ciphertext !== 'string' || !ciphertext.startsWith(`${CIPHERTEXT_PREFIX}:`)) return null;
+  const start = CIPHERTEXT_PREFIX.length + 1;
+  // A key name is at most 64 characters, so its closing colon is within the next 65: never scan further.
+  const end = ciphertext.slice(start, start + 65).indexOf(':');
+  if (end === -1) return null;
+  const keyName = ciphertext.slice(start, start + end);
+  return KEY_NAME.test(keyName) ? keyName : null;
+}
+
 function decodeBody(bodyText: string): Buffer {
   if (!BASE64.test(bodyText)) throw new InvalidCiphertextError('the ciphertext body is not standard padded base64');
   const body = Buffer.from(bodyText, 'base64');

@@ -13,6 +13,7 @@ export {
   type VersionKey,
   importVersionKey,
   canonicalContext,
+  ciphertextKeyName,
   decryptMessage,
   encryptMessage,
   parseCiphertext,

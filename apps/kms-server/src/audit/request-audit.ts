@@ -28,6 +28,8 @@ export interface RequestOutcome {
   sourceAddress: string | null;
   /** Path parameters: the key name and version when the route has them. */
   params: Record<string, unknown>;
+  /** The key a route without one in its path names in its body (the ciphertext's own key on `/v1/decrypt`), when known. */
+  keyName?: string | null;
   /** The parsed request body, if it got that far (contexts are read from it, never stored). */
   body: unknown;
   statusCode: number;
@@ -56,7 +58,7 @@ export class RequestRecorder {
     const errorCode = result === 'success' ? null : (((answer as ErrorBody | undefined)?.error?.code as string | undefined) ?? `HTTP_${statusCode}`);
     const body = isObject(outcome.body) ? outcome.body : {};
     const response = isObject(answer) ? answer : {};
-    const keyName = asKeyName(params.name) ?? asKeyName(response.keyName) ?? asKeyName(response.name) ?? (operation === 'keys.create' ? asKeyName(body.name) : null);
+    const keyName = asKeyName(params.name) ?? asKeyName(outcome.keyName) ?? asKeyName(response.keyName) ?? asKeyName(response.name) ?? (operation === 'keys.create' ? asKeyName(body.name) : null);
     const versionParam = Number(params.version);
     if (result === 'success' && outcome.batch && Array.isArray(body.items) && Array.isArray(response.results)) {
       const results = response.results as unknown[];

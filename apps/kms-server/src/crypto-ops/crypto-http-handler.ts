@@ -74,6 +74,7 @@ export class CryptoHttpHandler {
     const requestId = this.deps.nextRequestId();
     let caller: ServiceIdentity | null = null;
     let pathKeyName = '';
+    let bodyKeyName: string | null = null;
     let body: unknown;
     let answer: { status: number; body: unknown; headers: Record<string, string> };
     try {
@@ -86,7 +87,9 @@ export class CryptoHttpHandler {
       const keyName = encodedKeyName === null ? '' : requireKeyName(pathKeyName);
       authorizeOperation(this.deps.grants.current(), caller, route.requirement, keyName);
       if (this.deps.sealState.sealed) throw sealedError();
-      body = parseRequestPart(route.schema, await readJsonBody(request));
+      const json = await readJsonBody(request);
+      if (route.bodyKeyName) bodyKeyName = route.bodyKeyName(json);
+      body = parseRequestPart(route.schema, json);
       answer = { status: 200, body: await route.run(this.deps.crypto, { keyName, body, caller }), headers: {} };
     } catch (error) {
       answer = errorAnswer(error, requestId, this.logger);
@@ -102,6 +105,7 @@ export class CryptoHttpHandler {
           requestId,
           sourceAddress: request.socket.remoteAddress ?? null,
           params: { name: pathKeyName },
+          keyName: bodyKeyName,
           body,
           statusCode: answer.status,
           answer: answer.body,

@@ -11,6 +11,7 @@ import {
   unwrapRequestSchema,
   wrapRequestSchema,
 } from '@keyhold/contracts';
+import { ciphertextKeyName } from '@keyhold/crypto-core';
 import type { OperationRequirement, ServiceIdentity } from '@keyhold/auth';
 import type { z } from 'zod';
 import type { CryptoOpsService } from './crypto-ops.service';
@@ -31,6 +32,8 @@ export interface CryptoRoute<TSchema extends z.ZodType = z.ZodType> {
   requirement: OperationRequirement;
   schema: TSchema;
   run(crypto: CryptoOpsService, input: CryptoRouteInput<z.output<TSchema>>): Promise<unknown> | unknown;
+  /** The key a route without one in its path names in its body (read from the JSON before validation), for the audit record. */
+  bodyKeyName?(json: unknown): string | null;
 }
 
 function route<TSchema extends z.ZodType>(
@@ -94,7 +97,11 @@ export const KEY_CRYPTO_ROUTES: ReadonlyMap<string, CryptoRoute> = new Map([
 export const GLOBAL_CRYPTO_ROUTES: ReadonlyMap<string, CryptoRoute> = new Map([
   [
     '/v1/decrypt',
-    route('decrypt', decryptRequestSchema, (crypto, { body, caller }) => crypto.decryptResponse(body.ciphertext, body.context, null, caller.id), 'handler'),
+    {
+      ...route('decrypt', decryptRequestSchema, (crypto, { body, caller }) => crypto.decryptResponse(body.ciphertext, body.context, null, caller.id), 'handler'),
+      // The ciphertext's own key: its record names it whether the decryption succeeds or is refused.
+      bodyKeyName: (json) => (typeof json === 'object' && json !== null ? ciphertextKeyName((json as { ciphertext?: unknown }).ciphertext) : null),
+    },
   ],
   ['/v1/random', route('random', randomRequestSchema, (crypto, { body }) => crypto.random(body.bytes), 'handler')],
 ]);

@@ -104,6 +104,39 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     assert.equal((await record(sequenceOf(garbage))).error_code, 'INVALID_CIPHERTEXT');
   });
 
+  it('records a refused /v1/decrypt with the key its ciphertext names (403 and 404 alike), and no key for a header that names none', async () => {
+    await kh.http().post('/v1/keys').send({ name: 'audited-hidden', algorithm: 'aes-256-gcm' }).expect(201);
+    await kh.http().post('/v1/keys').send({ name: 'audited-unseen', algorithm: 'aes-256-gcm' }).expect(201);
+    const hidden = await kh.http().post('/v1/keys/audited-hidden/encrypt').send({ plaintext: 'aGk=' }).expect(200);
+    const unseen = await kh.http().post('/v1/keys/audited-unseen/encrypt').send({ plaintext: 'aGk=' }).expect(200);
+    // The caller may decrypt somewhere (so the request gets as far as its body) and read the hidden key, but not decrypt it.
+    await kh.adminHttp(admin.session).post('/api/v1/grants').send({ identity: 'spiffe://test.keyhold/peeker', keys: 'audited-hidden', operations: ['read'] }).expect(201);
+    await kh.adminHttp(admin.session).post('/api/v1/grants').send({ identity: 'spiffe://test.keyhold/peeker', keys: 'audited', operations: ['decrypt'] }).expect(201);
+    const peeker = await kh.issueClient({ uri: 'spiffe://test.keyhold/peeker' });
+    const forbidden = await kh.http(peeker).post('/v1/decrypt').send({ ciphertext: hidden.body.ciphertext }).expect(403);
+    const forbiddenRow = await record(sequenceOf(forbidden));
+    assert.deepEqual(
+      [forbiddenRow.actor, forbiddenRow.operation, forbiddenRow.key_name, forbiddenRow.outcome, forbiddenRow.error_code],
+      ['spiffe://test.keyhold/peeker', 'decrypt', 'audited-hidden', 'refused', 'FORBIDDEN'],
+    );
+    const notVisible = await kh.http(peeker).post('/v1/decrypt').send({ ciphertext: unseen.body.ciphertext }).expect(404);
+    const notVisibleRow = await record(sequenceOf(notVisible));
+    assert.deepEqual([notVisibleRow.key_name, notVisibleRow.error_code], ['audited-unseen', 'KEY_NOT_FOUND']);
+    // A tampered body still names its key; a refused request body (unknown field) too; a header naming no valid key, none.
+    const tampered = await kh.http().post('/v1/decrypt').send({ ciphertext: `kh1:audited-hidden:1:${'A'.repeat(108)}` }).expect(422);
+    assert.deepEqual([(await record(sequenceOf(tampered))).key_name, (await record(sequenceOf(tampered))).error_code], ['audited-hidden', 'INVALID_CIPHERTEXT']);
+    const unknownField = await kh.http().post('/v1/decrypt').send({ ciphertext: hidden.body.ciphertext, colour: 'blue' }).expect(400);
+    assert.equal((await record(sequenceOf(unknownField))).key_name, 'audited-hidden');
+    for (const ciphertext of ['kh1:Not-A-Key:1:AAAA', `kh1:${'a'.repeat(65)}:1:AAAA`, 'kh1:nonsense', 'garbage', 42]) {
+      const refused = await kh.http().post('/v1/decrypt').send({ ciphertext });
+      assert.ok(refused.status === 400 || refused.status === 422, refused.text);
+      assert.equal((await record(sequenceOf(refused))).key_name, null, String(ciphertext));
+    }
+    // And a success still names it.
+    const decrypted = await kh.http().post('/v1/decrypt').send({ ciphertext: hidden.body.ciphertext }).expect(200);
+    assert.equal((await record(sequenceOf(decrypted))).key_name, 'audited-hidden');
+  });
+
   it('records every item of a batch, and answers with the range of their sequences', async () => {
     const batch = await kh
       .http()
