@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeyholdApiError, KeyholdItemError, type KeyView } from '@keyhold/client-sdk';
-import { type BatchingKeyholdClient, CoalescingUpstream } from './coalescing-upstream';
+import { MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
+import { type BatchingKeyholdClient, CoalescingUpstream, MAX_BATCH_BODY_BYTES } from './coalescing-upstream';
 
 function scriptedKeyhold() {
-  const requests: Array<{ route: string; items: string[]; release(): void }> = [];
+  const requests: Array<{ route: string; items: string[]; release(): void; released?: boolean }> = [];
   const gate = (route: string, items: string[]) =>
     new Promise<void>((release) => {
       requests.push({ route, items, release });
@@ -104,5 +105,34 @@ void describe('CoalescingUpstream', () => {
     }
     await Promise.all(calls);
     assert.deepEqual(requests.map((r) => r.items), [['x-0'], ['x-1', 'x-3'], ['y-2'], ['x-4']]);
+  });
+
+  void it('keeps every batch body under the size limit, whatever the number of calls waiting', async () => {
+    assert.ok(MAX_BATCH_BODY_BYTES < MAX_REQUEST_BODY_BYTES);
+    const { client, requests, settle } = scriptedKeyhold();
+    const upstream = new CoalescingUpstream(client, { maxRequestsInFlight: 1 });
+    // Decrypt items the size of the plugin's (a ~300-character ciphertext, a short context), then a few large ones.
+    const ciphertexts = Array.from({ length: 600 }, (_, i) => `ok-${String(i).padStart(4, '0')}-${'c'.repeat(300)}`);
+    const large = Array.from({ length: 3 }, (_, i) => `ok-large-${i}-${'L'.repeat(40_000)}`);
+    let answered = 0;
+    const calls = [...ciphertexts, ...large].map((c) => upstream.decrypt('k', c, { a: 'é' }).finally(() => (answered += 1)));
+    for (let i = 0; i < 100 && answered < calls.length; i++) {
+      await settle();
+      for (const request of requests) {
+        if (!request.released) {
+          request.released = true;
+          request.release();
+        }
+      }
+    }
+    await Promise.all(calls);
+    const batches = requests.filter((r) => r.route === 'decrypt/batch');
+    assert.ok(batches.length >= 4, `${batches.length} batches`);
+    for (const batch of batches) {
+      const body = Buffer.byteLength(JSON.stringify({ items: batch.items.map((ciphertext) => ({ ciphertext, context: { a: 'é' } })) }));
+      assert.ok(body <= MAX_BATCH_BODY_BYTES, `a batch of ${batch.items.length} items is ${body} bytes`);
+    }
+    // Nothing lost, nothing twice, in arrival order.
+    assert.deepEqual(requests.flatMap((r) => r.items), [...ciphertexts, ...large]);
   });
 });

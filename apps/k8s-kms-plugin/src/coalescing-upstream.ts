@@ -1,4 +1,4 @@
-import { ERROR_HTTP_STATUS, MAX_BATCH_ITEMS } from '@keyhold/contracts';
+import { ERROR_HTTP_STATUS, MAX_BATCH_ITEMS, MAX_REQUEST_BODY_BYTES } from '@keyhold/contracts';
 import {
   type DecryptResult,
   type EncryptResponse,
@@ -21,15 +21,29 @@ export interface BatchingKeyholdClient extends KeyholdUpstream {
   ): Promise<Array<DecryptResult | KeyholdItemError>>;
 }
 
+/**
+ * Largest batch request body the coalescer sends: three quarters of the body Keyhold accepts
+ * (MAX_REQUEST_BODY_BYTES, 64 KiB; larger ones are refused with 413, which would fail every call in the
+ * batch). The margin covers what the estimate below does not count exactly (JSON escapes in contexts).
+ */
+export const MAX_BATCH_BODY_BYTES = Math.floor((MAX_REQUEST_BODY_BYTES * 3) / 4);
+
+/** `{"items":[` ... `]}` around the items. */
+const BATCH_ENVELOPE_BYTES = '{"items":[]}'.length;
+
 export interface CoalescingOptions {
   /** Keyhold requests (single or batch) on the wire at once per operation; arrivals beyond wait and go together. */
   maxRequestsInFlight: number;
   /** Largest batch sent (Keyhold accepts up to MAX_BATCH_ITEMS). */
   maxBatchItems?: number;
+  /** Largest batch request body, in bytes, as estimated when calls are queued (at most MAX_BATCH_BODY_BYTES). */
+  maxBatchBytes?: number;
 }
 
 interface Pending<I, R> {
   item: I;
+  /** The item's JSON size in the batch request body, estimated when it was queued. */
+  size: number;
   resolve(result: R): void;
   reject(error: unknown): void;
 }
@@ -52,18 +66,25 @@ export class CoalescingUpstream implements KeyholdUpstream {
     private readonly client: BatchingKeyholdClient,
     options: CoalescingOptions,
   ) {
-    const limits = { inFlight: options.maxRequestsInFlight, batch: Math.min(options.maxBatchItems ?? MAX_BATCH_ITEMS, MAX_BATCH_ITEMS) };
+    const limits = {
+      inFlight: options.maxRequestsInFlight,
+      batch: Math.min(options.maxBatchItems ?? MAX_BATCH_ITEMS, MAX_BATCH_ITEMS),
+      bytes: Math.min(options.maxBatchBytes ?? MAX_BATCH_BODY_BYTES, MAX_BATCH_BODY_BYTES),
+    };
     this.encrypts = new Lane(
       limits,
       (one) => client.encrypt(one.name, one.plaintext, one.context),
       (name, items) => client.encryptBatch(name, items),
       'encrypt/batch',
+      // {"plaintext":"<base64>","context":{...}}: the base64 is 4 characters per 3 bytes, rounded up.
+      (one) => jsonBytes({ plaintext: '', context: one.context }) + 4 * Math.ceil(one.plaintext.length / 3),
     );
     this.decrypts = new Lane(
       limits,
       (one) => client.decrypt(one.name, one.ciphertext, one.context),
       (name, items) => client.decryptBatch(name, items),
       'decrypt/batch',
+      (one) => jsonBytes({ ciphertext: one.ciphertext, context: one.context }),
     );
   }
 
@@ -80,21 +101,30 @@ export class CoalescingUpstream implements KeyholdUpstream {
   }
 }
 
-/** One operation's queue: items for the same key leave together; at most `inFlight` requests are out. */
+/** The UTF-8 size of a value's JSON (undefined members are left out, as the client leaves them out). */
+function jsonBytes(value: object): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+/**
+ * One operation's queue: items for the same key leave together; at most `inFlight` requests are out, and a
+ * batch holds at most `batch` items and `bytes` of request body.
+ */
 class Lane<I extends { name: string }, R> {
   private readonly queue: Array<Pending<I, R>> = [];
   private inFlight = 0;
 
   constructor(
-    private readonly limits: { inFlight: number; batch: number },
+    private readonly limits: { inFlight: number; batch: number; bytes: number },
     private readonly sendOne: (item: I) => Promise<R>,
     private readonly sendBatch: (name: string, items: I[]) => Promise<Array<R | KeyholdItemError>>,
     private readonly route: string,
+    private readonly sizeOf: (item: I) => number,
   ) {}
 
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, size: this.sizeOf(item), resolve, reject });
       this.pump();
     });
   }
@@ -110,13 +140,26 @@ class Lane<I extends { name: string }, R> {
     }
   }
 
-  /** The oldest waiting item and the others for the same key, in arrival order, up to the batch limit. */
+  /**
+   * The oldest waiting item and the others for the same key, in arrival order, up to the batch limits: the
+   * oldest always leaves (alone, on the single route, if it is too large to share a request); the batch
+   * closes at the first item that would take its body over `limits.bytes`.
+   */
   private takeGroup(): Array<Pending<I, R>> {
     const name = this.queue[0].item.name;
     const group: Array<Pending<I, R>> = [];
+    let bytes = BATCH_ENVELOPE_BYTES;
     for (let i = 0; i < this.queue.length && group.length < this.limits.batch; ) {
-      if (this.queue[i].item.name === name) group.push(...this.queue.splice(i, 1));
-      else i += 1;
+      const pending = this.queue[i];
+      if (pending.item.name !== name) {
+        i += 1;
+        continue;
+      }
+      // Items are separated by a comma.
+      const added = pending.size + (group.length > 0 ? 1 : 0);
+      if (group.length > 0 && bytes + added > this.limits.bytes) break;
+      bytes += added;
+      group.push(...this.queue.splice(i, 1));
     }
     return group;
   }

@@ -207,6 +207,32 @@ void describe('KMS v2 plugin: protocol conformance (grpc-js client)', () => {
     assert.equal(results.filter(Boolean).length, 500);
   });
 
+  void it('D8: 600 concurrent Decrypts and Encrypts through one upstream connection all succeed (batches stay under the body limit)', async () => {
+    // One connection and no concurrency cap: nearly every call waits, and they leave in batches as large as allowed.
+    const burst = await startPlugin(pluginEnv(keyhold, KEY, { KEYHOLD_KMS_UPSTREAM_CONNECTIONS: '1', KEYHOLD_KMS_UPSTREAM_CONCURRENCY: '10000' }));
+    try {
+      await eventually('healthy Status', async () => (await burst.client.status()).healthz === 'ok');
+      const items = await Promise.all(
+        Array.from({ length: 60 }, async (_, i) => {
+          const seed = randomBytes(32);
+          return { seed, res: await burst.client.encrypt(Buffer.from(seed), `seed-${i}`, 30_000) };
+        }),
+      );
+      const decrypted = await Promise.all(
+        Array.from({ length: 600 }, async (_, i) => {
+          const { seed, res } = items[i % items.length];
+          return (await burst.client.decrypt({ ...res, uid: `burst-${i}` }, 30_000)).equals(seed);
+        }),
+      );
+      assert.equal(decrypted.filter(Boolean).length, 600);
+      const encrypted = await Promise.all(Array.from({ length: 600 }, (_, i) => burst.client.encrypt(randomBytes(32), `burst-${i}`, 30_000)));
+      assert.equal(new Set(encrypted.map((res) => res.ciphertext.toString('base64'))).size, 600);
+      assert.doesNotMatch(burst.output(), /PAYLOAD_TOO_LARGE/);
+    } finally {
+      await burst.stop();
+    }
+  });
+
   void it('R1, R2, E3, D5, D6: rotation in Keyhold changes the key_id once, Status and Encrypt never disagree, old ciphertexts decrypt on every replica', async () => {
     const before = await kms.status();
     const old = await kms.encrypt(randomBytes(32));
