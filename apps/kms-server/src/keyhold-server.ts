@@ -19,7 +19,8 @@ import { PostgresChallengeStore } from './admin/challenge-store';
 import { CryptoHttpHandler } from './crypto-ops/crypto-http-handler';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthService } from './health/health.service';
-import { NotificationListener } from './database/notification-listener';
+import { NotificationListener, type NotificationListenerOptions } from './database/notification-listener';
+import { PeriodicResync, RESYNC_INTERVAL_MS } from './database/periodic-resync';
 import {
   CERTIFICATE_REVOKED_CHANNEL,
   CertificateAuthorityService,
@@ -90,6 +91,13 @@ export interface KeyholdServerOptions {
   keyCache?: { ttlMs: number; maxKeys: number };
   usageFlushIntervalMs?: number;
   schedulerIntervalMs?: number;
+  /**
+   * How often grants, revocations and the seal generation are re-read whatever notifications arrived: the bound
+   * on how long a lost notification can leave this instance behind (default RESYNC_INTERVAL_MS).
+   */
+  resyncIntervalMs?: number;
+  /** The notification connection's heartbeat (tests shorten it; defaults in notification-listener.ts). */
+  listenerHeartbeat?: NotificationListenerOptions;
   /** Per-identity limit; off when absent or perSecond is 0. */
   rateLimit?: RateLimit;
   /** Wall clock for certificate validity (tests move it to see a certificate expire mid-connection). */
@@ -139,6 +147,8 @@ export interface KeyholdServer {
   seal: { state: SealState; unsealer: ShamirUnsealer | null; generation: SealGeneration };
   masterKey: { ring: MasterKeyRing; service: MasterKeyService; rewrap: MasterKeyRewrapJob };
   audit: KeyholdAudit;
+  /** The LISTEN connection and the periodic backstop behind it. */
+  notifications: { listener: NotificationListener; resync: PeriodicResync };
   close(): Promise<void>;
 }
 
@@ -207,7 +217,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       );
   };
   const scheduler = new LifecycleScheduler(options.dataSource, repository, keys, clock, options.schedulerIntervalMs ?? 30_000, () => sealState.sealed);
-  const listener = new NotificationListener({ connectionString: options.databaseUrl });
+  const listener = new NotificationListener({ connectionString: options.databaseUrl }, options.listenerHeartbeat);
   listener.subscribe(KEY_CHANGED_CHANNEL, (name) => cache.invalidate(name));
   listener.subscribe(GRANTS_CHANGED_CHANNEL, () => void grants.reload());
   listener.subscribe(CERTIFICATE_REVOKED_CHANNEL, (fingerprint) => revocations.add(fingerprint));
@@ -218,18 +228,26 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     void sealState.seal();
   });
   listener.subscribe(MASTER_KEY_CHANGED_CHANNEL, reloadKeyring);
+  // A seal may have been announced while this instance could not hear it.
+  const checkSealGeneration = async () => {
+    try {
+      if (!(await sealGeneration.missedSeal())) return;
+      Logger.warn({ msg: 'a seal was approved that this instance was not notified of: sealing' }, 'Seal');
+      await sealState.seal();
+    } catch (error) {
+      Logger.warn({ msg: 'seal generation not read; retrying at the next resync', err: (error as Error).message }, 'Seal');
+    }
+  };
+  // What must reach every instance even when its notifications are lost: re-read after every reconnection of the
+  // listener and, as a backstop, periodically. Each logs and keeps the previous state when the read fails.
+  const resyncAccess = async () => {
+    await Promise.all([checkSealGeneration(), grants.reload(), revocations.reload()]);
+  };
+  const backstop = new PeriodicResync(options.resyncIntervalMs ?? RESYNC_INTERVAL_MS, resyncAccess);
   listener.onResync(() => {
-    // A seal may have been announced while this instance could not hear it.
-    void sealGeneration.missedSeal().then(
-      async (missed) => {
-        if (missed) await sealState.seal();
-      },
-      () => undefined,
-    );
+    void backstop.runOnce();
     reloadKeyring();
     cache.clear();
-    void grants.reload();
-    void revocations.reload();
   });
   await grants.reload();
   await revocations.reload();
@@ -280,6 +298,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   });
 
   await listener.start();
+  backstop.start();
   usage.start();
   if (options.startScheduler !== false) {
     scheduler.start();
@@ -306,12 +325,14 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     seal,
     masterKey: masterKeyParts,
     audit,
+    notifications: { listener, resync: backstop },
     async close() {
       unsealer?.clear();
       // Flush first: with the embedded Postgres, its own exit hook may stop the database moments later.
       await usage.flush();
       await scheduler.stop();
       await rewrap.stop();
+      await backstop.stop();
       await admin?.app.close();
       closing = true;
       await app.close();

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     keyCache: config.keyCache,
     rateLimit: config.rateLimit,
     schedulerIntervalMs: config.schedulerIntervalMs,
+    resyncIntervalMs: config.resyncIntervalMs,
     masterKeyRewrap: config.masterKeyRewrap,
     audit: config.audit,
   });

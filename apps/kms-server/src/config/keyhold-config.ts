@@ -46,6 +46,7 @@ const environmentSchema = z.object({
   KEYHOLD_GRANTS_FILE: z.string().optional(),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   KEYHOLD_SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
+  KEYHOLD_RESYNC_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   KEYHOLD_KEY_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   KEYHOLD_KEY_CACHE_MAX_KEYS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
   KEYHOLD_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(10_000_000).default(0),
@@ -90,6 +91,8 @@ export interface KeyholdConfig {
   /** The background rewrap after a master-key rotation: rows per transaction, pause between batches, check interval. */
   masterKeyRewrap: { batchSize: number; paceMs: number; intervalMs: number };
   schedulerIntervalMs: number;
+  /** How often grants, revocations and the seal generation are re-read even without a notification. */
+  resyncIntervalMs: number;
   keyCache: { ttlMs: number; maxKeys: number };
   rateLimit: { perSecond: number; burst: number };
   /** The audit trail; `enabled: false` only in development (the benchmark's without-audit figure). */
@@ -225,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     grantsFile: file(e.KEYHOLD_GRANTS_FILE, dev.grants),
     logLevel: e.KEYHOLD_LOG_LEVEL,
     schedulerIntervalMs: e.KEYHOLD_SCHEDULER_INTERVAL_SECONDS * 1000,
+    resyncIntervalMs: e.KEYHOLD_RESYNC_INTERVAL_SECONDS * 1000,
     masterKeyRewrap: {
       batchSize: e.KEYHOLD_MASTER_KEY_REWRAP_BATCH_SIZE,
       paceMs: e.KEYHOLD_MASTER_KEY_REWRAP_PACE_MS,

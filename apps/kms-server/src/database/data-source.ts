@@ -19,6 +19,9 @@ export function createDataSource(databaseUrl: string, options: { poolSize?: numb
     extra: {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
+      // TCP keepalive: a pooled connection a NAT or firewall dropped half-open is found out, not reused forever.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       application_name: 'keyhold',
     },
   });

@@ -4,8 +4,8 @@ import { SEAL_CHANNEL } from './seal-state';
 /**
  * Sealing every instance, durably. An approved seal advances the generation in Postgres and NOTIFYs in the
  * same transaction; instances seal on the notification. One cut off from Postgres at that moment misses it,
- * but its listener resynchronises when it reconnects: it then reads a generation newer than the last it saw,
- * and seals. (An instance that starts later starts as its sealer says: a restart is how file- and
+ * but it reads the generation again when its listener reconnects and periodically (PeriodicResync): it then
+ * finds one newer than the last it saw, and seals. (An instance that starts later starts as its sealer says: a restart is how file- and
  * token-protected instances unseal.)
  */
 export class SealGeneration {
@@ -39,7 +39,7 @@ export class SealGeneration {
     if (/^[0-9]{1,19}$/.test(payload) && BigInt(payload) > this.seen) this.seen = BigInt(payload);
   }
 
-  /** After a reconnect: true when a seal happened that this instance was not told about. */
+  /** After a reconnect, and periodically: true when a seal happened that this instance was not told about. */
   async missedSeal(): Promise<boolean> {
     const current = await this.read();
     const missed = current > this.seen;

@@ -5,8 +5,10 @@ import type { GrantsRepository } from './grants.repository';
 
 /**
  * The grants in force: those of the grants file (fixed at start-up) plus those managed in Postgres, which
- * are reloaded whenever any instance announces a change. A reload that fails keeps the previous policy:
- * a database outage must not turn into "deny everything" for warm services.
+ * are reloaded whenever any instance announces a change, after every reconnection of the notification
+ * listener, and periodically (PeriodicResync) in case a notification was lost. A reload that fails keeps the
+ * previous policy (a database outage must not turn into "deny everything" for warm services), is logged, and
+ * is retried by the next periodic resync.
  */
 export class DatabaseGrantPolicySource implements GrantPolicySource {
   private readonly logger = new Logger(DatabaseGrantPolicySource.name);
@@ -46,7 +48,7 @@ export class DatabaseGrantPolicySource implements GrantPolicySource {
       const stored = await this.repository.list();
       this.policy = new GrantPolicy([...this.fileGrants, ...stored]);
     } catch (error) {
-      this.logger.warn({ msg: 'grants not reloaded; keeping the previous ones', err: (error as Error).message });
+      this.logger.warn({ msg: 'grants not reloaded; keeping the previous ones until the next resync', err: (error as Error).message });
     }
   }
 }

@@ -4,7 +4,8 @@ import type { CertificateAuthorityService } from './certificate-authority.servic
 
 /**
  * Revoked service certificates, in memory, for the mTLS strategy's check on every request. A revocation on
- * any instance is announced through Postgres and added here at once; a full reload follows every reconnect.
+ * any instance is announced through Postgres and added here at once; a full reload follows every reconnection
+ * of the notification listener and runs periodically (PeriodicResync), in case an announcement was lost.
  */
 export class RevocationList implements RevocationCheck {
   private readonly logger = new Logger(RevocationList.name);
@@ -24,7 +25,7 @@ export class RevocationList implements RevocationCheck {
     try {
       this.revoked = new Set([...this.revoked, ...(await this.authority.revokedFingerprints())]);
     } catch (error) {
-      this.logger.warn({ msg: 'revocations not reloaded; keeping the previous list', err: (error as Error).message });
+      this.logger.warn({ msg: 'revocations not reloaded; keeping the previous list until the next resync', err: (error as Error).message });
     }
   }
 }

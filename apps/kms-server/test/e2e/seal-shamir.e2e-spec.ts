@@ -262,9 +262,11 @@ describe('sealing reaches every instance on the database', () => {
     await a.dataSource.query(`UPDATE keyhold_seal_generation SET generation = generation + 1, sealed_at = now() WHERE id = 1`);
     await b.http().get('/v1/keys').expect(200);
     // B's listener connection drops and comes back: it reads the generation, and seals.
-    await a.dataSource.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`);
+    const listener = b.server.notifications.listener.backendPid();
+    await a.dataSource.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND application_name = 'keyhold-listener'`, [listener]);
     for (let attempt = 0; attempt < 250 && !b.server.seal.state.sealed; attempt += 1) await new Promise((r) => setTimeout(r, 20));
     assert.equal((await b.http().get('/v1/keys').expect(503)).body.error.code, 'SEALED');
+    assert.notEqual(b.server.notifications.listener.backendPid(), listener, 'B is on a new listener connection');
   });
 });
 

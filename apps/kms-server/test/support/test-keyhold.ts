@@ -89,6 +89,10 @@ export interface TestKeyholdOptions {
   masterKeyRewrap?: KeyholdServerOptions['masterKeyRewrap'];
   /** Audit trail settings (group commit, checkpoint policy; default: timer-less checkpoints). */
   audit?: KeyholdServerOptions['audit'];
+  /** The periodic re-read of grants, revocations and the seal generation (default: the server's). */
+  resyncIntervalMs?: number;
+  /** The notification connection's heartbeat (default: the server's). */
+  listenerHeartbeat?: KeyholdServerOptions['listenerHeartbeat'];
 }
 
 export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promise<TestKeyhold> {
@@ -162,6 +166,8 @@ export async function startTestKeyhold(options: TestKeyholdOptions = {}): Promis
       usageFlushIntervalMs: 60_000,
       masterKeyRewrap: options.masterKeyRewrap,
       audit: options.audit ?? { checkpoints: { intervalMs: 0, everyRecords: 0 } },
+      resyncIntervalMs: options.resyncIntervalMs,
+      listenerHeartbeat: options.listenerHeartbeat,
     });
   } catch (error) {
     // A start that fails (tests of fail-closed starts) leaves no connection open and no database behind.

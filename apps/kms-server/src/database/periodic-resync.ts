@@ -1,0 +1,57 @@
+import { Logger } from '@nestjs/common';
+
+/**
+ * How often every instance re-reads, whatever notifications it got, the state that must reach it: grants,
+ * revocations and the seal generation. It bounds how long a lost notification (a half-open listener connection
+ * not yet found out by its heartbeat, a NOTIFY dropped in a failover) can leave an instance behind.
+ */
+export const RESYNC_INTERVAL_MS = 60_000;
+
+/**
+ * The backstop behind LISTEN/NOTIFY: `resync` every `intervalMs`, in the background, never on a request. A pass
+ * still running when the next is due is not doubled. `resync` logs and keeps the previous state on failure; the
+ * next pass is the retry.
+ */
+export class PeriodicResync {
+  private readonly logger = new Logger(PeriodicResync.name);
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly resync: () => Promise<void>,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.stopped = false;
+    this.timer = setInterval(() => {
+      if (this.running) {
+        this.logger.warn({ msg: 'the previous resync is still running; skipping this one' });
+        return;
+      }
+      void this.runOnce();
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** No pass starts after this (not even one a reconnection of the listener asks for). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One pass now; concurrent calls share the pass in progress. */
+  runOnce(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.running ??= this.resync()
+      .catch((error: Error) => this.logger.warn({ msg: 'resync failed; retrying at the next one', err: error.message }))
+      .finally(() => {
+        this.running = null;
+      });
+    return this.running;
+  }
+}
