@@ -1,5 +1,5 @@
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
-import type { AuditExportLine, AuditFilter } from '@keyhold/contracts';
+import { type AuditExportLine, type AuditFilter, auditExportCheckpointRange } from '@keyhold/contracts';
 import { publicKeyFingerprint, verifyAuditChain } from '@keyhold/crypto-core';
 import { type AuditMaterial, AuditDatabase, UsageError, contentFilters, readExportFile } from './audit-source';
 
@@ -34,7 +34,7 @@ export async function verifyCommand(options: { file?: string; databaseUrl?: stri
   const result = verifyAuditChain(material.records, {
     checkpoints: material.checkpoints,
     publicKeyPem,
-    anchorHash: material.anchorHash,
+    anchor: material.anchor,
     head: material.head,
   });
   if (!result.ok) {
@@ -62,16 +62,20 @@ export async function exportCommand(options: { databaseUrl?: string; out?: strin
   try {
     const publicKey = await db.publicKeyPem();
     write({ type: 'header', format: 'keyhold-audit-export-v1', exportedAt: new Date().toISOString(), filters: options.filter, keyFingerprint: publicKey ? publicKeyFingerprint(publicKey) : null });
-    let first: number | null = null;
-    let last = 0;
     let count = 0;
-    for await (const record of db.records(options.filter)) {
-      first ??= record.sequence;
-      last = record.sequence;
-      count += 1;
-      write({ type: 'record', ...record });
-    }
-    if (first !== null) for (const checkpoint of await db.checkpoints(first, last)) write({ type: 'checkpoint', ...checkpoint });
+    // One snapshot: a checkpoint signed while the export runs must not come without its record.
+    await db.snapshot(async () => {
+      let first: number | null = null;
+      let last = 0;
+      for await (const record of db.records(options.filter)) {
+        first ??= record.sequence;
+        last = record.sequence;
+        count += 1;
+        write({ type: 'record', ...record });
+      }
+      const range = auditExportCheckpointRange(options.filter, first, first === null ? null : last);
+      if (range) for (const checkpoint of await db.checkpoints(...range)) write({ type: 'checkpoint', ...checkpoint });
+    });
     if (stream) await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
     const note = contentFilters(options.filter).length ? ' (filtered: for reading, not for chain verification)' : '';
     io.err(`exported ${count} record(s)${note}`);

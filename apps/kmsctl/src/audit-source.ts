@@ -11,6 +11,7 @@ import {
   auditRecordFromRow,
   auditRecordsQuery,
 } from '@keyhold/contracts';
+import { GENESIS_HASH } from '@keyhold/crypto-core';
 
 const PAGE = 5000;
 
@@ -18,8 +19,8 @@ const PAGE = 5000;
 export interface AuditMaterial {
   records: AuditRecordView[];
   checkpoints: AuditCheckpointView[];
-  /** Hash of the record before the first one, when the range does not start at 1 and it is known. */
-  anchorHash?: string;
+  /** The record before the first one (sequence 0 and the genesis hash from 1), when known. */
+  anchor?: { sequence: number; hash: string };
   /** The database's chain head, when the range runs to the end. */
   head?: { sequence: number; hash: string };
   /** Filters that make the range non-contiguous (set on filtered exports). */
@@ -99,18 +100,38 @@ export class AuditDatabase {
     return rows[0]?.public_key ?? null;
   }
 
-  /** Everything `verify` needs for a sequence range (the whole chain by default). */
-  async material(fromSequence: number, toSequence: number | undefined): Promise<AuditMaterial> {
-    const records: AuditRecordView[] = [];
-    for await (const record of this.records({ fromSequence, toSequence })) records.push(record);
-    const last = records.length ? records[records.length - 1].sequence : fromSequence;
-    return {
-      records,
-      checkpoints: await this.checkpoints(fromSequence, toSequence ?? Math.max(last, fromSequence)),
-      anchorHash: fromSequence > 1 ? await this.hashOf(fromSequence - 1) : undefined,
-      head: toSequence === undefined ? await this.head() : undefined,
-      filteredBy: [],
-    };
+  /**
+   * Everything `verify` needs for a sequence range (the whole chain by default), read in one snapshot so that
+   * records, checkpoints and head agree while Keyhold keeps appending. When the range runs to the head (no end,
+   * or an end past the last record) the head and every checkpoint from the start of the range come along: a
+   * signed checkpoint past the last record is how a deleted tail with a rewound head is caught.
+   */
+  material(fromSequence: number, toSequence: number | undefined): Promise<AuditMaterial> {
+    return this.snapshot(async () => {
+      const head = await this.head();
+      const records: AuditRecordView[] = [];
+      for await (const record of this.records({ fromSequence, toSequence })) records.push(record);
+      const last = records.length ? records[records.length - 1].sequence : fromSequence - 1;
+      const toHead = toSequence === undefined || toSequence >= head.sequence || last < toSequence;
+      const anchorHash = fromSequence > 1 ? await this.hashOf(fromSequence - 1) : GENESIS_HASH;
+      return {
+        records,
+        checkpoints: await this.checkpoints(fromSequence, toHead ? Number.MAX_SAFE_INTEGER : toSequence),
+        anchor: anchorHash === undefined ? undefined : { sequence: fromSequence - 1, hash: anchorHash },
+        head: toHead ? head : undefined,
+        filteredBy: [],
+      };
+    });
+  }
+
+  /** Runs `read` in one snapshot (a read-only REPEATABLE READ transaction): what it reads agrees with itself. */
+  async snapshot<T>(read: () => Promise<T>): Promise<T> {
+    await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      return await read();
+    } finally {
+      await this.client.query('COMMIT');
+    }
   }
 }
 

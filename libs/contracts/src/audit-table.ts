@@ -27,6 +27,23 @@ export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, li
 
 /** Checkpoints with a sequence in [$1, $2], in order. */
 export const AUDIT_CHECKPOINTS_IN_RANGE = `SELECT * FROM keyhold_audit_checkpoints WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence`;
+/**
+ * The sequence range of the checkpoints an export carries, given the first and last record it holds (null:
+ * none). Those within the records' range; and when the range runs to the chain head (no `to`, no `toSequence`)
+ * every later one too, so that a tail deleted from the database (and the head rewound) shows as a signed
+ * checkpoint with no record. A `toSequence` past the last record reaches up to it for the same reason.
+ * Filtered exports (actor, key, operation, outcome) keep the records' own range: they are for reading.
+ */
+export function auditExportCheckpointRange(filter: AuditFilter, first: number | null, last: number | null): [number, number] | null {
+  const filtered = filter.actor !== undefined || filter.key !== undefined || filter.operation !== undefined || filter.outcome !== undefined;
+  if (filtered) return first === null || last === null ? null : [first, last];
+  const from = first ?? (filter.from === undefined ? (filter.fromSequence ?? 1) : null);
+  if (from === null) return null;
+  if (filter.to !== undefined) return last === null ? null : [from, last];
+  if (filter.toSequence !== undefined) return [from, Math.max(filter.toSequence, last ?? 0)];
+  return [from, Number.MAX_SAFE_INTEGER];
+}
+
 /** The chain head (sequence as text: a bigint). */
 export const AUDIT_CHAIN_HEAD = `SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1`;
 

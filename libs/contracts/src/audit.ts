@@ -53,6 +53,24 @@ export interface AuditCheckpointView {
   signature: string;
 }
 
+/**
+ * Whether this instance's checkpointer signs. Before signing, it re-verifies the chain from the latest signed
+ * checkpoint to the head it is about to sign; when that fails it refuses, and says so here until a later
+ * checkpoint is signed.
+ */
+export interface AuditCheckpointSigningView {
+  status: 'ok' | 'refused';
+  /** The latest refusal; null when the last attempt signed (or there was none). */
+  refusal: { at: string; headSequence: number; sinceSequence: number; reason: string } | null;
+}
+
+/** `GET /api/v1/audit/checkpoints`. */
+export interface AuditCheckpointsView {
+  checkpoints: AuditCheckpointView[];
+  head: { sequence: number; hash: string };
+  signing: AuditCheckpointSigningView;
+}
+
 export interface AuditPageView {
   records: AuditRecordView[];
   /** Pass as `cursor` for the next page; null on the last one. */

@@ -2,17 +2,19 @@ import { Controller, Get, Header, HttpCode, Inject, Post, Query } from '@nestjs/
 import {
   ApiError,
   type AuditCheckpointView,
+  type AuditCheckpointsView,
   type AuditExportLine,
   type AuditFilter,
   type AuditPageView,
   type AuditPublicKeyView,
   type AuditQuery,
+  auditExportCheckpointRange,
   auditFilterSchema,
   auditQuerySchema,
 } from '@keyhold/contracts';
 import { publicKeyFingerprint } from '@keyhold/crypto-core';
 import { ZodPipe } from '../common/zod-body.pipe';
-import type { AuditCheckpointer } from '../audit/audit-checkpointer';
+import { type AuditCheckpointer, CheckpointRefusedError } from '../audit/audit-checkpointer';
 import type { AuditKeys } from '../audit/audit-keys';
 import type { AuditQueries } from '../audit/audit-queries';
 import { Roles } from './admin-auth.guards';
@@ -43,7 +45,10 @@ export class AuditController {
     return { records: shown, nextCursor: page.length > limit ? String(shown[shown.length - 1].sequence) : null };
   }
 
-  /** JSON Lines: a header, the records in sequence order, then the checkpoints within their sequence range. */
+  /**
+   * JSON Lines: a header, the records in sequence order, then the checkpoints within their sequence range (and,
+   * for an export that runs to the chain head, every later one: docs/audit.md).
+   */
   @Get('export')
   @Roles('admin', 'auditor')
   @Header('content-type', 'application/x-ndjson; charset=utf-8')
@@ -53,40 +58,56 @@ export class AuditController {
     const lines: AuditExportLine[] = [
       { type: 'header', format: 'keyhold-audit-export-v1', exportedAt: new Date().toISOString(), filters: filter, keyFingerprint: publicKey ? publicKeyFingerprint(publicKey) : null },
     ];
-    let after = 0;
-    let count = 0;
-    let first: number | null = null;
-    let last = 0;
-    for (;;) {
-      const page = await this.audit.queries.records(filter, EXPORT_PAGE, after);
-      for (const record of page) lines.push({ type: 'record', ...record });
-      count += page.length;
-      if (count > MAX_EXPORT_RECORDS) {
-        throw new ApiError('VALIDATION_FAILED', `more than ${MAX_EXPORT_RECORDS} records match: narrow the time or sequence range`);
+    // One snapshot: a checkpoint signed while the export runs must not come without its record.
+    await this.audit.queries.snapshot(async (queries) => {
+      let after = 0;
+      let count = 0;
+      let first: number | null = null;
+      let last = 0;
+      for (;;) {
+        const page = await queries.records(filter, EXPORT_PAGE, after);
+        for (const record of page) lines.push({ type: 'record', ...record });
+        count += page.length;
+        if (count > MAX_EXPORT_RECORDS) {
+          throw new ApiError('VALIDATION_FAILED', `more than ${MAX_EXPORT_RECORDS} records match: narrow the time or sequence range`);
+        }
+        if (page.length > 0) {
+          first ??= page[0].sequence;
+          last = page[page.length - 1].sequence;
+          after = last;
+        }
+        if (page.length < EXPORT_PAGE) break;
       }
-      if (page.length > 0) {
-        first ??= page[0].sequence;
-        last = page[page.length - 1].sequence;
-        after = last;
-      }
-      if (page.length < EXPORT_PAGE) break;
-    }
-    if (first !== null) for (const checkpoint of await this.audit.queries.checkpoints(first, last)) lines.push({ type: 'checkpoint', ...checkpoint });
+      const range = auditExportCheckpointRange(filter, first, first === null ? null : last);
+      if (range) for (const checkpoint of await queries.checkpoints(...range)) lines.push({ type: 'checkpoint', ...checkpoint });
+    });
     return `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`;
   }
 
   @Get('checkpoints')
   @Roles('admin', 'auditor')
-  async checkpoints(): Promise<{ checkpoints: AuditCheckpointView[]; head: { sequence: number; hash: string } }> {
-    return { checkpoints: await this.audit.queries.checkpoints(1, Number.MAX_SAFE_INTEGER), head: await this.audit.queries.head() };
+  async checkpoints(): Promise<AuditCheckpointsView> {
+    return {
+      checkpoints: await this.audit.queries.checkpoints(1, Number.MAX_SAFE_INTEGER),
+      head: await this.audit.queries.head(),
+      signing: this.audit.checkpointer.signingStatus(),
+    };
   }
 
-  /** Signs a checkpoint of the current chain head now (besides the periodic ones). */
+  /**
+   * Signs a checkpoint of the current chain head now (besides the periodic ones); 409 INVALID_STATE when the chain
+   * since the last checkpoint does not verify, and nothing is signed.
+   */
   @Post('checkpoints')
   @HttpCode(200)
   @Roles('admin', 'auditor')
   async checkpoint(): Promise<{ checkpoint: AuditCheckpointView | null }> {
-    return { checkpoint: await this.audit.checkpointer.checkpoint() };
+    try {
+      return { checkpoint: await this.audit.checkpointer.checkpoint() };
+    } catch (error) {
+      if (error instanceof CheckpointRefusedError) throw new ApiError('INVALID_STATE', error.message);
+      throw error;
+    }
   }
 
   @Get('public-key')

@@ -1,7 +1,19 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { type AuditCheckpoint, signCheckpoint } from '@keyhold/crypto-core';
+import { type AuditCheckpointSigningView, auditCheckpointFromRow, auditRecordFromRow, auditRecordsQuery } from '@keyhold/contracts';
+import { type AuditChainPoint, type AuditCheckpoint, GENESIS_HASH, signCheckpoint, verifyAuditChain, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
+
+/** Records read per query while re-verifying the chain before a checkpoint. */
+const VERIFY_PAGE = 5000;
+
+/** The chain since the last checkpoint did not verify: nothing was signed. */
+export class CheckpointRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointRefusedError';
+  }
+}
 
 export interface CheckpointPolicy {
   /** Sign a checkpoint at least this often while records are being added (0: no timer). */
@@ -16,12 +28,19 @@ export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { intervalMs: 60_000,
  * Signs (sequence, chain head hash, time) with the audit Ed25519 key, every `intervalMs` and every
  * `everyRecords` records. Any instance may sign; a checkpoint at a sequence that already has one is skipped,
  * so several instances never conflict. Sealed, nothing is signed (the key cannot be opened).
+ *
+ * It signs only a head it has verified: the records since the latest signed checkpoint (whose signature it
+ * checks) are re-hashed up to the head, and the head must be that last hash. Otherwise, records were rewritten,
+ * deleted or added behind Keyhold's back: it refuses, logs an error and reports the refusal in
+ * `signingStatus()` (GET /api/v1/audit/checkpoints) until it signs again. The work is bounded by the records
+ * since the latest checkpoint.
  */
 export class AuditCheckpointer {
   private readonly logger = new Logger('AuditCheckpointer');
   private timer: NodeJS.Timeout | null = null;
   private lastSigned = 0;
   private running: Promise<AuditCheckpoint | null> | null = null;
+  private refusal: AuditCheckpointSigningView['refusal'] = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -55,20 +74,41 @@ export class AuditCheckpointer {
     return this.running;
   }
 
+  /** Whether the latest attempt signed, or was refused (and why): what the admin API shows. */
+  signingStatus(): AuditCheckpointSigningView {
+    return { status: this.refusal ? 'refused' : 'ok', refusal: this.refusal };
+  }
+
   private async sign(): Promise<AuditCheckpoint | null> {
-    const [head] = await this.dataSource.query(`SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1`);
-    const sequence = Number(head?.sequence ?? 0);
-    if (sequence === 0) return null;
-    const [latest] = await this.dataSource.query(`SELECT max(sequence)::text AS sequence FROM keyhold_audit_checkpoints`);
-    if (Number(latest?.sequence ?? 0) >= sequence) {
-      this.lastSigned = Math.max(this.lastSigned, Number(latest.sequence));
+    // Head and latest checkpoint in one statement (one snapshot): a checkpoint is only ever signed at a head
+    // that was committed, so in one snapshot the head is never behind the latest checkpoint unless rewound.
+    const [row] = await this.dataSource.query(
+      `SELECT h.sequence::text AS head_sequence, h.hash AS head_hash_now, c.*
+         FROM keyhold_audit_chain_head h
+         LEFT JOIN LATERAL (SELECT * FROM keyhold_audit_checkpoints ORDER BY sequence DESC LIMIT 1) c ON true
+        WHERE h.id = 1`,
+    );
+    const head: AuditChainPoint = { sequence: Number(row?.head_sequence ?? 0), hash: row?.head_hash_now as string };
+    if (head.sequence === 0) return null;
+    const latest = row.sequence === null || row.sequence === undefined ? null : auditCheckpointFromRow(row);
+    if (latest && latest.sequence >= head.sequence) {
+      this.lastSigned = Math.max(this.lastSigned, latest.sequence);
+      if (latest.sequence > head.sequence) {
+        return this.refuse(head, latest.sequence, `the chain head #${head.sequence} is behind the signed checkpoint #${latest.sequence}: records after #${head.sequence} were deleted and the head rewound`);
+      }
+      if (latest.headHash !== head.hash) return this.refuse(head, latest.sequence, `the chain head #${head.sequence} does not match the checkpoint signed at that sequence`);
       return null;
     }
     const signing = await this.keys.signing();
     if (!signing) return null;
+    if (latest && !verifyCheckpointSignature(signing.publicKeyPem, latest)) {
+      return this.refuse(head, latest.sequence, `the latest checkpoint #${latest.sequence} does not verify under the audit public key`);
+    }
+    const broken = await this.verifySince(latest ? { sequence: latest.sequence, hash: latest.headHash } : { sequence: 0, hash: GENESIS_HASH }, head);
+    if (broken) return this.refuse(head, latest?.sequence ?? 0, broken);
     const checkpoint = signCheckpoint(signing.privateKeyDer, {
-      sequence,
-      headHash: head.hash as string,
+      sequence: head.sequence,
+      headHash: head.hash,
       time: this.now().toISOString(),
       keyFingerprint: signing.fingerprint,
     });
@@ -77,8 +117,34 @@ export class AuditCheckpointer {
        ON CONFLICT (sequence) DO NOTHING`,
       [checkpoint.sequence, checkpoint.headHash, checkpoint.time, checkpoint.keyFingerprint, checkpoint.signature],
     );
-    this.lastSigned = sequence;
-    this.logger.log({ msg: 'audit checkpoint signed', sequence });
+    this.lastSigned = head.sequence;
+    this.refusal = null;
+    this.logger.log({ msg: 'audit checkpoint signed', sequence: head.sequence });
     return checkpoint;
+  }
+
+  /**
+   * Re-verifies the records after `from` (a signed checkpoint, or the genesis) up to `head`, page by page, each
+   * page anchored on the last record of the one before; the reason it fails, or null.
+   */
+  private async verifySince(from: AuditChainPoint, head: AuditChainPoint): Promise<string | null> {
+    let anchor = from;
+    for (;;) {
+      const query = auditRecordsQuery({ toSequence: head.sequence }, anchor.sequence, VERIFY_PAGE);
+      const rows: Array<Record<string, unknown>> = await this.dataSource.query(query.text, query.values);
+      const records = rows.map(auditRecordFromRow);
+      const last = rows.length < VERIFY_PAGE;
+      const result = verifyAuditChain(records, { anchor, head: last ? head : undefined });
+      if (!result.ok) return result.broken.message;
+      if (last) return null;
+      anchor = { sequence: result.lastSequence as number, hash: result.lastHash as string };
+    }
+  }
+
+  private refuse(head: AuditChainPoint, sinceSequence: number, reason: string): never {
+    this.lastSigned = Math.max(this.lastSigned, head.sequence); // no retry on every append: the timer (or a request) tries again
+    this.refusal = { at: this.now().toISOString(), headSequence: head.sequence, sinceSequence, reason };
+    this.logger.error({ msg: 'audit checkpoint refused: the chain does not verify since the last checkpoint', headSequence: head.sequence, sinceSequence, reason });
+    throw new CheckpointRefusedError(`checkpoint refused: ${reason}`);
   }
 }

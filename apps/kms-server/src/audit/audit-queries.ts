@@ -12,7 +12,19 @@ import {
 
 /** Reads of the audit trail for the admin API: filtered, in sequence order, paged by sequence. */
 export class AuditQueries {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly dataSource: Pick<DataSource, 'query'>) {}
+
+  /**
+   * Runs `read` with queries that all see one snapshot (a read-only REPEATABLE READ transaction): an export's
+   * records, checkpoints and head then agree, whatever is appended meanwhile.
+   */
+  snapshot<T>(read: (queries: AuditQueries) => Promise<T>): Promise<T> {
+    const dataSource = this.dataSource as DataSource;
+    return dataSource.transaction('REPEATABLE READ', async (manager) => {
+      await manager.query('SET TRANSACTION READ ONLY');
+      return read(new AuditQueries(manager));
+    });
+  }
 
   async records(filter: AuditFilter, limit: number, afterSequence = 0): Promise<AuditRecordView[]> {
     const query = auditRecordsQuery(filter, afterSequence, limit);

@@ -117,7 +117,80 @@ describe('audit verifier: the first broken link', () => {
   it('a range that does not start at 1 is checked from its anchor', () => {
     const records = chain(6);
     assert.equal(verifyAuditChain(records.slice(2)).ok, true);
-    const anchored = verifyAuditChain(records.slice(2), { anchorHash: records[0].hash });
+    assert.equal(verifyAuditChain(records.slice(2), { anchor: { sequence: 2, hash: records[1].hash } }).ok, true);
+    const anchored = verifyAuditChain(records.slice(2), { anchor: { sequence: 2, hash: records[0].hash } });
     assert.deepEqual(!anchored.ok && anchored.broken.sequence, 3);
+    // The first records of the range deleted: the anchor knows where the range starts.
+    const headless = verifyAuditChain(records.slice(3), { anchor: { sequence: 2, hash: records[1].hash } });
+    assert.deepEqual(!headless.ok && [headless.broken.kind, headless.broken.sequence], ['deleted', 3]);
+    // From sequence 1 the anchor is the genesis.
+    assert.equal(verifyAuditChain(records, { anchor: { sequence: 0, hash: GENESIS_HASH } }).ok, true);
+  });
+});
+
+describe('audit verifier: signed checkpoints without their records (truncation)', () => {
+  const keys = generateEd25519KeyPair();
+  const fingerprint = publicKeyFingerprint(keys.publicKeyPem);
+  const signAt = (records: readonly AuditRecord[], sequence: number) =>
+    signCheckpoint(keys.privateKeyDer, { sequence, headHash: records[sequence - 1].hash, time: records[sequence - 1].time, keyFingerprint: fingerprint });
+
+  it('a tail deleted and the head rewound: the checkpoint past the last record names the missing range', () => {
+    const records = chain(8);
+    const checkpoints = [signAt(records, 3), signAt(records, 8)];
+    const kept = records.slice(0, 5);
+    // The head rewound to the last record kept: the chain and the head agree, only the checkpoint at #8 tells.
+    const options = { checkpoints, publicKeyPem: keys.publicKeyPem, head: { sequence: 5, hash: kept[4].hash }, anchor: { sequence: 0, hash: GENESIS_HASH } };
+    assert.equal(verifyAuditChain(kept, { ...options, checkpoints: [checkpoints[0]] }).ok, true, 'without the later checkpoint nothing shows');
+    const result = verifyAuditChain(kept, options);
+    assert.equal(result.ok, false);
+    assert.deepEqual(!result.ok && [result.broken.kind, result.broken.sequence, result.broken.position], ['deleted', 6, 5]);
+    assert.equal(!result.ok && result.broken.message, 'records after #5 are missing: a signed checkpoint covers sequence #8');
+    // Every record deleted and the head rewound to nothing: the same.
+    const empty = verifyAuditChain([], { ...options, head: { sequence: 0, hash: GENESIS_HASH } });
+    assert.deepEqual(!empty.ok && [empty.broken.kind, empty.broken.sequence, empty.broken.message], ['deleted', 1, 'records after #0 are missing: a signed checkpoint covers sequence #3']);
+  });
+
+  it('an export cut short (no head, no anchor): a checkpoint past its last record, or before its first, fails', () => {
+    const records = chain(8);
+    const checkpoints = [signAt(records, 3), signAt(records, 8)];
+    assert.equal(verifyAuditChain(records, { checkpoints, publicKeyPem: keys.publicKeyPem }).ok, true);
+    const tail = verifyAuditChain(records.slice(0, 6), { checkpoints, publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!tail.ok && [tail.broken.kind, tail.broken.sequence], ['deleted', 7]);
+    const start = verifyAuditChain(records.slice(4), { checkpoints, publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!start.ok && [start.broken.kind, start.broken.sequence, start.broken.message], ['deleted', 3, 'records before #5 are missing: a signed checkpoint covers sequence #3']);
+    const none = verifyAuditChain([], { checkpoints, publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!none.ok && [none.broken.kind, none.broken.message], ['deleted', 'records after the start of the range are missing: a signed checkpoint covers sequence #3']);
+  });
+
+  it('a gap inside the range is reported once, as the gap; a checkpoint before the anchor is outside the range', () => {
+    const records = chain(8);
+    const checkpoints = [signAt(records, 4), signAt(records, 8)];
+    const gap = verifyAuditChain([...records.slice(0, 3), ...records.slice(4)], { checkpoints, publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!gap.ok && [gap.broken.kind, gap.broken.sequence], ['deleted', 4]);
+    const ranged = verifyAuditChain(records.slice(5), { checkpoints, publicKeyPem: keys.publicKeyPem, anchor: { sequence: 5, hash: records[4].hash } });
+    assert.deepEqual(ranged.ok && [ranged.records, ranged.lastCheckpointSequence], [3, 8]);
+    // A checkpoint at the anchor is checked against it.
+    const atAnchor = verifyAuditChain(records.slice(4), { checkpoints, publicKeyPem: keys.publicKeyPem, anchor: { sequence: 4, hash: records[3].hash } });
+    assert.equal(atAnchor.ok, true);
+    const wrongAnchor = verifyAuditChain([], { checkpoints: [checkpoints[0]], publicKeyPem: keys.publicKeyPem, anchor: { sequence: 4, hash: records[2].hash } });
+    assert.deepEqual(!wrongAnchor.ok && wrongAnchor.broken.kind, 'checkpoint-mismatch');
+    // A forged checkpoint past the end is a bad signature, not a truncation.
+    const forged = { ...checkpoints[1], sequence: 9 };
+    const bad = verifyAuditChain(records, { checkpoints: [forged], publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!bad.ok && bad.broken.kind, 'bad-signature');
+  });
+
+  it('the head against the records: behind them, or behind the anchor', () => {
+    const records = chain(6);
+    const behind = verifyAuditChain(records, { head: { sequence: 4, hash: records[3].hash } });
+    assert.deepEqual(!behind.ok && [behind.broken.kind, behind.broken.sequence], ['inserted', 5]);
+    const otherHash = verifyAuditChain(records, { head: { sequence: 4, hash: records[2].hash } });
+    assert.deepEqual(!otherHash.ok && [otherHash.broken.kind, otherHash.broken.sequence], ['altered', 4]);
+    const rewound = verifyAuditChain([], { anchor: { sequence: 6, hash: records[5].hash }, head: { sequence: 4, hash: records[3].hash } });
+    assert.deepEqual(!rewound.ok && [rewound.broken.kind, rewound.broken.sequence], ['deleted', 5]);
+    // A segment from a checkpoint to the head, as the checkpointer checks it before signing.
+    assert.equal(verifyAuditChain(records.slice(3), { anchor: { sequence: 3, hash: records[2].hash }, head: { sequence: 6, hash: records[5].hash } }).ok, true);
+    const shortOfHead = verifyAuditChain([], { anchor: { sequence: 3, hash: records[2].hash }, head: { sequence: 6, hash: records[5].hash } });
+    assert.deepEqual(!shortOfHead.ok && [shortOfHead.broken.kind, shortOfHead.broken.sequence], ['deleted', 4]);
   });
 });

@@ -30,12 +30,19 @@ export interface VerifyOptions {
   checkpoints?: readonly AuditCheckpoint[];
   publicKeyPem?: string;
   /**
-   * A range that does not start at sequence 1 cannot check its first record's link; give the hash of the record
-   * before it here when known. From sequence 1 the link to the genesis hash is always checked.
+   * A range that does not start at sequence 1 cannot check its first record's link; give the record before it
+   * here when known (its sequence and hash: from the database, or a signed checkpoint). The first record must then
+   * be the next one and link to it. From sequence 1 the link to the genesis hash is always checked.
    */
-  anchorHash?: string;
+  anchor?: AuditChainPoint;
   /** The chain head as the database reports it: a tail deleted after the last record is caught with it. */
-  head?: { sequence: number; hash: string };
+  head?: AuditChainPoint;
+}
+
+/** A point of the chain: a record's sequence and hash. */
+export interface AuditChainPoint {
+  sequence: number;
+  hash: string;
 }
 
 /**
@@ -43,6 +50,10 @@ export interface VerifyOptions {
  * matches its hash (altered), a gap in the chain (deleted), a record out of place (reordered) or one that does
  * not belong to the chain at all (inserted); then checks every checkpoint's signature and that the chain
  * passes through the hash it signed (which catches a chain rewritten and re-hashed from some point on).
+ *
+ * Every checkpoint given must find its record (or the anchor) in the input: the caller passes the checkpoints of
+ * the range it reads and, when it reads up to the chain head, every checkpoint after it. A validly signed
+ * checkpoint past the last record is the proof that records were deleted from the tail (and the head rewound).
  */
 export function verifyAuditChain(records: readonly AuditRecord[], options: VerifyOptions = {}): AuditVerification {
   const checkpoints = options.checkpoints ?? [];
@@ -54,11 +65,13 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
     positionOfHash.set(record.hash, position);
   });
 
-  let previous: AuditRecord | null = null;
+  const anchor = options.anchor ?? null;
+  let previous: AuditChainPoint | null = anchor;
+  let lastRecord: AuditRecord | null = null;
   for (let position = 0; position < records.length; position += 1) {
     const record = records[position];
     const expectedSequence = previous ? previous.sequence + 1 : record.sequence;
-    const expectedPrev = previous ? previous.hash : record.sequence === 1 ? GENESIS_HASH : (options.anchorHash ?? record.prevHash);
+    const expectedPrev = previous ? previous.hash : record.sequence === 1 ? GENESIS_HASH : record.prevHash;
     if (record.prevHash !== expectedPrev) {
       const linkedLater = (successorOf.get(expectedPrev) ?? -1) > position || (positionOfHash.get(record.prevHash) ?? -1) > position;
       const kind: AuditBreakKind = linkedLater ? 'reordered' : record.sequence > expectedSequence ? 'deleted' : 'inserted';
@@ -89,6 +102,7 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
       return fail({ kind: 'altered', sequence: record.sequence, position, message: `record #${record.sequence} was altered: its content no longer matches its hash` });
     }
     previous = record;
+    lastRecord = record;
   }
   if (previous && options.head && options.head.sequence > previous.sequence) {
     return fail({
@@ -99,10 +113,32 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
     });
   }
   if (previous && options.head && options.head.sequence === previous.sequence && options.head.hash !== previous.hash) {
-    return fail({ kind: 'altered', sequence: previous.sequence, position: records.length - 1, message: `the last record #${previous.sequence} does not match the chain head` });
+    return fail({ kind: 'altered', sequence: previous.sequence, position: lastRecord ? records.length - 1 : null, message: `the last record #${previous.sequence} does not match the chain head` });
+  }
+  if (previous && options.head && options.head.sequence < previous.sequence) {
+    const head = options.head;
+    const atHead = records.findIndex((record) => record.sequence === head.sequence);
+    if (atHead >= 0 && records[atHead].hash !== head.hash) {
+      return fail({ kind: 'altered', sequence: head.sequence, position: atHead, message: `record #${head.sequence} does not match the chain head` });
+    }
+    if (!lastRecord) {
+      return fail({
+        kind: 'deleted',
+        sequence: head.sequence + 1,
+        position: null,
+        message: `the chain head #${head.sequence} is behind #${previous.sequence}, known to exist: records after #${head.sequence} were deleted and the head rewound`,
+      });
+    }
+    return fail({
+      kind: 'inserted',
+      sequence: head.sequence + 1,
+      position: atHead + 1,
+      message: `the chain head is #${head.sequence} but records continue to #${previous.sequence}: they were added past the head (or the head was rewound)`,
+    });
   }
 
-  const bySequence = new Map(records.map((record) => [record.sequence, record]));
+  const bySequence = new Map<number, AuditChainPoint>(records.map((record) => [record.sequence, record]));
+  if (anchor) bySequence.set(anchor.sequence, anchor);
   let lastCheckpointSequence: number | null = null;
   for (const checkpoint of [...checkpoints].sort((a, b) => a.sequence - b.sequence)) {
     if (options.publicKeyPem === undefined || !verifyCheckpointSignature(options.publicKeyPem, checkpoint)) {
@@ -114,7 +150,26 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
       });
     }
     const record = bySequence.get(checkpoint.sequence);
-    if (!record) continue; // outside the range given
+    if (!record) {
+      // Gaps between records were reported above: the record is missing from an end of the range.
+      const first = records[0]?.sequence;
+      if (anchor && checkpoint.sequence < anchor.sequence) continue; // before the range given
+      if (!anchor && first !== undefined && checkpoint.sequence < first) {
+        return fail({
+          kind: 'deleted',
+          sequence: checkpoint.sequence,
+          position: 0,
+          message: `records before #${first} are missing: a signed checkpoint covers sequence #${checkpoint.sequence}`,
+        });
+      }
+      const present = lastRecord?.sequence ?? anchor?.sequence;
+      return fail({
+        kind: 'deleted',
+        sequence: present === undefined ? checkpoint.sequence : present + 1,
+        position: records.length,
+        message: `records after ${present === undefined ? 'the start of the range' : `#${present}`} are missing: a signed checkpoint covers sequence #${checkpoint.sequence}`,
+      });
+    }
     if (record.hash !== checkpoint.headHash) {
       return fail({
         kind: 'checkpoint-mismatch',
@@ -130,8 +185,8 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
     records: records.length,
     checkpoints: checkpoints.length,
     firstSequence: records[0]?.sequence ?? null,
-    lastSequence: previous?.sequence ?? null,
-    lastHash: previous?.hash ?? null,
+    lastSequence: lastRecord?.sequence ?? null,
+    lastHash: lastRecord?.hash ?? null,
     lastCheckpointSequence,
   };
 }
