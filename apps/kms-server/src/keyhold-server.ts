@@ -355,7 +355,7 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
   });
   const keys = new AuditKeys(options.dataSource, masterKey, bootstrapAuditScope(trail, clock));
   const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now);
-  trail.onAppended((head) => checkpointer.noticeHead(head));
+  trail.onAppended((head, committed) => checkpointer.noticeHead(head, committed));
   if (!sealState.sealed) await keys.ensure(now());
   const publicKeyPem = await keys.publicKeyPem();
   if (publicKeyPem) {

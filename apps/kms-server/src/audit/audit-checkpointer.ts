@@ -41,6 +41,8 @@ export class AuditCheckpointer {
   private lastSigned = 0;
   private running: Promise<AuditCheckpoint | null> | null = null;
   private refusal: AuditCheckpointSigningView['refusal'] = null;
+  /** The last record this instance's group commit wrote, as it wrote it: the database must still hold it. */
+  private witnessed: AuditChainPoint | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -61,8 +63,12 @@ export class AuditCheckpointer {
     return this.running ?? Promise.resolve();
   }
 
-  /** Called after every append of this instance: signs once enough records have piled up. */
-  noticeHead(headSequence: number): void {
+  /**
+   * Called after every append of this instance (with the last record, once committed): signs once enough records
+   * have piled up.
+   */
+  noticeHead(headSequence: number, committed: AuditChainPoint | null = null): void {
+    if (committed && committed.sequence > (this.witnessed?.sequence ?? 0)) this.witnessed = committed;
     if (this.policy.everyRecords > 0 && headSequence - this.lastSigned >= this.policy.everyRecords && !this.running) {
       void this.checkpoint().catch(() => undefined);
     }
@@ -80,6 +86,8 @@ export class AuditCheckpointer {
   }
 
   private async sign(): Promise<AuditCheckpoint | null> {
+    // Taken before the head is read: what this instance committed is then at or before that head.
+    const witnessed = this.witnessed;
     // Head and latest checkpoint in one statement (one snapshot): a checkpoint is only ever signed at a head
     // that was committed, so in one snapshot the head is never behind the latest checkpoint unless rewound.
     const [row] = await this.dataSource.query(
@@ -104,7 +112,11 @@ export class AuditCheckpointer {
     if (latest && !verifyCheckpointSignature(signing.publicKeyPem, latest)) {
       return this.refuse(head, latest.sequence, `the latest checkpoint #${latest.sequence} does not verify under the audit public key`);
     }
-    const broken = await this.verifySince(latest ? { sequence: latest.sequence, hash: latest.headHash } : { sequence: 0, hash: GENESIS_HASH }, head);
+    if (witnessed && witnessed.sequence > head.sequence) {
+      return this.refuse(head, latest?.sequence ?? 0, `the chain head #${head.sequence} is behind #${witnessed.sequence}, which this instance wrote: records were deleted and the head rewound`);
+    }
+    const from = latest ? { sequence: latest.sequence, hash: latest.headHash } : { sequence: 0, hash: GENESIS_HASH };
+    const broken = await this.verifySince(from, head, witnessed && witnessed.sequence > from.sequence ? witnessed : null);
     if (broken) return this.refuse(head, latest?.sequence ?? 0, broken);
     const checkpoint = signCheckpoint(signing.privateKeyDer, {
       sequence: head.sequence,
@@ -125,9 +137,11 @@ export class AuditCheckpointer {
 
   /**
    * Re-verifies the records after `from` (a signed checkpoint, or the genesis) up to `head`, page by page, each
-   * page anchored on the last record of the one before; the reason it fails, or null.
+   * page anchored on the last record of the one before; the reason it fails, or null. A chain rewritten after
+   * `from` and re-hashed consistently verifies as a chain, but not through `witnessed`, the last record this
+   * instance wrote (when there is one since `from`): the hash there commits to every record before it.
    */
-  private async verifySince(from: AuditChainPoint, head: AuditChainPoint): Promise<string | null> {
+  private async verifySince(from: AuditChainPoint, head: AuditChainPoint, witnessed: AuditChainPoint | null): Promise<string | null> {
     let anchor = from;
     for (;;) {
       const query = auditRecordsQuery({ toSequence: head.sequence }, anchor.sequence, VERIFY_PAGE);
@@ -136,6 +150,10 @@ export class AuditCheckpointer {
       const last = rows.length < VERIFY_PAGE;
       const result = verifyAuditChain(records, { anchor, head: last ? head : undefined });
       if (!result.ok) return result.broken.message;
+      const mine = witnessed ? records.find((record) => record.sequence === witnessed.sequence) : undefined;
+      if (witnessed && mine && mine.hash !== witnessed.hash) {
+        return `record #${witnessed.sequence} is not the one this instance wrote: the chain up to it was rewritten and re-hashed`;
+      }
       if (last) return null;
       anchor = { sequence: result.lastSequence as number, hash: result.lastHash as string };
     }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ApiError } from '@keyhold/contracts';
-import type { AuditEntry } from '@keyhold/crypto-core';
+import type { AuditChainPoint, AuditEntry } from '@keyhold/crypto-core';
 import { AUDIT_STATEMENT_TIMEOUT_MS, ChainAppender, appendLocked } from './chain-appender';
 import { type GroupCommitOptions, GroupCommitter } from './group-committer';
 
@@ -33,7 +33,7 @@ export class AuditTrail {
   private readonly logger = new Logger('AuditTrail');
   private readonly appender: ChainAppender;
   private readonly committer: GroupCommitter<AuditEntry[], number[]>;
-  private readonly listeners: Array<(head: number) => void> = [];
+  private readonly listeners: Array<(head: number, committed: AuditChainPoint | null) => void> = [];
 
   constructor(private readonly options: AuditTrailOptions) {
     this.appender = new ChainAppender(options.databaseUrl, (error) =>
@@ -71,7 +71,7 @@ export class AuditTrail {
       await manager.query(`SET LOCAL lock_timeout = '${AUDIT_STATEMENT_TIMEOUT_MS}ms'`);
       const records = await appendLocked((sql, parameters) => manager.query(sql, parameters), entries);
       this.appender.forgetHead(); // moved in another transaction: the next group commit takes the locking way
-      this.notify(records[records.length - 1].sequence);
+      this.notify(records[records.length - 1].sequence, null); // not committed yet: the transaction may roll back
       return records.map((record) => record.sequence);
     } catch (error) {
       this.logger.error({ msg: 'audit record not written: the change is rolled back', err: (error as Error).message });
@@ -79,8 +79,12 @@ export class AuditTrail {
     }
   }
 
-  /** Called with the new head sequence after each append of this instance (checkpoints count from it). */
-  onAppended(listener: (headSequence: number) => void): void {
+  /**
+   * Called with the new head sequence after each append of this instance (checkpoints count from it), and, for a
+   * group commit, the last record it committed (sequence and hash): a point of the chain this instance wrote
+   * itself, which the checkpointer checks the database against before signing.
+   */
+  onAppended(listener: (headSequence: number, committed: AuditChainPoint | null) => void): void {
     this.listeners.push(listener);
   }
 
@@ -94,14 +98,15 @@ export class AuditTrail {
     await this.appender.close();
   }
 
-  private notify(head: number): void {
-    for (const listener of this.listeners) listener(head);
+  private notify(head: number, committed: AuditChainPoint | null): void {
+    for (const listener of this.listeners) listener(head, committed);
   }
 
   /** One group commit: every request's entries in one batch; each request gets its own (contiguous) sequences. */
   private async commitGroups(groups: AuditEntry[][]): Promise<number[][]> {
     const records = await this.appender.append(groups.length === 1 ? groups[0] : groups.flat());
-    this.notify(records[records.length - 1].sequence);
+    const last = records[records.length - 1];
+    this.notify(last.sequence, { sequence: last.sequence, hash: last.hash });
     let offset = 0;
     return groups.map((group) => {
       const sequences = new Array<number>(group.length);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { type AuditCheckpoint, publicKeyFingerprint, randomToken, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { auditRecordFromRow } from '@keyhold/contracts';
+import { type AuditCheckpoint, chainRecords, publicKeyFingerprint, randomToken, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import { kmsctl } from '../support/kmsctl';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
 import { OPERATOR, type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
@@ -26,6 +27,15 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     const rows: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence = $1', [sequence]);
     assert.ok(rows[0], `record #${sequence} exists`);
     return rows[0];
+  };
+  const insertRows = async (rows: Row[]) => {
+    for (const row of rows) {
+      const columns = Object.keys(row);
+      await kh.dataSource.query(
+        `INSERT INTO keyhold_audit_records (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+        columns.map((column) => row[column]),
+      );
+    }
   };
   const sequenceOf = (response: { headers: Record<string, unknown> }) => {
     const value = String(response.headers[HEADER]);
@@ -325,10 +335,113 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     assert.equal((await verifyDatabase()).code, 0, 'restored');
 
     const [last] = await kh.dataSource.query('SELECT max(sequence)::int AS max FROM keyhold_audit_records');
+    const lastRow: Row = await record(last.max);
     await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence = $1', [last.max]);
     const truncated = await verifyDatabase();
     assert.equal(truncated.code, 1);
     assert.match(truncated.stdout, new RegExp(`^BROKEN at #${last.max} \\(deleted\\)`));
+    await insertRows([lastRow]);
+    assert.equal((await verifyDatabase()).code, 0, 'restored');
+  });
+
+  it('kmsctl audit verify catches a tail deleted after a signed checkpoint with the head rewound (database and export)', async () => {
+    const [{ sequence: kept }] = await kh.dataSource.query('SELECT sequence::int AS sequence FROM keyhold_audit_chain_head');
+    for (let i = 0; i < 3; i += 1) await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
+    const checkpoint = await kh.server.audit.checkpointer.checkpoint();
+    assert.ok(checkpoint && checkpoint.sequence >= kept + 3, 'a checkpoint past the records about to go');
+    assert.equal((await verifyDatabase()).code, 0);
+
+    // Someone with write access to the database deletes the tail and rewinds the head to the last record kept:
+    // the chain and the head agree again; only the signed checkpoint past the end tells.
+    const [headBefore] = await kh.dataSource.query('SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head');
+    const removed: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence > $1 ORDER BY sequence', [kept]);
+    await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence > $1', [kept]);
+    await kh.dataSource.query('UPDATE keyhold_audit_chain_head SET sequence = $1, hash = $2 WHERE id = 1', [kept, (await record(kept)).hash]);
+    try {
+      const expected = new RegExp(`^BROKEN at #${kept + 1} \\(deleted\\): records after #${kept} are missing: a signed checkpoint covers sequence #${checkpoint.sequence}`);
+      const whole = await verifyDatabase();
+      assert.equal(whole.code, 1, whole.stdout + whole.stderr);
+      assert.match(whole.stdout, expected);
+      // A range that starts later, or ends past the last record, reaches the checkpoint too.
+      const from = await kmsctl(['audit', 'verify', '--public-key', publicKeyFile, '--from-sequence', String(kept - 2)], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+      assert.match(from.stdout, expected);
+      const to = await kmsctl(['audit', 'verify', '--public-key', publicKeyFile, '--to-sequence', String(checkpoint.sequence)], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+      assert.equal(to.code, 1);
+      assert.match(to.stdout, expected);
+      // A range that ends before the deletion is intact.
+      const before = await kmsctl(['audit', 'verify', '--public-key', publicKeyFile, '--to-sequence', String(kept - 1)], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+      assert.equal(before.code, 0, before.stdout);
+      // An export to the head carries the checkpoints past its last record, so the file shows it as well.
+      const file = join(dir, 'truncated.jsonl');
+      assert.equal((await kmsctl(['audit', 'export', '--out', file], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl })).code, 0);
+      const offline = await kmsctl(['audit', 'verify', '--file', file, '--public-key', publicKeyFile]);
+      assert.equal(offline.code, 1);
+      assert.match(offline.stdout, expected);
+      // The checkpointer will not sign the rewound head either.
+      await assert.rejects(kh.server.audit.checkpointer.checkpoint(), /checkpoint refused: the chain head #\d+ is behind/);
+    } finally {
+      await insertRows(removed);
+      await kh.dataSource.query('UPDATE keyhold_audit_chain_head SET sequence = $1, hash = $2 WHERE id = 1', [headBefore.sequence, headBefore.hash]);
+    }
+    assert.equal((await verifyDatabase()).code, 0, 'restored');
+  });
+
+  it('the checkpointer signs only a chain that verifies since the last checkpoint; a refusal shows in the admin API', async () => {
+    const checkpoints = (auditorHttp = kh.adminHttp(auditor.session)) => auditorHttp.get('/api/v1/audit/checkpoints').expect(200);
+    const sign = () => kh.adminHttp(auditor.session).post('/api/v1/audit/checkpoints').set('x-csrf-token', auditor.session.csrfToken);
+    await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
+    const signed = await sign().expect(200);
+    assert.ok(signed.body.checkpoint, 'the normal path signs');
+    assert.deepEqual((await checkpoints()).body.signing, { status: 'ok', refusal: null });
+
+    // A record after that checkpoint altered in place: the chain since it no longer verifies.
+    const encrypted = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'YWx0ZXJlZA==' }).expect(200);
+    const target = sequenceOf(encrypted);
+    assert.ok(target > signed.body.checkpoint.sequence);
+    const original: Row = await record(target);
+    await kh.dataSource.query(`UPDATE keyhold_audit_records SET operation = 'random', key_name = NULL WHERE sequence = $1`, [target]);
+    const [{ count: before }] = await kh.dataSource.query('SELECT count(*)::int AS count FROM keyhold_audit_checkpoints');
+    const refused = await sign();
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.body.error.code, 'INVALID_STATE');
+    assert.match(refused.body.error.message, new RegExp(`checkpoint refused: record #${target} was altered`));
+    const [{ count: after }] = await kh.dataSource.query('SELECT count(*)::int AS count FROM keyhold_audit_checkpoints');
+    assert.equal(after, before, 'nothing signed');
+    const status = (await checkpoints()).body.signing;
+    assert.equal(status.status, 'refused');
+    assert.deepEqual([status.refusal.sinceSequence, typeof status.refusal.headSequence], [signed.body.checkpoint.sequence, 'number']);
+    assert.match(status.refusal.reason, new RegExp(`record #${target} was altered`));
+    // The periodic path refuses the same way (and says so in the log, without failing anything else).
+    await assert.rejects(kh.server.audit.checkpointer.checkpoint(), /checkpoint refused/);
+    await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
+
+    // Restored: the next checkpoint is signed, and the refusal clears.
+    await kh.dataSource.query('UPDATE keyhold_audit_records SET operation = $2, key_name = $3 WHERE sequence = $1', [target, original.operation, original.key_name]);
+    const again = await sign().expect(200);
+    assert.ok(again.body.checkpoint.sequence > target);
+    assert.deepEqual((await checkpoints()).body.signing, { status: 'ok', refusal: null });
+
+    // Rewritten after the checkpoint AND re-hashed up to a new head: a consistent chain, but not through the
+    // record this instance last wrote itself.
+    await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
+    const rows: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence > $1 ORDER BY sequence', [again.body.checkpoint.sequence]);
+    const [headBefore] = await kh.dataSource.query('SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head');
+    const views = rows.map(auditRecordFromRow);
+    const rewritten = chainRecords(again.body.checkpoint.sequence, again.body.checkpoint.headHash, views.map((view, i) => ({ ...view, actor: i === 0 ? 'someone-else' : view.actor })));
+    const rewrite = async (chain: ReadonlyArray<{ sequence: number; actor: string | null; prevHash: string; hash: string }>) => {
+      for (const r of chain) await kh.dataSource.query('UPDATE keyhold_audit_records SET actor = $2, prev_hash = $3, hash = $4 WHERE sequence = $1', [r.sequence, r.actor, r.prevHash, r.hash]);
+      await kh.dataSource.query('UPDATE keyhold_audit_chain_head SET hash = $1 WHERE id = 1', [chain[chain.length - 1].hash]);
+    };
+    await rewrite(rewritten);
+    try {
+      await assert.rejects(kh.server.audit.checkpointer.checkpoint(), /is not the one this instance wrote: the chain up to it was rewritten and re-hashed/);
+      assert.equal(kh.server.audit.checkpointer.signingStatus().status, 'refused');
+    } finally {
+      await rewrite(views);
+      assert.equal(headBefore.hash, views[views.length - 1].hash);
+    }
+    assert.ok(await kh.server.audit.checkpointer.checkpoint(), 'signs again once restored');
+    assert.equal((await verifyDatabase()).code, 0);
   });
 
   // Last: moving the clock two days ends the admin sessions above.
