@@ -42,8 +42,9 @@ export async function verifyCommand(options: { file?: string; databaseUrl?: stri
     return 1;
   }
   const range = result.records ? `#${result.firstSequence}..#${result.lastSequence}` : 'no records';
+  // What a signature does not cover, the chain alone cannot prove: a rewrite re-hashed to the end, or a tail cut off.
   const covered = result.lastCheckpointSequence === null
-    ? 'no signed checkpoint within the range'
+    ? 'no signed checkpoint within the range: the chain is consistent, but neither its content nor its end is proven'
     : `latest signed checkpoint #${result.lastCheckpointSequence}; ${Number(result.lastSequence) - result.lastCheckpointSequence} record(s) after it are chained but not yet signed`;
   io.out(`OK: ${result.records} record(s) ${range}, ${result.checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}`);
   return 0;

@@ -62,5 +62,19 @@ describe('kmsctl', () => {
     const broken = capture();
     assert.equal(await run(['audit', 'verify', '--file', bad, '--public-key', keyFile], broken.io), 1);
     assert.match(broken.out[0], /^BROKEN at #3 \(reordered\)/);
+
+    // The last record cut from the file: its checkpoint remains, without its record.
+    const cut = join(dir, 'cut.jsonl');
+    writeFileSync(cut, [lines[0], lines[1], lines[2], lines[3], lines[5]].map((line) => JSON.stringify(line)).join('\n'));
+    const truncated = capture();
+    assert.equal(await run(['audit', 'verify', '--file', cut, '--public-key', keyFile], truncated.io), 1);
+    assert.equal(truncated.out[0], 'BROKEN at #4 (deleted): records after #3 are missing: a signed checkpoint covers sequence #4');
+
+    // Without any checkpoint, only the chain itself is checked, and the output says what that leaves unproven.
+    const unsigned = join(dir, 'unsigned.jsonl');
+    writeFileSync(unsigned, lines.slice(0, 5).map((line) => JSON.stringify(line)).join('\n'));
+    const chainOnly = capture();
+    assert.equal(await run(['audit', 'verify', '--file', unsigned, '--public-key', keyFile], chainOnly.io), 0);
+    assert.match(chainOnly.out[0], /^OK: 4 record\(s\) #1\.\.#4, 0 checkpoint\(s\).*no signed checkpoint/);
   });
 });
