@@ -1,5 +1,5 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import type { AuditPageView, AuditPublicKeyView, AuditRecordView } from '@keyhold/contracts';
+import type { AuditCheckpointSigningView, AuditCheckpointsView, AuditPageView, AuditPublicKeyView, AuditRecordView } from '@keyhold/contracts';
 import { api, messageOf } from './api';
 import { formatDate } from './format';
 import { Card, IDLE, type Progress, Status } from './ui';
@@ -42,6 +42,7 @@ export function AuditPage() {
   const [nextCursor, setNextCursor] = useState<string | null>(null);
   const [progress, setProgress] = useState<Progress>({ kind: 'busy', text: 'Loading the audit trail…' });
   const [publicKey, setPublicKey] = useState<AuditPublicKeyView | null>(null);
+  const [signing, setSigning] = useState<AuditCheckpointSigningView | null>(null);
 
   const load = useCallback(async (shown: Filters, cursor: string | null) => {
     try {
@@ -63,7 +64,8 @@ export function AuditPage() {
   useEffect(() => {
     void (async () => {
       try {
-        const { head } = await api<{ head: { sequence: number } }>('GET', '/api/v1/audit/checkpoints');
+        const { head, signing: status } = await api<AuditCheckpointsView>('GET', '/api/v1/audit/checkpoints');
+        setSigning(status);
         const latest = { ...NO_FILTERS, fromSequence: String(Math.max(1, head.sequence - PAGE + 1)) };
         setFilters(latest);
         await load(latest, null);
@@ -187,6 +189,12 @@ export function AuditPage() {
         ) : null}
       </Card>
       <Card title="Verifying">
+        {signing?.refusal ? (
+          <p className="status status-error" role="alert" data-testid="checkpoint-refused">
+            Keyhold refused to sign a checkpoint ({formatDate(signing.refusal.at)}): the chain since checkpoint #{signing.refusal.sinceSequence} does not
+            verify up to #{signing.refusal.headSequence}. {signing.refusal.reason}. Check it with <code>kmsctl audit verify</code>.
+          </p>
+        ) : null}
         <p>
           Records form a hash chain, and Keyhold signs checkpoints of its head with an Ed25519 key. Check an export offline with{' '}
           <code>kmsctl audit verify --file keyhold-audit.jsonl --public-key audit.pem</code>: it names the first altered, missing or reordered record.

@@ -94,4 +94,20 @@ describe('admin console in Chromium: the audit screen', { skip: browserSkip }, (
     assert.equal(await narrow.page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth'), 0);
     await narrow.context.close();
   });
+
+  it('shows a refused checkpoint: the chain since the last one did not verify', async () => {
+    await kh.server.audit.checkpointer.checkpoint();
+    const encrypted = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'aGVsbG8=' }).expect(200);
+    const target = Number(encrypted.headers['keyhold-audit-sequence']);
+    await kh.dataSource.query(`UPDATE keyhold_audit_records SET outcome = 'refused' WHERE sequence = $1`, [target]);
+    await assert.rejects(kh.server.audit.checkpointer.checkpoint(), /checkpoint refused/);
+    const { page, context } = await signedInDevice(alice);
+    await page.goto(`${kh.adminOrigin}/audit`, { waitUntil: 'domcontentloaded' });
+    const alert = page.getByTestId('checkpoint-refused');
+    await alert.waitFor(WAIT);
+    assert.match(await alert.innerText(), new RegExp(`refused to sign a checkpoint .*record #${target} was altered`, 's'));
+    await context.close();
+    await kh.dataSource.query(`UPDATE keyhold_audit_records SET outcome = 'success' WHERE sequence = $1`, [target]);
+    assert.ok(await kh.server.audit.checkpointer.checkpoint(), 'signs again once restored');
+  });
 });
