@@ -17,6 +17,9 @@ ${UNSEAL_USAGE}
 
 --database-url defaults to KEYHOLD_AUDIT_DATABASE_URL; a role with SELECT on the keyhold_audit_* tables is
 enough (docs/audit.md). verify exits 0 when the chain is intact, 1 at the first broken link, 2 on bad usage.
+Up to the head (no --to-sequence, or one past the last record), verify reads every signed checkpoint from
+the start of the range: one whose record is missing means records were deleted (a tail, the head rewound),
+and so does one in an export file. Records after the latest checkpoint are proven by the chain only.
 `;
 
 const OPTIONS = {

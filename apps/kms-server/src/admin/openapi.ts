@@ -90,9 +90,9 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'post', path: '/api/v1/master-key/rotate', summary: 'Rotate the master key: requests the `rotate-master-key` sensitive operation; once approved a new version wraps new material and everything is rewrapped in the background', access: ['admin'] },
   { method: 'post', path: '/api/v1/master-key/versions/{version}/retire', summary: 'Retire a master-key version: requests `retire-master-key-version`; refused while any row still references it; deletes its sealed key', access: ['admin'] },
   { method: 'get', path: '/api/v1/audit/records', summary: 'Audit records in sequence order, filtered by time range, actor, key, operation, outcome or sequence range; cursor paging (docs/audit.md)', access: AUDIT, query: auditQuerySchema },
-  { method: 'get', path: '/api/v1/audit/export', summary: 'Export as JSON Lines: a header, the matching records, then the signed checkpoints in their range; verify with `kmsctl audit verify --file`', access: AUDIT, query: auditFilterSchema },
-  { method: 'get', path: '/api/v1/audit/checkpoints', summary: 'Signed checkpoints (sequence, chain head hash, time, Ed25519 signature) and the current chain head', access: AUDIT },
-  { method: 'post', path: '/api/v1/audit/checkpoints', summary: 'Sign a checkpoint of the current chain head now', access: AUDIT },
+  { method: 'get', path: '/api/v1/audit/export', summary: 'Export as JSON Lines: a header, the matching records, then the signed checkpoints in their range (to the head: every later one too); verify with `kmsctl audit verify --file`', access: AUDIT, query: auditFilterSchema },
+  { method: 'get', path: '/api/v1/audit/checkpoints', summary: 'Signed checkpoints (sequence, chain head hash, time, Ed25519 signature), the current chain head, and whether this instance signs or refused (the chain since the last checkpoint did not verify)', access: AUDIT },
+  { method: 'post', path: '/api/v1/audit/checkpoints', summary: 'Sign a checkpoint of the current chain head now, after re-verifying the chain since the last one (409 INVALID_STATE when it does not verify: nothing is signed)', access: AUDIT },
   { method: 'get', path: '/api/v1/audit/public-key', summary: 'The Ed25519 public key that signs audit checkpoints (PEM) and its fingerprint', access: AUDIT },
 ];
 
