@@ -97,13 +97,17 @@ export class AuditCheckpointer {
         WHERE h.id = 1`,
     );
     const head: AuditChainPoint = { sequence: Number(row?.head_sequence ?? 0), hash: row?.head_hash_now as string };
-    if (head.sequence === 0) return null;
-    const latest = row.sequence === null || row.sequence === undefined ? null : auditCheckpointFromRow(row);
-    if (latest && latest.sequence >= head.sequence) {
+    const latest = row?.sequence === null || row?.sequence === undefined ? null : auditCheckpointFromRow(row);
+    if (latest && latest.sequence > head.sequence) {
       this.lastSigned = Math.max(this.lastSigned, latest.sequence);
-      if (latest.sequence > head.sequence) {
-        return this.refuse(head, latest.sequence, `the chain head #${head.sequence} is behind the signed checkpoint #${latest.sequence}: records after #${head.sequence} were deleted and the head rewound`);
-      }
+      return this.refuse(head, latest.sequence, `the chain head #${head.sequence} is behind the signed checkpoint #${latest.sequence}: records after #${head.sequence} were deleted and the head rewound`);
+    }
+    if (witnessed && witnessed.sequence > head.sequence) {
+      return this.refuse(head, latest?.sequence ?? 0, `the chain head #${head.sequence} is behind #${witnessed.sequence}, which this instance wrote: records were deleted and the head rewound`);
+    }
+    if (head.sequence === 0) return null;
+    if (latest && latest.sequence === head.sequence) {
+      this.lastSigned = Math.max(this.lastSigned, latest.sequence);
       if (latest.headHash !== head.hash) return this.refuse(head, latest.sequence, `the chain head #${head.sequence} does not match the checkpoint signed at that sequence`);
       return null;
     }
@@ -111,9 +115,6 @@ export class AuditCheckpointer {
     if (!signing) return null;
     if (latest && !verifyCheckpointSignature(signing.publicKeyPem, latest)) {
       return this.refuse(head, latest.sequence, `the latest checkpoint #${latest.sequence} does not verify under the audit public key`);
-    }
-    if (witnessed && witnessed.sequence > head.sequence) {
-      return this.refuse(head, latest?.sequence ?? 0, `the chain head #${head.sequence} is behind #${witnessed.sequence}, which this instance wrote: records were deleted and the head rewound`);
     }
     const from = latest ? { sequence: latest.sequence, hash: latest.headHash } : { sequence: 0, hash: GENESIS_HASH };
     const broken = await this.verifySince(from, head, witnessed && witnessed.sequence > from.sequence ? witnessed : null);

@@ -440,8 +440,25 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
       await rewrite(views);
       assert.equal(headBefore.hash, views[views.length - 1].hash);
     }
-    assert.ok(await kh.server.audit.checkpointer.checkpoint(), 'signs again once restored');
+    const latest = await kh.server.audit.checkpointer.checkpoint();
+    assert.ok(latest, 'signs again once restored');
     assert.equal((await verifyDatabase()).code, 0);
+
+    // Records after the latest checkpoint deleted and the head rewound onto it: nothing signed covers them, so
+    // kmsctl cannot tell, but this instance wrote the last of them and will not sign over their absence.
+    await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
+    const [headNow] = await kh.dataSource.query('SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head');
+    const tail: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence > $1 ORDER BY sequence', [latest.sequence]);
+    await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence > $1', [latest.sequence]);
+    await kh.dataSource.query('UPDATE keyhold_audit_chain_head SET sequence = $1, hash = $2 WHERE id = 1', [latest.sequence, latest.headHash]);
+    try {
+      assert.equal((await verifyDatabase()).code, 0, 'the chain alone cannot tell');
+      await assert.rejects(kh.server.audit.checkpointer.checkpoint(), new RegExp(`the chain head #${latest.sequence} is behind #${headNow.sequence}, which this instance wrote`));
+    } finally {
+      await insertRows(tail);
+      await kh.dataSource.query('UPDATE keyhold_audit_chain_head SET sequence = $1, hash = $2 WHERE id = 1', [headNow.sequence, headNow.hash]);
+    }
+    assert.ok(await kh.server.audit.checkpointer.checkpoint());
   });
 
   // Last: moving the clock two days ends the admin sessions above.
