@@ -19,6 +19,24 @@ export const enrolmentRequestSchema = z
 export const signInRequestSchema = z.object({ response: webauthnResponseSchema }).strict();
 export const recoveryRequestSchema = z.object({ name: adminNameSchema, code: z.string().min(10).max(64) }).strict();
 export const addPasskeyRequestSchema = z.object({ response: webauthnResponseSchema, name: z.string().trim().min(1).max(100) }).strict();
+/**
+ * What one's own session may do only with a step-up: a fresh, user-verified assertion by one of one's own
+ * passkeys over a single-use challenge made for that action (`POST /api/v1/me/step-up/options`). A session
+ * alone (a stolen cookie) can then neither add a passkey, nor remove one, nor replace the recovery codes.
+ */
+export const STEP_UP_ACTIONS = ['add-passkey', 'remove-passkey', 'recovery-codes'] as const;
+export type StepUpAction = (typeof STEP_UP_ACTIONS)[number];
+export const stepUpOptionsRequestSchema = z.object({ action: z.enum(STEP_UP_ACTIONS) }).strict();
+/**
+ * `stepUp`: the assertion answering the step-up options of this action (used up by the request). Needed, but
+ * optional here: a request without one is answered 401 (this action needs a passkey confirmation), as is a
+ * step-up that is wrong, used or expired, rather than 400.
+ */
+export const stepUpRequestSchema = z.object({ stepUp: webauthnResponseSchema.optional() }).strict();
+/** The step-up is given for the registration options: no passkey is registered without one. */
+export const addPasskeyOptionsRequestSchema = stepUpRequestSchema;
+export const removePasskeyRequestSchema = stepUpRequestSchema;
+export const regenerateRecoveryCodesRequestSchema = stepUpRequestSchema;
 export const renamePasskeyRequestSchema = z.object({ name: z.string().trim().min(1).max(100) }).strict();
 export const inviteRequestSchema = z.object({ role: z.enum(ADMIN_ROLES), name: adminNameSchema.optional() }).strict();
 export const changeRoleRequestSchema = z.object({ role: z.enum(ADMIN_ROLES) }).strict();

@@ -3,12 +3,16 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   type PasskeyView,
   type SessionView,
+  addPasskeyOptionsRequestSchema,
   addPasskeyRequestSchema,
   enrolmentOptionsRequestSchema,
   enrolmentRequestSchema,
   recoveryRequestSchema,
+  regenerateRecoveryCodesRequestSchema,
+  removePasskeyRequestSchema,
   renamePasskeyRequestSchema,
   signInRequestSchema,
+  stepUpOptionsRequestSchema,
 } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
@@ -34,7 +38,10 @@ function clientContext(request: FastifyRequest) {
   return { sourceAddress: request.ip ?? null, userAgent: typeof agent === 'string' ? agent.slice(0, 256) : null };
 }
 
-/** Enrolment (setup link, invitation, recovery), sign-in and sign-out, and one's own passkeys. */
+/**
+ * Enrolment (setup link, invitation, recovery), sign-in and sign-out, and one's own passkeys. Adding or removing a
+ * passkey and replacing the recovery codes need a step-up (a fresh passkey assertion), not the session alone.
+ */
 @Controller('api/v1')
 export class AdminAuthController {
   constructor(
@@ -136,11 +143,19 @@ export class AdminAuthController {
     return { passkeys: (await this.repository.listPasskeys(request.user.admin.id)).map(toPasskeyView) };
   }
 
+  /** A step-up challenge for one action on one's own account (adding or removing a passkey, new recovery codes). */
+  @Post('me/step-up/options')
+  @HttpCode(200)
+  @Roles('admin', 'operator', 'auditor')
+  stepUpOptions(@Req() request: WithUser<AuthenticatedAdmin>, @Body(new ZodPipe(stepUpOptionsRequestSchema)) body: Parsed<typeof stepUpOptionsRequestSchema>) {
+    return this.auth.stepUpOptions(request.user.admin, body.action);
+  }
+
   @Post('me/passkeys/options')
   @HttpCode(200)
   @Roles('admin', 'operator', 'auditor')
-  addPasskeyOptions(@Req() request: WithUser<AuthenticatedAdmin>) {
-    return this.auth.addPasskeyOptions(request.user.admin);
+  addPasskeyOptions(@Req() request: WithUser<AuthenticatedAdmin>, @Body(new ZodPipe(addPasskeyOptionsRequestSchema.optional())) body: Parsed<typeof addPasskeyOptionsRequestSchema> | undefined) {
+    return this.auth.addPasskeyOptions(request.user.admin, body?.stepUp);
   }
 
   @Post('me/passkeys')
@@ -170,17 +185,22 @@ export class AdminAuthController {
   async removePasskey(
     @Req() request: WithUser<AuthenticatedAdmin>,
     @Param('id') id: string,
+    @Body(new ZodPipe(removePasskeyRequestSchema.optional())) body: Parsed<typeof removePasskeyRequestSchema> | undefined,
     @RequestAuditScope() audit?: AuditScope,
   ): Promise<{ passkeys: PasskeyView[] }> {
     // The owner keeps the session they remove it from; their other sessions end.
-    await this.auth.removePasskey(request.user.admin.id, id, request.user.session.id, audit);
+    await this.auth.removeOwnPasskey(request.user.admin, id, body?.stepUp, request.user.session.id, audit);
     return this.passkeys(request);
   }
 
   @Post('me/recovery-codes')
   @HttpCode(200)
   @Roles('admin', 'operator', 'auditor')
-  async regenerateRecoveryCodes(@Req() request: WithUser<AuthenticatedAdmin>, @RequestAuditScope() audit?: AuditScope) {
-    return { recoveryCodes: await this.auth.regenerateRecoveryCodes(request.user.admin, audit) };
+  async regenerateRecoveryCodes(
+    @Req() request: WithUser<AuthenticatedAdmin>,
+    @Body(new ZodPipe(regenerateRecoveryCodesRequestSchema.optional())) body: Parsed<typeof regenerateRecoveryCodesRequestSchema> | undefined,
+    @RequestAuditScope() audit?: AuditScope,
+  ) {
+    return { recoveryCodes: await this.auth.regenerateRecoveryCodes(request.user.admin, body?.stepUp, audit) };
   }
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ApiError } from '@keyhold/contracts';
+import { ApiError, type StepUpAction } from '@keyhold/contracts';
 import {
   RateLimitedError,
   RateLimiter,
@@ -186,11 +186,15 @@ export class AdminAuthService {
     return this.verifyAssertionOf(response, challenge);
   }
 
-  /** Checks an assertion over `challenge` by any passkey of an active admin; moves its counter forward. */
-  async verifyAssertionOf(response: unknown, challenge: string): Promise<AdminRecord> {
+  /**
+   * Checks an assertion over `challenge` by any passkey of an active admin (with `ownerId`, only by a passkey of
+   * that admin: another's is refused before its signature is checked); moves its counter forward.
+   */
+  async verifyAssertionOf(response: unknown, challenge: string, ownerId?: string): Promise<AdminRecord> {
     const credentialId = (response as { id?: unknown })?.id;
     const passkey = typeof credentialId === 'string' ? await this.repository.findPasskeyByCredentialId(credentialId) : null;
     if (!passkey) throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold');
+    if (ownerId !== undefined && passkey.adminId !== ownerId) throw new ApiError('UNAUTHENTICATED', 'confirm with one of your own passkeys');
     const retryAfter = this.accountLimiter.take(`admin:${passkey.adminId}`);
     if (retryAfter > 0) throw new RateLimitedError(retryAfter);
     let newCounter: number;
@@ -215,7 +219,45 @@ export class AdminAuthService {
     return admin;
   }
 
-  async addPasskeyOptions(admin: AdminRecord): Promise<object & { challenge: string }> {
+  /**
+   * Step-up options: a challenge for one `action` of this admin, answered by one of their own passkeys with user
+   * verification. It is single-use and expires in five minutes, like every challenge; the action uses it up.
+   */
+  async stepUpOptions(admin: AdminRecord, action: StepUpAction): Promise<object & { challenge: string }> {
+    const passkeys = await this.repository.listPasskeys(admin.id);
+    const options = await this.webauthn.authenticationOptions({
+      allowCredentialIds: passkeys.map((passkey) => ({ id: passkey.credentialId, transports: passkey.transports })),
+    });
+    await this.challenges.issue('step-up', { adminId: admin.id, action }, { challenge: options.challenge });
+    return options;
+  }
+
+  /**
+   * Uses up the step-up `response` for `action`: it must answer a current step-up challenge issued to this admin
+   * for this very action, be signed by one of their own passkeys, with user verification. A stolen session
+   * cookie alone cannot pass. The challenge is used up even when the rest is refused.
+   */
+  private async consumeStepUp(admin: AdminRecord, action: StepUpAction, response: unknown): Promise<void> {
+    if (response === undefined) {
+      throw new ApiError('UNAUTHENTICATED', `this action needs a fresh passkey confirmation: send \`stepUp\`, your passkey's answer to POST /api/v1/me/step-up/options {"action":"${action}"}`);
+    }
+    const challenge = challengeOfResponse(response);
+    const data = challenge ? (await this.challenges.consume(challenge, 'step-up'))?.data : null;
+    if (!challenge || !data || data.adminId !== admin.id) {
+      throw new ApiError(
+        'UNAUTHENTICATED',
+        'this action needs a fresh passkey confirmation: the step-up answers no current challenge of yours (used, expired or unknown); get one at POST /api/v1/me/step-up/options',
+      );
+    }
+    if (data.action !== action) {
+      throw new ApiError('UNAUTHENTICATED', `that passkey confirmation was made for ${String(data.action)}, not ${action}; confirm this action with a new one`);
+    }
+    await this.verifyAssertionOf(response, challenge, admin.id);
+  }
+
+  /** Registration options for another passkey, given a step-up for `add-passkey` (one step-up, one registration). */
+  async addPasskeyOptions(admin: AdminRecord, stepUp: unknown): Promise<object & { challenge: string }> {
+    await this.consumeStepUp(admin, 'add-passkey', stepUp);
     const options = await this.webauthn.registrationOptions({
       userId: admin.webauthnUserId,
       userName: admin.name,
@@ -288,7 +330,15 @@ export class AdminAuthService {
     if (outcome === 'last') throw new ApiError('INVALID_STATE', 'that is the last passkey of this administrator; add another before removing it');
   }
 
-  async regenerateRecoveryCodes(admin: AdminRecord, audit?: AuditScope): Promise<string[]> {
+  /** Removes one of one's own passkeys (never the last), given a step-up for `remove-passkey`. */
+  async removeOwnPasskey(admin: AdminRecord, passkeyId: string, stepUp: unknown, keepSessionId: string, audit?: AuditScope): Promise<void> {
+    await this.consumeStepUp(admin, 'remove-passkey', stepUp);
+    await this.removePasskey(admin.id, passkeyId, keepSessionId, audit);
+  }
+
+  /** Replaces every recovery code of the admin (the new ones are returned, once), given a step-up for `recovery-codes`. */
+  async regenerateRecoveryCodes(admin: AdminRecord, stepUp: unknown, audit?: AuditScope): Promise<string[]> {
+    await this.consumeStepUp(admin, 'recovery-codes', stepUp);
     const codes = generateRecoveryCodes();
     const hashes = await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code))));
     await this.repository.transaction(async (manager) => {

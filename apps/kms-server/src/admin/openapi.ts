@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  addPasskeyOptionsRequestSchema,
   addPasskeyRequestSchema,
   changeRoleRequestSchema,
   createKeyRequestSchema,
@@ -19,6 +20,9 @@ import {
   unsealShareRequestSchema,
   auditFilterSchema,
   auditQuerySchema,
+  regenerateRecoveryCodesRequestSchema,
+  removePasskeyRequestSchema,
+  stepUpOptionsRequestSchema,
 } from '@keyhold/contracts';
 
 interface Route {
@@ -47,11 +51,12 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'delete', path: '/api/v1/session', summary: 'Sign out', access: ALL },
   { method: 'post', path: '/api/v1/session/sign-out-everywhere', summary: 'Revoke every session of the current administrator', access: ALL },
   { method: 'get', path: '/api/v1/me/passkeys', summary: 'Your passkeys', access: ALL },
-  { method: 'post', path: '/api/v1/me/passkeys/options', summary: 'Registration options for another passkey', access: ALL },
-  { method: 'post', path: '/api/v1/me/passkeys', summary: 'Add a passkey', access: ALL, body: addPasskeyRequestSchema },
+  { method: 'post', path: '/api/v1/me/step-up/options', summary: 'Step-up: assertion options (your own passkeys, user verification required) for one action, add-passkey, remove-passkey or recovery-codes; single-use, 5 minutes', access: ALL, body: stepUpOptionsRequestSchema },
+  { method: 'post', path: '/api/v1/me/passkeys/options', summary: 'Registration options for another passkey; needs a step-up for add-passkey (`stepUp`: the assertion), used up here: one step-up, one passkey', access: ALL, body: addPasskeyOptionsRequestSchema },
+  { method: 'post', path: '/api/v1/me/passkeys', summary: 'Add a passkey (answers the registration options)', access: ALL, body: addPasskeyRequestSchema },
   { method: 'patch', path: '/api/v1/me/passkeys/{id}', summary: 'Rename a passkey', access: ALL, body: renamePasskeyRequestSchema },
-  { method: 'delete', path: '/api/v1/me/passkeys/{id}', summary: 'Remove a passkey (never the last one)', access: ALL },
-  { method: 'post', path: '/api/v1/me/recovery-codes', summary: 'Replace your recovery codes (shown once)', access: ALL },
+  { method: 'delete', path: '/api/v1/me/passkeys/{id}', summary: 'Remove a passkey (never the last one); needs a step-up for remove-passkey in the JSON body', access: ALL, body: removePasskeyRequestSchema },
+  { method: 'post', path: '/api/v1/me/recovery-codes', summary: 'Replace your recovery codes (shown once); needs a step-up for recovery-codes', access: ALL, body: regenerateRecoveryCodesRequestSchema },
   { method: 'get', path: '/api/v1/admins', summary: 'Administrators', access: ALL },
   { method: 'post', path: '/api/v1/admins/invitations', summary: 'Invite an administrator with a role (single-use link, 72 h); with a quorum above 1, operator or auditor only', access: ['admin'], body: inviteRequestSchema },
   { method: 'patch', path: '/api/v1/admins/{id}', summary: "Change an administrator's role; to or from admin only while the quorum is 1 (otherwise the set-admin-role operation)", access: ['admin'], body: changeRoleRequestSchema },

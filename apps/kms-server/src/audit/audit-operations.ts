@@ -50,6 +50,7 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, string>> = {
   'DELETE /api/v1/session': 'admin.sign-out',
   'POST /api/v1/session/sign-out-everywhere': 'admin.sign-out-everywhere',
   'GET /api/v1/me/passkeys': 'passkeys.list',
+  'POST /api/v1/me/step-up/options': 'admin.step-up-options',
   'POST /api/v1/me/passkeys/options': 'passkeys.add-options',
   'POST /api/v1/me/passkeys': 'passkeys.add',
   'PATCH /api/v1/me/passkeys/:id': 'passkeys.rename',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
-import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn } from '../support/test-admins';
+import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn, stepUp } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 
@@ -35,7 +35,7 @@ describe('sensitive operations with the default quorum of one: each needs a fres
 
   it("removes another admin's passkey, but never the last one", async () => {
     const second = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
-    const options = await kh.adminHttp(admins.carol.session).post('/api/v1/me/passkeys/options').expect(200);
+    const options = await kh.adminHttp(admins.carol.session).post('/api/v1/me/passkeys/options').send({ stepUp: await stepUp(kh, admins.carol, 'add-passkey') }).expect(200);
     const added = await kh.adminHttp(admins.carol.session).post('/api/v1/me/passkeys').send({ response: await second.createCredential(options.body), name: 'spare' }).expect(201);
     const done = await run(admins.alice, { kind: 'remove-passkey', adminId: admins.carol.id, passkeyId: added.body.id });
     assert.equal(done.status, 'executed');
@@ -51,7 +51,7 @@ describe('sensitive operations with the default quorum of one: each needs a fres
 
   it('removes a passkey that signed approvals: it never signs in again, the approvals keep their record, its sessions end', async () => {
     const spare = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
-    const options = await kh.adminHttp(admins.alice.session).post('/api/v1/me/passkeys/options').expect(200);
+    const options = await kh.adminHttp(admins.alice.session).post('/api/v1/me/passkeys/options').send({ stepUp: await stepUp(kh, admins.alice, 'add-passkey') }).expect(200);
     await kh.adminHttp(admins.alice.session).post('/api/v1/me/passkeys').send({ response: await spare.createCredential(options.body), name: 'spare' }).expect(201);
     const listed = await kh.adminHttp(admins.alice.session).get('/api/v1/me/passkeys').expect(200);
     const signer = listed.body.passkeys.find((passkey: { name: string }) => passkey.name !== 'spare');

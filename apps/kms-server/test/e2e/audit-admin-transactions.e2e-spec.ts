@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type TestAdmin, enrolAdmin, setupTokenOf, signIn } from '../support/test-admins';
+import { type TestAdmin, enrolAdmin, setupTokenOf, signIn, stepUp } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 const HEADER = 'keyhold-audit-sequence';
@@ -89,7 +89,7 @@ describe('audit: admin-plane changes recorded in their own transaction', () => {
   });
 
   it('redeems a recovery code with its record (by the administrator whose code it is), or not at all', async () => {
-    const codes: string[] = (await kh.adminHttp(alice.session).post('/api/v1/me/recovery-codes').expect(200)).body.recoveryCodes;
+    const codes: string[] = (await kh.adminHttp(alice.session).post('/api/v1/me/recovery-codes').send({ stepUp: await stepUp(kh, alice, 'recovery-codes') }).expect(200)).body.recoveryCodes;
     const recoveryTokens = async () => (await kh.dataSource.query(`SELECT count(*)::int AS n FROM keyhold_enrolment_tokens WHERE kind = 'recovery'`))[0].n as number;
     const unusedCodes = async () => (await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_recovery_codes WHERE admin_id = $1 AND used_at IS NULL', [alice.id]))[0].n as number;
     assert.equal(await unusedCodes(), codes.length);

@@ -45,3 +45,19 @@ export async function signIn(kh: TestKeyhold, authenticator: SoftwareAuthenticat
   const signedIn = await kh.adminHttp().post('/api/v1/session').send({ response: await authenticator.getAssertion(options.body) }).expect(200);
   return { cookie: sessionCookieOf(signedIn), csrfToken: signedIn.body.csrfToken };
 }
+
+export type StepUpAction = 'add-passkey' | 'remove-passkey' | 'recovery-codes';
+
+/**
+ * A step-up for `action`: the options from the real API, answered by `authenticator` (by default the admin's
+ * own); the assertion to send as `stepUp`. `session` asks as someone else (default the admin's own session).
+ */
+export async function stepUp(
+  kh: TestKeyhold,
+  admin: Pick<TestAdmin, 'authenticator' | 'session'>,
+  action: StepUpAction,
+  authenticator: SoftwareAuthenticator = admin.authenticator,
+): Promise<Awaited<ReturnType<SoftwareAuthenticator['getAssertion']>>> {
+  const options = await kh.adminHttp(admin.session).post('/api/v1/me/step-up/options').send({ action }).expect(200);
+  return authenticator.getAssertion(options.body);
+}
