@@ -4,7 +4,7 @@ import { api } from './api';
 import { RecoveryCodes } from './auth-pages';
 import { formatDate } from './format';
 import { Card, Status, useAction, useResource } from './ui';
-import { createPasskey } from './webauthn';
+import { confirmWithPasskey, createPasskey } from './webauthn';
 
 const passkeyPath = (id: string) => `/api/v1/me/passkeys/${encodeURIComponent(id)}`;
 
@@ -42,9 +42,10 @@ function Passkeys() {
 
   const add = () =>
     run(
-      'Waiting for your new passkey…',
+      'Confirm with one of your passkeys, then create the new one…',
       async () => {
-        const options = await api('POST', '/api/v1/me/passkeys/options');
+        const stepUp = await confirmWithPasskey('add-passkey');
+        const options = await api('POST', '/api/v1/me/passkeys/options', { body: { stepUp }, stepUp: true });
         const response = await createPasskey(options);
         const added = await api<PasskeyView>('POST', '/api/v1/me/passkeys', { body: { response, name: newName.trim() || 'passkey' } });
         setData(await api<{ passkeys: PasskeyView[] }>('GET', '/api/v1/me/passkeys'));
@@ -66,13 +67,19 @@ function Passkeys() {
 
   const remove = (passkey: PasskeyView) =>
     run(
-      `Removing “${passkey.name}”…`,
-      async () => setData(await api<{ passkeys: PasskeyView[] }>('DELETE', passkeyPath(passkey.id))),
+      `Confirm with one of your passkeys to remove “${passkey.name}”…`,
+      async () => {
+        const stepUp = await confirmWithPasskey('remove-passkey');
+        setData(await api<{ passkeys: PasskeyView[] }>('DELETE', passkeyPath(passkey.id), { body: { stepUp }, stepUp: true }));
+      },
       () => `Removed the passkey “${passkey.name}”: it no longer signs in.`,
     );
 
   return (
     <Card title="Your passkeys" testId="passkeys">
+      <p className="muted" data-testid="step-up-hint">
+        Adding or removing a passkey asks for one of your passkeys first: signing in alone is not enough.
+      </p>
       <Status progress={loading} />
       <table className="table responsive" data-testid="passkeys-table">
         <thead>
@@ -147,8 +154,8 @@ function RegenerateRecoveryCodes() {
   const regenerate = async () => {
     setConfirming(false);
     const answer = await run(
-      'Making new recovery codes…',
-      () => api<{ recoveryCodes: string[] }>('POST', '/api/v1/me/recovery-codes'),
+      'Confirm with one of your passkeys to make new recovery codes…',
+      async () => api<{ recoveryCodes: string[] }>('POST', '/api/v1/me/recovery-codes', { body: { stepUp: await confirmWithPasskey('recovery-codes') }, stepUp: true }),
       () => 'New recovery codes made: your old ones no longer work.',
     );
     if (answer) setCodes(answer.recoveryCodes);
@@ -166,7 +173,10 @@ function RegenerateRecoveryCodes() {
         />
       ) : (
         <>
-          <p>Recovery codes let you register a new passkey when you lose yours. Making new ones replaces every old code, used or not.</p>
+          <p>
+            Recovery codes let you register a new passkey when you lose yours. Making new ones replaces every old code, used or not, and asks for one of
+            your passkeys first.
+          </p>
           {confirming ? (
             <div className="form-actions">
               <button className="danger" onClick={() => void regenerate()} disabled={busy}>

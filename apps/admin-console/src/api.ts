@@ -26,6 +26,11 @@ interface Options {
   body?: unknown;
   /** A public route (enrolment, sign-in): its 401 is an answer to show, not an expired session. */
   public?: boolean;
+  /**
+   * A request carrying a step-up (a passkey confirmation): its 401 is a refused confirmation to show, not an
+   * expired session (the step-up options it answers were just given to this session).
+   */
+  stepUp?: boolean;
 }
 
 export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options: Options = {}): Promise<T> {
@@ -54,7 +59,7 @@ export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: 
   if (!response.ok) {
     const error = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
     const failure = new ApiError(response.status, error?.code ?? `HTTP_${response.status}`, error?.message ?? `the server answered ${response.status}`);
-    if (response.status === 401 && !options.public) {
+    if (response.status === 401 && !options.public && !options.stepUp) {
       csrfToken = null;
       unauthorizedHandler?.();
     }

@@ -363,7 +363,9 @@ describe('admin console in Chromium: a team of administrators', { skip: browserS
     await passkeys.locator('tr[data-passkey="office laptop"]').waitFor(WAIT);
 
     await alice.getByRole('button', { name: 'Make new recovery codes…' }).click();
+    const confirmed = alice.waitForResponse((response) => response.url().endsWith('/api/v1/me/step-up/options') && response.status() === 200, WAIT);
     await alice.getByRole('button', { name: 'Replace my recovery codes' }).click();
+    await confirmed; // the passkey prompt came first (her virtual authenticator answers it)
     await alice.getByTestId('recovery-codes').waitFor(WAIT);
     const fresh = (await alice.getByTestId('recovery-codes').locator('li').allInnerTexts()).map((code) => code.trim());
     assert.equal(fresh.length, 10);
@@ -378,7 +380,7 @@ describe('admin console in Chromium: a team of administrators', { skip: browserS
   });
 
   it('on a new device alice signs in with a recovery code, registers a passkey there, adds a security key and removes a passkey', async () => {
-    const { page: device, swapAuthenticator } = await openDevice(browser);
+    const { page: device, authenticators } = await openDevice(browser);
     await device.goto(`${origin()}/services`, { waitUntil: 'domcontentloaded' });
     await device.waitForURL((url) => url.pathname === '/sign-in', WAIT);
     await device.getByRole('link', { name: 'Use a recovery code' }).click();
@@ -408,18 +410,36 @@ describe('admin console in Chromium: a team of administrators', { skip: browserS
     assert.equal((await kh.adminHttp(aliceSession).get('/api/v1/session')).status, 200);
     // The lost laptop's passkey signed approvals: it goes all the same (the approvals keep their record), and
     // the sessions it may have opened end with it (alice's desktop session here), but not this one.
+    // Each change to her passkeys asks for one of them first (the step-up prompt, answered by this device's).
+    assert.match(await card.getByTestId('step-up-hint').innerText(), /asks for one of your passkeys/);
+    const stepUps = (): Promise<unknown> => device.waitForResponse((response) => response.url().endsWith('/api/v1/me/step-up/options') && response.status() === 200, WAIT);
+    let confirmed = stepUps();
     await passkeys.locator('tr[data-passkey="office laptop"]').getByRole('button', { name: 'Remove' }).click();
+    await confirmed;
     await card.getByText('Removed the passkey “office laptop”: it no longer signs in.').waitFor(WAIT);
     assert.equal((await kh.adminHttp(aliceSession).get('/api/v1/session')).status, 401, "the lost device's session ended");
 
-    await swapAuthenticator();
+    // A security key is plugged in: this device's passkey confirms, then the key is touched for the new passkey
+    // (it answers from when the registration options are asked for, which the confirmation must precede).
+    const securityKey = await authenticators.plugIn();
+    await device.route('**/api/v1/me/passkeys/options', async (route) => {
+      await securityKey.switchTo();
+      await route.continue();
+    });
     await device.getByLabel('New passkey’s name').fill('security key');
+    confirmed = stepUps();
     await device.getByRole('button', { name: 'Add a passkey' }).click();
+    await confirmed;
     await card.getByText('Added the passkey “security key”.').waitFor(WAIT);
+    await device.unroute('**/api/v1/me/passkeys/options');
     assert.equal(await passkeys.locator('tbody tr').count(), 2);
+    // The security key confirms the removal of this device's passkey.
+    confirmed = stepUps();
     await passkeys.locator('tr[data-passkey="passkey"]').getByRole('button', { name: 'Remove' }).click();
+    await confirmed;
     await card.getByText('Removed the passkey “passkey”: it no longer signs in.').waitFor(WAIT);
     assert.deepEqual(await passkeys.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-passkey'))), ['security key']);
+    await securityKey.unplugFirst();
 
     await device.getByRole('button', { name: 'Sign out' }).click();
     await device.getByRole('button', { name: 'Sign in with a passkey' }).click();

@@ -34,24 +34,51 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Gives the page a virtual authenticator; the answer swaps it for a new, empty one (another security key). */
-export async function withVirtualAuthenticator(context: BrowserContext, page: Page): Promise<() => Promise<void>> {
+/** Controls of a page's virtual passkey authenticators (CDP WebAuthn). */
+export interface VirtualAuthenticators {
+  /** Swaps the authenticator for a new, empty one (another security key). */
+  swap(): Promise<void>;
+  /**
+   * Plugs in a second, empty authenticator (a security key) that answers no prompt until `switchTo`: prompts keep
+   * going to the first one. `switchTo` makes the new one the only one that answers; `unplugFirst` removes the first.
+   */
+  plugIn(): Promise<{ switchTo(): Promise<void>; unplugFirst(): Promise<void> }>;
+}
+
+/** Gives the page a virtual authenticator (user-verifying, answering every prompt by itself). */
+export async function withVirtualAuthenticator(context: BrowserContext, page: Page): Promise<VirtualAuthenticators> {
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable', { enableUI: false });
-  const add = async () => (await cdp.send('WebAuthn.addVirtualAuthenticator', {
+  // Chromium takes one internal (platform) authenticator per page: a second one is a USB security key.
+  const add = async (answers = true, transport: 'internal' | 'usb' = 'internal') => (await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: {
       protocol: 'ctap2',
-      transport: 'internal',
+      transport,
       hasResidentKey: true,
       hasUserVerification: true,
       isUserVerified: true,
-      automaticPresenceSimulation: true,
+      automaticPresenceSimulation: answers,
     },
   })).authenticatorId;
+  const answering = (authenticatorId: string, enabled: boolean) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled });
   let authenticatorId = await add();
-  return async () => {
-    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
-    authenticatorId = await add();
+  return {
+    swap: async () => {
+      await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+      authenticatorId = await add();
+    },
+    plugIn: async () => {
+      const first = authenticatorId;
+      const second = await add(false, 'usb');
+      return {
+        switchTo: async () => {
+          await answering(first, false);
+          await answering(second, true);
+          authenticatorId = second;
+        },
+        unplugFirst: () => cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: first }).then(() => undefined),
+      };
+    },
   };
 }
 
@@ -59,13 +86,13 @@ export async function withVirtualAuthenticator(context: BrowserContext, page: Pa
 export async function openDevice(
   browser: Browser,
   viewport = DESKTOP,
-): Promise<{ context: BrowserContext; page: Page; swapAuthenticator: () => Promise<void> }> {
+): Promise<{ context: BrowserContext; page: Page; authenticators: VirtualAuthenticators }> {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, locale: 'en-US', timezoneId: 'UTC', acceptDownloads: true });
   context.setDefaultTimeout(60_000);
   context.setDefaultNavigationTimeout(90_000);
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[browser] ${error.message}`));
-  return { context, page, swapAuthenticator: await withVirtualAuthenticator(context, page) };
+  return { context, page, authenticators: await withVirtualAuthenticator(context, page) };
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
