@@ -45,7 +45,6 @@ import { type RewrapTarget, keyVersionsTarget } from './master-key/rewrap-target
 import { ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
-import { ChainVerifier } from './audit/chain-verifier';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
 import { AuditQueries } from './audit/audit-queries';
 import { SystemAuditScope } from './audit/audit-scope';
@@ -119,8 +118,6 @@ export interface KeyholdAudit {
   trail: AuditTrail;
   keys: AuditKeys;
   checkpointer: AuditCheckpointer;
-  /** The checkpointer's re-verification, on a worker thread. */
-  chainVerifier: ChainVerifier;
   queries: AuditQueries;
 }
 
@@ -341,7 +338,6 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       await app.close();
       await audit.trail.close();
       await audit.checkpointer.stop();
-      await audit.chainVerifier.close();
       audit.keys.forget();
       await usage.stop();
       await listener.stop();
@@ -358,10 +354,7 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     databaseUrl: options.databaseUrl,
   });
   const keys = new AuditKeys(options.dataSource, masterKey, bootstrapAuditScope(trail, clock));
-  const chainVerifier = new ChainVerifier(options.databaseUrl);
-  const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now, (from, head, witnessed) =>
-    chainVerifier.verify(from, head, witnessed),
-  );
+  const checkpointer = new AuditCheckpointer(options.dataSource, keys, options.audit?.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, now);
   trail.onAppended((head, committed) => checkpointer.noticeHead(head, committed));
   if (!sealState.sealed) await keys.ensure(now());
   const publicKeyPem = await keys.publicKeyPem();
@@ -373,7 +366,7 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     if (sealed) keys.forget();
     else await keys.ensure(now());
   });
-  return { trail, keys, checkpointer, chainVerifier, queries: new AuditQueries(options.dataSource) };
+  return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource) };
 }
 
 /** Records what a new database creates at its first unsealed start (audit keys, service-identity CA). */

@@ -1,11 +1,11 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { type AuditCheckpointSigningView, auditCheckpointFromRow } from '@keyhold/contracts';
-import { type AuditChainPoint, type AuditCheckpoint, GENESIS_HASH, signCheckpoint, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { type AuditCheckpointSigningView, auditCheckpointFromRow, auditRecordFromRow, auditRecordsQuery } from '@keyhold/contracts';
+import { type AuditChainPoint, type AuditCheckpoint, GENESIS_HASH, signCheckpoint, verifyAuditChain, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
 
-/** Re-verifies the records after `from` up to `head` (chain-verification.ts): why they do not verify, or null. */
-export type VerifyChainSince = (from: AuditChainPoint, head: AuditChainPoint, witnessed: AuditChainPoint | null) => Promise<string | null>;
+/** Records read per query while re-verifying the chain before a checkpoint. */
+const VERIFY_PAGE = 5000;
 
 /** The chain since the last checkpoint did not verify: nothing was signed. */
 export class CheckpointRefusedError extends Error {
@@ -49,8 +49,6 @@ export class AuditCheckpointer {
     private readonly keys: AuditKeys,
     private readonly policy: CheckpointPolicy,
     private readonly now: () => Date,
-    /** Off the request thread in the server (ChainVerifier); any implementation of verifyChainSince will do. */
-    private readonly verifySince: VerifyChainSince,
   ) {}
 
   start(): void {
@@ -136,6 +134,30 @@ export class AuditCheckpointer {
     this.refusal = null;
     this.logger.log({ msg: 'audit checkpoint signed', sequence: head.sequence });
     return checkpoint;
+  }
+
+  /**
+   * Re-verifies the records after `from` (a signed checkpoint, or the genesis) up to `head`, page by page, each
+   * page anchored on the last record of the one before; the reason it fails, or null. A chain rewritten after
+   * `from` and re-hashed consistently verifies as a chain, but not through `witnessed`, the last record this
+   * instance wrote (when there is one since `from`): the hash there commits to every record before it.
+   */
+  private async verifySince(from: AuditChainPoint, head: AuditChainPoint, witnessed: AuditChainPoint | null): Promise<string | null> {
+    let anchor = from;
+    for (;;) {
+      const query = auditRecordsQuery({ toSequence: head.sequence }, anchor.sequence, VERIFY_PAGE);
+      const rows: Array<Record<string, unknown>> = await this.dataSource.query(query.text, query.values);
+      const records = rows.map(auditRecordFromRow);
+      const last = rows.length < VERIFY_PAGE;
+      const result = verifyAuditChain(records, { anchor, head: last ? head : undefined });
+      if (!result.ok) return result.broken.message;
+      const mine = witnessed ? records.find((record) => record.sequence === witnessed.sequence) : undefined;
+      if (witnessed && mine && mine.hash !== witnessed.hash) {
+        return `record #${witnessed.sequence} is not the one this instance wrote: the chain up to it was rewritten and re-hashed`;
+      }
+      if (last) return null;
+      anchor = { sequence: result.lastSequence as number, hash: result.lastHash as string };
+    }
   }
 
   private refuse(head: AuditChainPoint, sinceSequence: number, reason: string): never {
