@@ -4,8 +4,12 @@ import { type AuditCheckpointSigningView, auditCheckpointFromRow, auditRecordFro
 import { type AuditChainPoint, type AuditCheckpoint, GENESIS_HASH, signCheckpoint, verifyAuditChain, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
 
-/** Records read per query while re-verifying the chain before a checkpoint. */
-const VERIFY_PAGE = 5000;
+/**
+ * Records read per query while re-verifying the chain before a checkpoint. It runs on the thread that serves
+ * requests (a worker thread would carry a heap of its own, tens of megabytes), so pages stay small: one holds
+ * the event loop for a few milliseconds, not tens.
+ */
+const VERIFY_PAGE = 1000;
 
 /** The chain since the last checkpoint did not verify: nothing was signed. */
 export class CheckpointRefusedError extends Error {
