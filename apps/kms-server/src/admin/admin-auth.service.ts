@@ -25,6 +25,8 @@ let dummyHash: Promise<string> | null = null;
 const timingDecoy = () => (dummyHash ??= hashSecret(randomToken(32)));
 export const INVITATION_TTL_MS = 72 * 3_600_000;
 export const RECOVERY_ENROLMENT_TTL_MS = 15 * 60_000;
+/** Recovery codes an administrator is given at enrolment and each time they replace them. */
+const RECOVERY_CODES = 10;
 
 export interface EnrolmentResult {
   admin: AdminRecord;
@@ -160,7 +162,7 @@ export class AdminAuthService {
           removedAt: null,
         };
         if (!(await this.repository.insertAdmin(admin, manager))) throw nameTaken(admin.name);
-        recoveryCodes = generateRecoveryCodes();
+        recoveryCodes = generateRecoveryCodes(RECOVERY_CODES);
         await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(recoveryCodes.map((code) => hashSecret(normaliseRecoveryCode(code)))), now, manager);
       }
       await this.repository.insertPasskey({ ...credential, id: randomUuid(), adminId: admin.id, name: passkeyName ?? 'passkey', createdAt: now, lastUsedAt: null }, manager);
@@ -294,8 +296,10 @@ export class AdminAuthService {
     const admin = await this.repository.findAdminByName(adminName);
     const normalised = normaliseRecoveryCode(code);
     const candidates = admin ? await this.repository.unusedRecoveryCodes(admin.id) : [];
-    // An unknown name costs as much as a known one, so timing does not tell which administrators exist.
-    if (candidates.length === 0) await verifySecret(await timingDecoy(), normalised);
+    // A refusal always costs RECOVERY_CODES Argon2 checks (the codes there are, then decoys), whether the name is
+    // unknown, has ten unused codes or one: its timing does not tell which administrators exist, nor how many
+    // codes one has left. A match returns early, which tells the holder of the code nothing new.
+    for (let decoys = RECOVERY_CODES - candidates.length; decoys > 0; decoys -= 1) await verifySecret(await timingDecoy(), normalised);
     for (const candidate of candidates) {
       if (!admin || !(await verifySecret(candidate.codeHash, normalised))) continue;
       const { token, value } = await this.newEnrolmentToken({ kind: 'recovery', role: admin.role, name: null, adminId: admin.id, createdBy: null }, RECOVERY_ENROLMENT_TTL_MS);
@@ -339,7 +343,7 @@ export class AdminAuthService {
   /** Replaces every recovery code of the admin (the new ones are returned, once), given a step-up for `recovery-codes`. */
   async regenerateRecoveryCodes(admin: AdminRecord, stepUp: unknown, audit?: AuditScope): Promise<string[]> {
     await this.consumeStepUp(admin, 'recovery-codes', stepUp);
-    const codes = generateRecoveryCodes();
+    const codes = generateRecoveryCodes(RECOVERY_CODES);
     const hashes = await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code))));
     await this.repository.transaction(async (manager) => {
       await this.repository.replaceRecoveryCodes(admin.id, hashes, this.now(), manager);
