@@ -44,7 +44,7 @@ function Passkeys() {
     run(
       'Confirm with one of your passkeys, then create the new one…',
       async () => {
-        const stepUp = await confirmWithPasskey('add-passkey');
+        const stepUp = await confirmWithPasskey({ action: 'add-passkey' });
         const options = await api('POST', '/api/v1/me/passkeys/options', { body: { stepUp }, stepUp: true });
         const response = await createPasskey(options);
         const added = await api<PasskeyView>('POST', '/api/v1/me/passkeys', { body: { response, name: newName.trim() || 'passkey' } });
@@ -69,7 +69,7 @@ function Passkeys() {
     run(
       `Confirm with one of your passkeys to remove “${passkey.name}”…`,
       async () => {
-        const stepUp = await confirmWithPasskey('remove-passkey');
+        const stepUp = await confirmWithPasskey({ action: 'remove-passkey', passkeyId: passkey.id });
         setData(await api<{ passkeys: PasskeyView[] }>('DELETE', passkeyPath(passkey.id), { body: { stepUp }, stepUp: true }));
       },
       () => `Removed the passkey “${passkey.name}”: it no longer signs in.`,
@@ -155,7 +155,7 @@ function RegenerateRecoveryCodes() {
     setConfirming(false);
     const answer = await run(
       'Confirm with one of your passkeys to make new recovery codes…',
-      async () => api<{ recoveryCodes: string[] }>('POST', '/api/v1/me/recovery-codes', { body: { stepUp: await confirmWithPasskey('recovery-codes') }, stepUp: true }),
+      async () => api<{ recoveryCodes: string[] }>('POST', '/api/v1/me/recovery-codes', { body: { stepUp: await confirmWithPasskey({ action: 'recovery-codes' }) }, stepUp: true }),
       () => 'New recovery codes made: your old ones no longer work.',
     );
     if (answer) setCodes(answer.recoveryCodes);

@@ -26,7 +26,13 @@ export const addPasskeyRequestSchema = z.object({ response: webauthnResponseSche
  */
 export const STEP_UP_ACTIONS = ['add-passkey', 'remove-passkey', 'recovery-codes'] as const;
 export type StepUpAction = (typeof STEP_UP_ACTIONS)[number];
-export const stepUpOptionsRequestSchema = z.object({ action: z.enum(STEP_UP_ACTIONS) }).strict();
+/** A removal's step-up names the passkey it removes: a confirmation to remove one passkey cannot remove another. */
+export const stepUpOptionsRequestSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('add-passkey') }).strict(),
+  z.object({ action: z.literal('remove-passkey'), passkeyId: z.uuid() }).strict(),
+  z.object({ action: z.literal('recovery-codes') }).strict(),
+]);
+export type StepUpOptionsRequest = z.infer<typeof stepUpOptionsRequestSchema>;
 /**
  * `stepUp`: the assertion answering the step-up options of this action (used up by the request). Needed, but
  * optional here: a request without one is answered 401 (this action needs a passkey confirmation), as is a

@@ -148,7 +148,7 @@ export class AdminAuthController {
   @HttpCode(200)
   @Roles('admin', 'operator', 'auditor')
   stepUpOptions(@Req() request: WithUser<AuthenticatedAdmin>, @Body(new ZodPipe(stepUpOptionsRequestSchema)) body: Parsed<typeof stepUpOptionsRequestSchema>) {
-    return this.auth.stepUpOptions(request.user.admin, body.action);
+    return this.auth.stepUpOptions(request.user.admin, body);
   }
 
   @Post('me/passkeys/options')

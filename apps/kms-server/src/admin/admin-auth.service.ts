@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ApiError, type StepUpAction } from '@keyhold/contracts';
+import { ApiError, type StepUpAction, type StepUpOptionsRequest } from '@keyhold/contracts';
 import {
   RateLimitedError,
   RateLimiter,
@@ -225,12 +225,15 @@ export class AdminAuthService {
    * Step-up options: a challenge for one `action` of this admin, answered by one of their own passkeys with user
    * verification. It is single-use and expires in five minutes, like every challenge; the action uses it up.
    */
-  async stepUpOptions(admin: AdminRecord, action: StepUpAction): Promise<object & { challenge: string }> {
+  async stepUpOptions(admin: AdminRecord, request: StepUpOptionsRequest): Promise<object & { challenge: string }> {
     const passkeys = await this.repository.listPasskeys(admin.id);
+    if (request.action === 'remove-passkey' && !passkeys.some((passkey) => passkey.id === request.passkeyId)) {
+      throw new ApiError('NOT_FOUND', 'no such passkey of yours');
+    }
     const options = await this.webauthn.authenticationOptions({
       allowCredentialIds: passkeys.map((passkey) => ({ id: passkey.credentialId, transports: passkey.transports })),
     });
-    await this.challenges.issue('step-up', { adminId: admin.id, action }, { challenge: options.challenge });
+    await this.challenges.issue('step-up', { adminId: admin.id, ...request }, { challenge: options.challenge });
     return options;
   }
 
@@ -239,7 +242,7 @@ export class AdminAuthService {
    * for this very action, be signed by one of their own passkeys, with user verification. A stolen session
    * cookie alone cannot pass. The challenge is used up even when the rest is refused.
    */
-  private async consumeStepUp(admin: AdminRecord, action: StepUpAction, response: unknown): Promise<void> {
+  private async consumeStepUp(admin: AdminRecord, action: StepUpAction, response: unknown, passkeyId?: string): Promise<void> {
     if (response === undefined) {
       throw new ApiError('UNAUTHENTICATED', `this action needs a fresh passkey confirmation: send \`stepUp\`, your passkey's answer to POST /api/v1/me/step-up/options {"action":"${action}"}`);
     }
@@ -253,6 +256,9 @@ export class AdminAuthService {
     }
     if (data.action !== action) {
       throw new ApiError('UNAUTHENTICATED', `that passkey confirmation was made for ${String(data.action)}, not ${action}; confirm this action with a new one`);
+    }
+    if (passkeyId !== undefined && data.passkeyId !== passkeyId) {
+      throw new ApiError('UNAUTHENTICATED', 'that passkey confirmation was made to remove another passkey; confirm this removal with a new one');
     }
     await this.verifyAssertionOf(response, challenge, admin.id);
   }
@@ -336,7 +342,7 @@ export class AdminAuthService {
 
   /** Removes one of one's own passkeys (never the last), given a step-up for `remove-passkey`. */
   async removeOwnPasskey(admin: AdminRecord, passkeyId: string, stepUp: unknown, keepSessionId: string, audit?: AuditScope): Promise<void> {
-    await this.consumeStepUp(admin, 'remove-passkey', stepUp);
+    await this.consumeStepUp(admin, 'remove-passkey', stepUp, passkeyId);
     await this.removePasskey(admin.id, passkeyId, keepSessionId, audit);
   }
 

@@ -51,7 +51,7 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'delete', path: '/api/v1/session', summary: 'Sign out', access: ALL },
   { method: 'post', path: '/api/v1/session/sign-out-everywhere', summary: 'Revoke every session of the current administrator', access: ALL },
   { method: 'get', path: '/api/v1/me/passkeys', summary: 'Your passkeys', access: ALL },
-  { method: 'post', path: '/api/v1/me/step-up/options', summary: 'Step-up: assertion options (your own passkeys, user verification required) for one action, add-passkey, remove-passkey or recovery-codes; single-use, 5 minutes', access: ALL, body: stepUpOptionsRequestSchema },
+  { method: 'post', path: '/api/v1/me/step-up/options', summary: 'Step-up: assertion options (your own passkeys, user verification required) for one action, add-passkey, remove-passkey (of the passkeyId named) or recovery-codes; single-use, 5 minutes', access: ALL, body: stepUpOptionsRequestSchema },
   { method: 'post', path: '/api/v1/me/passkeys/options', summary: 'Registration options for another passkey; needs a step-up for add-passkey (`stepUp`: the assertion), used up here: one step-up, one passkey', access: ALL, body: addPasskeyOptionsRequestSchema },
   { method: 'post', path: '/api/v1/me/passkeys', summary: 'Add a passkey (answers the registration options)', access: ALL, body: addPasskeyRequestSchema },
   { method: 'patch', path: '/api/v1/me/passkeys/{id}', summary: 'Rename a passkey', access: ALL, body: renamePasskeyRequestSchema },

@@ -190,7 +190,7 @@ describe('admin plane: passkeys, sessions, roles', () => {
     const list = await http.get('/api/v1/me/passkeys').expect(200);
     assert.equal(list.body.passkeys.length, 1);
     const me = { authenticator: alice, session: aliceSession };
-    const onlyOne = await http.delete(`/api/v1/me/passkeys/${list.body.passkeys[0].id}`).send({ stepUp: await stepUp(kh, me, 'remove-passkey') });
+    const onlyOne = await http.delete(`/api/v1/me/passkeys/${list.body.passkeys[0].id}`).send({ stepUp: await stepUp(kh, me, 'remove-passkey', undefined, list.body.passkeys[0].id) });
     assert.equal(onlyOne.status, 409);
     const second = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
     const options = await http.post('/api/v1/me/passkeys/options').send({ stepUp: await stepUp(kh, me, 'add-passkey') }).expect(200);
@@ -199,7 +199,7 @@ describe('admin plane: passkeys, sessions, roles', () => {
     const renamed = await http.patch(`/api/v1/me/passkeys/${added.body.id}`).send({ name: 'desk key' }).expect(200);
     assert.ok(renamed.body.passkeys.some((p: { name: string }) => p.name === 'desk key'));
     assert.equal((await signIn(second)).answer.status, 200, 'the second passkey signs in');
-    const removed = await http.delete(`/api/v1/me/passkeys/${list.body.passkeys[0].id}`).send({ stepUp: await stepUp(kh, me, 'remove-passkey') }).expect(200);
+    const removed = await http.delete(`/api/v1/me/passkeys/${list.body.passkeys[0].id}`).send({ stepUp: await stepUp(kh, me, 'remove-passkey', undefined, list.body.passkeys[0].id) }).expect(200);
     assert.equal(removed.body.passkeys.length, 1);
     assert.equal((await signIn(alice)).answer.status, 401, 'a removed passkey no longer signs in');
     alice = second;

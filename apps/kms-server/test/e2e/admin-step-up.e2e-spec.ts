@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SoftwareAuthenticator } from '../support/software-authenticator';
-import { type StepUpAction, type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn, stepUp } from '../support/test-admins';
+import { type StepUpAction, type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn, stepUp, stepUpRequest } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 const HEADER = 'keyhold-audit-sequence';
@@ -23,6 +23,12 @@ describe('admin plane: step-up for adding and removing passkeys and new recovery
   const removable = async () => (await passkeysOf(alice)).find((passkey) => !alice.authenticator.credentialIds.includes(passkey.credential_id));
   const codeHashesOf = async (admin: TestAdmin) =>
     ((await kh.dataSource.query('SELECT code_hash FROM keyhold_recovery_codes WHERE admin_id = $1 ORDER BY code_hash', [admin.id])) as Array<{ code_hash: string }>).map((row) => row.code_hash);
+
+  /** The step-up options request for `action` by `admin` (a removal names one of their passkeys: alice's removable one). */
+  const requestFor = async (action: StepUpAction, admin: TestAdmin = alice) =>
+    stepUpRequest(action, action !== 'remove-passkey' ? undefined : admin === alice ? (await removable())?.id : (await passkeysOf(admin))[0].id);
+  const stepUpOf = async (admin: TestAdmin, action: StepUpAction) =>
+    stepUp(kh, admin, action, admin.authenticator, action === 'remove-passkey' ? ((await requestFor(action, admin)) as { passkeyId: string }).passkeyId : undefined);
 
   /** Each action as alice's session sends it, with `body`; the answer. */
   const act = async (action: StepUpAction, body: object | undefined): Promise<Answer> => {
@@ -91,7 +97,7 @@ describe('admin plane: step-up for adding and removing passkeys and new recovery
 
       it('is refused with a step-up made for another action, which is used up by the attempt', async () => {
         const other = action === 'recovery-codes' ? 'add-passkey' : 'recovery-codes';
-        const assertion = await stepUp(kh, alice, other);
+        const assertion = await stepUpOf(alice, other);
         await assertRefused(await act(action, { stepUp: assertion }), action, new RegExp(`made for ${other}, not ${action}`));
         await unchanged();
         // Burnt: it no longer serves its own action either.
@@ -101,16 +107,16 @@ describe('admin plane: step-up for adding and removing passkeys and new recovery
 
       it("is refused with a step-up signed by another admin's passkey, or made for another admin", async () => {
         // Alice's challenge, signed by bob's passkey.
-        const options = await kh.adminHttp(alice.session).post('/api/v1/me/step-up/options').send({ action }).expect(200);
+        const options = await kh.adminHttp(alice.session).post('/api/v1/me/step-up/options').send(await requestFor(action)).expect(200);
         const signedByBob = await bob.authenticator.getAssertion(options.body, { credentialId: bob.authenticator.credentialIds[0] });
         await assertRefused(await act(action, { stepUp: signedByBob }), action, /your own passkeys/);
         // Bob's own step-up for the action, carried into alice's session.
-        await assertRefused(await act(action, { stepUp: await stepUp(kh, bob, action) }), action, /no current challenge of yours/);
+        await assertRefused(await act(action, { stepUp: await stepUpOf(bob, action) }), action, /no current challenge of yours/);
         await unchanged();
       });
 
       it('is refused without user verification, with a bad signature, or once the step-up expired', async () => {
-        const options = async () => (await kh.adminHttp(alice.session).post('/api/v1/me/step-up/options').send({ action }).expect(200)).body;
+        const options = async () => (await kh.adminHttp(alice.session).post('/api/v1/me/step-up/options').send(await requestFor(action)).expect(200)).body;
         await assertRefused(await act(action, { stepUp: await alice.authenticator.getAssertion(await options(), { userVerified: false }) }), action, /passkey refused/);
         await assertRefused(await act(action, { stepUp: await alice.authenticator.getAssertion(await options(), { corruptSignature: true }) }), action, /passkey refused/);
         const late = await options();
@@ -120,7 +126,7 @@ describe('admin plane: step-up for adding and removing passkeys and new recovery
       });
 
       it('is done with a proper step-up, once: the same step-up replayed is refused', async () => {
-        const assertion = await stepUp(kh, alice, action);
+        const assertion = await stepUpOf(alice, action);
         const target = await removable();
         const done = await act(action, { stepUp: assertion });
         assert.equal(done.status, 200, done.text);
@@ -145,6 +151,18 @@ describe('admin plane: step-up for adding and removing passkeys and new recovery
       });
     });
   }
+
+  it('binds a removal’s step-up to the passkey it names: it removes no other, and names only one’s own', async () => {
+    const [first, second] = await passkeysOf(alice);
+    const forFirst = await stepUp(kh, alice, 'remove-passkey', alice.authenticator, first.id);
+    const other = await kh.adminHttp(alice.session).delete(`/api/v1/me/passkeys/${second.id}`).send({ stepUp: forFirst });
+    await assertRefused(other as unknown as Answer, 'remove-passkey', /made to remove another passkey/);
+    assert.ok((await passkeysOf(alice)).some((passkey) => passkey.id === second.id), 'the other passkey stays');
+    const bobs = (await passkeysOf(bob))[0].id;
+    const foreign = await kh.adminHttp(alice.session).post('/api/v1/me/step-up/options').send({ action: 'remove-passkey', passkeyId: bobs });
+    assert.equal(foreign.status, 404, foreign.text);
+    assert.equal((await kh.adminHttp(alice.session).post('/api/v1/me/step-up/options').send({ action: 'remove-passkey' })).status, 400, 'a removal names its passkey');
+  });
 
   it('locks a stolen session out of the takeover: the victim still signs in with their passkey', async () => {
     const stolen = await signIn(kh, alice.authenticator);

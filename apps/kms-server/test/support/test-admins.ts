@@ -48,16 +48,24 @@ export async function signIn(kh: TestKeyhold, authenticator: SoftwareAuthenticat
 
 export type StepUpAction = 'add-passkey' | 'remove-passkey' | 'recovery-codes';
 
+/** The body of a step-up options request: a removal names the passkey it removes. */
+export function stepUpRequest(action: StepUpAction, passkeyId?: string): object {
+  if (action !== 'remove-passkey') return { action };
+  if (!passkeyId) throw new Error('a step-up to remove a passkey names the passkey');
+  return { action, passkeyId };
+}
+
 /**
- * A step-up for `action`: the options from the real API, answered by `authenticator` (by default the admin's
- * own); the assertion to send as `stepUp`. `session` asks as someone else (default the admin's own session).
+ * A step-up for `action` (for a removal, of `passkeyId`): the options from the real API, answered by
+ * `authenticator` (by default the admin's own); the assertion to send as `stepUp`.
  */
 export async function stepUp(
   kh: TestKeyhold,
   admin: Pick<TestAdmin, 'authenticator' | 'session'>,
   action: StepUpAction,
   authenticator: SoftwareAuthenticator = admin.authenticator,
+  passkeyId?: string,
 ): Promise<Awaited<ReturnType<SoftwareAuthenticator['getAssertion']>>> {
-  const options = await kh.adminHttp(admin.session).post('/api/v1/me/step-up/options').send({ action }).expect(200);
+  const options = await kh.adminHttp(admin.session).post('/api/v1/me/step-up/options').send(stepUpRequest(action, passkeyId)).expect(200);
   return authenticator.getAssertion(options.body);
 }
