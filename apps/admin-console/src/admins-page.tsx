@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { AdminRole, AdminView, InvitationView, PendingOperationView, SensitiveOperation } from '@keyhold/contracts';
+import type { AdminRole, AdminView, InvitationView, OpenInvitationListView, OpenInvitationView, PendingOperationView, SensitiveOperation } from '@keyhold/contracts';
 import { api } from './api';
 import { RequestedOperation, requestOperation } from './operations';
 import { formatDate } from './format';
@@ -17,6 +17,8 @@ export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister
   const [inviting, setInviting] = useState(false);
   // The last removal or admin-role change requested here, with its outcome.
   const [requested, setRequested] = useState<PendingOperationView | null>(null);
+  // Bumped when an invitation is made here: the open invitations load again.
+  const [invitationsVersion, setInvitationsVersion] = useState(0);
   const admins = data?.admins ?? [];
   const replace = (updated: AdminView) =>
     setData((current) => (current ? { admins: current.admins.map((admin) => (admin.id === updated.id ? updated : admin)) } : current));
@@ -31,7 +33,7 @@ export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister
         ) : null}
       </div>
       {!canAdminister ? <ReadOnlyNote>Only admins invite, change roles or remove administrators.</ReadOnlyNote> : null}
-      {inviting ? <InviteForm onClose={() => setInviting(false)} /> : null}
+      {inviting ? <InviteForm onClose={() => setInviting(false)} onInvited={() => setInvitationsVersion((version) => version + 1)} /> : null}
       <Card>
         <Status progress={loading} />
         {requested ? <RequestedOperation operation={requested} what={requestedWhat(requested, admins)} /> : null}
@@ -72,7 +74,92 @@ export function AdminsPage({ me, canAdminister }: { me: AdminView; canAdminister
           ))}
         </ul>
       </Card>
+      {canAdminister ? <OpenInvitations key={invitationsVersion} admins={admins} /> : null}
     </main>
+  );
+}
+
+/** The invitations nobody used yet, with who made them; an admin revokes one sent to the wrong person. */
+function OpenInvitations({ admins }: { admins: AdminView[] }) {
+  const { data, setData, progress } = useResource<OpenInvitationListView>('/api/v1/admins/invitations', 'open invitations');
+  const { progress: notice, setProgress: setNotice } = useAction();
+  const invitations = data?.invitations ?? [];
+  const revoked = (id: string) => {
+    setData((current) => (current ? { invitations: current.invitations.filter((invitation) => invitation.id !== id) } : current));
+    setNotice({ kind: 'ok', text: 'Invitation revoked: its link no longer works.' });
+  };
+  return (
+    <Card title="Open invitations" testId="open-invitations">
+      <Status progress={progress} />
+      <Status progress={notice} />
+      {data && invitations.length === 0 ? <p className="muted">No invitation is waiting to be used.</p> : null}
+      {invitations.length > 0 ? (
+        <table className="table responsive" data-testid="invitations-table">
+          <thead>
+            <tr>
+              <th>Role</th>
+              <th>Name</th>
+              <th>Invited by</th>
+              <th>Expires</th>
+              <th>
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {invitations.map((invitation) => (
+              <InvitationRow
+                key={invitation.id}
+                invitation={invitation}
+                inviter={admins.find((admin) => admin.id === invitation.createdBy)?.name ?? 'a former administrator'}
+                onRevoked={() => revoked(invitation.id)}
+              />
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </Card>
+  );
+}
+
+function InvitationRow({ invitation, inviter, onRevoked }: { invitation: OpenInvitationView; inviter: string; onRevoked: () => void }) {
+  const { progress, setProgress, run, busy } = useAction();
+  const [revoking, setRevoking] = useState(false);
+  const what = invitation.name ? `the invitation of ${invitation.name}` : `the ${invitation.role} invitation`;
+  const revoke = async () => {
+    setRevoking(false);
+    const done = await run(
+      `Revoking ${what}…`,
+      () => api<string>('DELETE', `/api/v1/admins/invitations/${encodeURIComponent(invitation.id)}`).then(() => 'revoked'),
+      () => '',
+    );
+    if (done) {
+      setProgress({ kind: 'idle' });
+      onRevoked();
+    }
+  };
+  return (
+    <tr data-invitation={invitation.id}>
+      <td data-label="Role">{invitation.role}</td>
+      <td data-label="Name">{invitation.name ?? <span className="muted">chosen by the invitee</span>}</td>
+      <td data-label="Invited by">{inviter}</td>
+      <td data-label="Expires">{formatDate(invitation.expiresAt)}</td>
+      <td data-label="Actions" className="row-actions">
+        {revoking ? (
+          <span className="confirm">
+            <button className="danger" onClick={() => void revoke()} disabled={busy}>
+              Revoke
+            </button>
+            <button onClick={() => setRevoking(false)}>Keep</button>
+          </span>
+        ) : (
+          <button onClick={() => setRevoking(true)} disabled={busy} aria-label={`Revoke ${what}…`}>
+            Revoke…
+          </button>
+        )}
+        <Status progress={progress} />
+      </td>
+    </tr>
   );
 }
 
@@ -156,7 +243,7 @@ function AdminRow({
   );
 }
 
-function InviteForm({ onClose }: { onClose: () => void }) {
+function InviteForm({ onClose, onInvited }: { onClose: () => void; onInvited: () => void }) {
   const [role, setRole] = useState<AdminRole>('operator');
   const [name, setName] = useState('');
   const [invitation, setInvitation] = useState<InvitationView | null>(null);
@@ -210,7 +297,11 @@ function InviteForm({ onClose }: { onClose: () => void }) {
             'Making an invitation…',
             () => api<InvitationView>('POST', '/api/v1/admins/invitations', { body: { role, ...(name.trim() ? { name: name.trim() } : {}) } }),
             () => 'Invitation made.',
-          ).then((made) => made && setInvitation(made));
+          ).then((made) => {
+            if (!made) return;
+            setInvitation(made);
+            onInvited();
+          });
         }}
       >
         <label>

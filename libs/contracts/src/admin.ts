@@ -46,6 +46,9 @@ export const regenerateRecoveryCodesRequestSchema = stepUpRequestSchema;
 export const renamePasskeyRequestSchema = z.object({ name: z.string().trim().min(1).max(100) }).strict();
 export const inviteRequestSchema = z.object({ role: z.enum(ADMIN_ROLES), name: adminNameSchema.optional() }).strict();
 export const changeRoleRequestSchema = z.object({ role: z.enum(ADMIN_ROLES) }).strict();
+/** An invitation's lookup id: the part of its link token before the dot (12 random bytes, base64url), never the secret. */
+export const invitationIdSchema = z.string().regex(/^[A-Za-z0-9_-]{16}$/, 'not an invitation id (16 characters of A-Z a-z 0-9 - _)');
+export const invitationParamsSchema = z.object({ id: invitationIdSchema }).strict();
 export const adminKeyNameParamSchema = keyNameSchema;
 
 export interface AdminView {
@@ -167,6 +170,26 @@ export interface InvitationView {
   role: AdminRole;
   expiresAt: string;
 }
+
+/**
+ * An invitation nobody used yet and that has not expired (`GET /api/v1/admins/invitations`): its lookup id and
+ * what it grants, never the token, its secret part or the secret's hash.
+ */
+export const openInvitationViewSchema = z
+  .object({
+    id: invitationIdSchema,
+    role: z.enum(ADMIN_ROLES),
+    /** The name the inviter preset for the new administrator, or null (the invitee chooses it). */
+    name: z.string().nullable(),
+    /** The inviting administrator's id. */
+    createdBy: z.uuid(),
+    createdAt: z.iso.datetime({ offset: true }),
+    expiresAt: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+export type OpenInvitationView = z.infer<typeof openInvitationViewSchema>;
+export const openInvitationListViewSchema = z.object({ invitations: z.array(openInvitationViewSchema) }).strict();
+export type OpenInvitationListView = z.infer<typeof openInvitationListViewSchema>;
 
 /** A one-time enrolment token for the administrator who proved a recovery code. */
 export interface RecoveryTokenView {

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ApiError, type StepUpAction, type StepUpOptionsRequest } from '@keyhold/contracts';
+import { ApiError, type OpenInvitationView, type StepUpAction, type StepUpOptionsRequest } from '@keyhold/contracts';
 import {
   RateLimitedError,
   RateLimiter,
@@ -74,6 +74,28 @@ export class AdminAuthService {
       recordIn(audit, { operation: 'admins.invite', keyName: null, keyVersion: null }),
     );
     return { token, expiresAt: new Date(this.now().getTime() + INVITATION_TTL_MS) };
+  }
+
+  /** The invitations nobody used yet that have not expired (nor been revoked): what they grant, never a secret. */
+  async openInvitations(): Promise<OpenInvitationView[]> {
+    return (await this.repository.listOpenInvitations(this.now())).map((token) => ({
+      id: token.id,
+      role: token.role,
+      name: token.name,
+      createdBy: token.createdBy ?? '',
+      createdAt: token.createdAt.toISOString(),
+      expiresAt: token.expiresAt.toISOString(),
+    }));
+  }
+
+  /**
+   * Revokes an invitation nobody used yet (a link sent to the wrong person): it expires now, and the revocation
+   * and its audit record commit together. Completing an enrolment re-checks the token under a lock, so a link
+   * revoked between the options and the passkey answer enrols nobody.
+   */
+  async revokeInvitation(id: string, audit?: AuditScope): Promise<void> {
+    const revoked = await this.repository.revokeInvitation(id, this.now(), recordIn(audit, { operation: 'admins.revoke-invitation', keyName: null, keyVersion: null }));
+    if (!revoked) throw new ApiError('NOT_FOUND', 'no such open invitation: it is unknown, used already, expired or revoked');
   }
 
   /** A direct role change: between operator and auditor always; to or from admin only while the quorum is 1. */

@@ -262,6 +262,35 @@ export class AdminRepository {
     return rows[0] ? toToken(rows[0]) : null;
   }
 
+  /** Invitations nobody used yet that are still valid at `at`, oldest first; never their secret hashes. */
+  async listOpenInvitations(at: Date): Promise<Array<Omit<EnrolmentTokenRecord, 'secretHash'> & { createdAt: Date }>> {
+    const rows: Row[] = await this.dataSource.query(
+      `SELECT id, kind, role, name, admin_id, created_by, created_at, expires_at, used_at FROM keyhold_enrolment_tokens
+        WHERE kind = 'invitation' AND used_at IS NULL AND expires_at > $1 ORDER BY created_at, id`,
+      [at],
+    );
+    return rows.map((row) => {
+      const { secretHash: _omitted, ...token } = toToken({ ...row, secret_hash: null });
+      return { ...token, createdAt: row.created_at as Date };
+    });
+  }
+
+  /**
+   * Expires an invitation nobody used yet at `at`: its link stops working. False when there is no such open
+   * invitation (unknown, used, expired or revoked already); `alsoInTransaction` runs last, only after a revocation.
+   */
+  async revokeInvitation(id: string, at: Date, alsoInTransaction?: (manager: EntityManager) => Promise<void>): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const result: [unknown[], number] = await manager.query(
+        `UPDATE keyhold_enrolment_tokens SET expires_at = $2 WHERE id = $1 AND kind = 'invitation' AND used_at IS NULL AND expires_at > $2`,
+        [id, at],
+      );
+      if (result[1] !== 1) return false;
+      await alsoInTransaction?.(manager);
+      return true;
+    });
+  }
+
   /** Unused setup links stop working: only the link of the latest start without an administrator opens. */
   async expireSetupTokens(at: Date, manager: EntityManager): Promise<void> {
     await manager.query(`UPDATE keyhold_enrolment_tokens SET expires_at = $1 WHERE kind = 'setup' AND used_at IS NULL AND expires_at > $1`, [at]);

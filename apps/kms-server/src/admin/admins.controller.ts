@@ -1,6 +1,6 @@
-import { Body, Controller, Get, Inject, Param, Patch, Post, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { type AdminView, changeRoleRequestSchema, inviteRequestSchema } from '@keyhold/contracts';
+import { type AdminView, type OpenInvitationListView, changeRoleRequestSchema, invitationParamsSchema, inviteRequestSchema } from '@keyhold/contracts';
 import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
 import type { AuditScope } from '../audit/audit-scope';
@@ -40,6 +40,28 @@ export class AdminsController {
   ) {
     const { token, expiresAt } = await this.auth.invite(request.user.admin, body.role, body.name ?? null, audit);
     return { token, link: `${this.publicOrigin}/enrol#token=${token}`, role: body.role, expiresAt: expiresAt.toISOString() };
+  }
+
+  /**
+   * Admins only, unlike the list of administrators: an open invitation is an account waiting for whoever holds
+   * its link, and only admins can act on one (invite, revoke). Who was invited as what is recorded in the audit
+   * log (`admins.invite`), which auditors read.
+   */
+  @Get('invitations')
+  @Roles('admin')
+  async invitations(): Promise<OpenInvitationListView> {
+    return { invitations: await this.auth.openInvitations() };
+  }
+
+  /** Revokes an invitation nobody used yet: its link stops working now. */
+  @Delete('invitations/:id')
+  @Roles('admin')
+  @HttpCode(204)
+  async revokeInvitation(
+    @Param(new ZodPipe(invitationParamsSchema, 'path')) params: z.output<typeof invitationParamsSchema>,
+    @RequestAuditScope() audit?: AuditScope,
+  ): Promise<void> {
+    await this.auth.revokeInvitation(params.id, audit);
   }
 
   @Patch(':id')

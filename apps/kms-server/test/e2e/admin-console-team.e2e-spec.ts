@@ -71,6 +71,19 @@ describe('admin console in Chromium: a team of administrators', { skip: browserS
     await screenshot(alice, 'admins-invitation');
     await alice.getByRole('button', { name: 'Done' }).click();
     assert.equal(await alice.getByTestId('invitation-link').count(), 0, 'the link is shown once');
+    // It waits under Open invitations; one sent to the wrong person is revoked there.
+    const invitations = alice.getByTestId('open-invitations');
+    await invitations.locator('tr[data-invitation]', { hasText: 'alice' }).filter({ hasText: 'admin' }).waitFor(WAIT);
+    await alice.getByRole('button', { name: 'Invite' }).click();
+    await alice.locator('input[name="invite-name"]').fill('mallory');
+    await alice.getByRole('button', { name: 'Create invitation link' }).click();
+    await alice.getByRole('button', { name: 'Done' }).click();
+    const wrong = invitations.locator('tr[data-invitation]', { hasText: 'mallory' });
+    await wrong.getByRole('button', { name: 'Revoke the invitation of mallory…' }).click();
+    await wrong.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await invitations.getByText('Invitation revoked: its link no longer works.').waitFor(WAIT);
+    assert.equal(await wrong.count(), 0);
+    assert.equal(await invitations.locator('tr[data-invitation]').count(), 1, 'bob’s invitation stays');
 
     await bob.goto(link, { waitUntil: 'domcontentloaded' });
     await bob.getByRole('heading', { name: 'Accept your invitation' }).waitFor(WAIT);
