@@ -366,7 +366,7 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     if (sealed) keys.forget();
     else await keys.ensure(now());
   });
-  return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource) };
+  return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource.manager) };
 }
 
 /** Records what a new database creates at its first unsealed start (audit keys, service-identity CA). */

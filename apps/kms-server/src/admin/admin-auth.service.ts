@@ -99,15 +99,14 @@ export class AdminAuthService {
   }
 
   /** A direct role change: between operator and auditor always; to or from admin only while the quorum is 1. */
-  async changeRole(requester: AdminRecord, id: string, role: AdminRole, audit?: AuditScope): Promise<AdminRecord> {
+  async changeRole(id: string, role: AdminRole, audit?: AuditScope): Promise<AdminRecord> {
     const target = /^[0-9a-f-]{36}$/.test(id) ? await this.repository.findAdmin(id) : null;
     if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
     if (target.role === 'admin' || role === 'admin') await this.refuseNewAdminsUnderQuorum('request {"kind":"set-admin-role"} at POST /api/v1/operations');
-    if (target.id === requester.id && role !== 'admin') {
-      const admins = (await this.repository.listAdmins()).filter((admin) => admin.role === 'admin');
-      if (admins.length <= 1) throw new ApiError('INVALID_STATE', 'you are the last admin; promote someone else first');
-    }
-    await this.repository.updateAdminRole(id, role, this.now(), recordIn(audit, { operation: 'admins.change-role', keyName: null, keyVersion: null }));
+    await this.repository.transaction(async (manager) => {
+      if (target.role === 'admin' && role !== 'admin') await this.repository.refuseLosingTheLastAdmin(target.id, manager);
+      await this.repository.updateAdminRole(id, role, this.now(), recordIn(audit, { operation: 'admins.change-role', keyName: null, keyVersion: null }), manager);
+    });
     return { ...target, role };
   }
 

@@ -1,3 +1,4 @@
+import { ApiError } from '@keyhold/contracts';
 import type { DataSource, EntityManager } from 'typeorm';
 
 export type AdminRole = 'admin' | 'operator' | 'auditor';
@@ -154,6 +155,16 @@ export class AdminRepository {
       await alsoInTransaction?.(inTransaction);
     };
     await (manager ? change(manager) : this.dataSource.transaction(change));
+  }
+
+  /**
+   * Inside the change's transaction: refuses to let `leaving` stop being an admin (demoted or removed) when no
+   * other admin is left. The other admins' rows stay locked until it commits, so two such changes cannot each
+   * count on the other admin.
+   */
+  async refuseLosingTheLastAdmin(leaving: string, manager: EntityManager): Promise<void> {
+    const others: Row[] = await manager.query(`SELECT id FROM keyhold_admins WHERE role = 'admin' AND removed_at IS NULL AND id <> $1 FOR UPDATE`, [leaving]);
+    if (others.length === 0) throw new ApiError('INVALID_STATE', 'this is the last admin: make someone else admin first');
   }
 
   /** Sessions end, and the invitations the administrator made that nobody used yet stop working. */

@@ -67,11 +67,10 @@ export class AdminsController {
   @Patch(':id')
   @Roles('admin')
   async changeRole(
-    @Req() request: WithUser,
     @Param('id') id: string,
     @Body(new ZodPipe(changeRoleRequestSchema)) body: z.output<typeof changeRoleRequestSchema>,
     @RequestAuditScope() audit?: AuditScope,
   ): Promise<AdminView> {
-    return toAdminView(await this.auth.changeRole(request.user.admin, id, body.role, audit));
+    return toAdminView(await this.auth.changeRole(id, body.role, audit));
   }
 }

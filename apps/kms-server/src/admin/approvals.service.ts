@@ -179,12 +179,7 @@ export class ApprovalsService {
   private async decide(manager: EntityManager, id: string, outcome: { status: string; result: unknown }): Promise<void> {
     await manager.query(
       `UPDATE keyhold_pending_operations SET status = $2, decided_at = $3, result = $4 WHERE id = $1 AND status IN ('pending', 'executing')`,
-      [
-      id,
-      outcome.status,
-      this.now(),
-        JSON.stringify(outcome.result),
-      ],
+      [id, outcome.status, this.now(), JSON.stringify(outcome.result)],
     );
   }
 
@@ -332,15 +327,6 @@ export class ApprovalsService {
     return { sealed: true };
   }
 
-  /** Under lock: the admins other than `leaving`; none left refuses the change (someone must hold the role). */
-  private async refuseLosingTheLastAdmin(manager: EntityManager, leaving: string): Promise<void> {
-    const others: Row[] = await manager.query(
-      `SELECT id FROM keyhold_admins WHERE role = 'admin' AND removed_at IS NULL AND id <> $1 FOR UPDATE`,
-      [leaving],
-    );
-    if (others.length === 0) throw new ApiError('INVALID_STATE', 'the last admin keeps the role; make someone else admin first');
-  }
-
   /** Runs an approved operation (not the seal); each change is recorded in its own transaction under the approving request's scope. */
   private async execute(operation: SensitiveOperation, audit: AuditScope | undefined): Promise<unknown> {
     switch (operation.kind) {
@@ -349,10 +335,9 @@ export class ApprovalsService {
       case 'destroy-version-now':
         return this.keys.destroyVersionNow(operation.key, operation.version, audit);
       case 'remove-admin': {
-        const admins = (await this.admins.listAdmins()).filter((admin) => admin.role === 'admin' && admin.id !== operation.adminId);
-        const target = await this.admins.findAdmin(operation.adminId);
-        if (target?.role === 'admin' && admins.length === 0) throw new ApiError('INVALID_STATE', 'the last admin cannot be removed');
         await this.dataSource.transaction(async (manager) => {
+          const target = await this.admins.findAdmin(operation.adminId, manager);
+          if (target?.role === 'admin') await this.admins.refuseLosingTheLastAdmin(target.id, manager);
           await this.admins.removeAdmin(operation.adminId, this.now(), manager);
           await audit?.record(manager, { operation: 'admins.remove', keyName: null, keyVersion: null });
         });
@@ -362,7 +347,7 @@ export class ApprovalsService {
         await this.dataSource.transaction(async (manager) => {
           const target = await this.admins.findAdmin(operation.adminId, manager);
           if (!target) throw new ApiError('NOT_FOUND', 'no such administrator');
-          if (target.role === 'admin' && operation.role !== 'admin') await this.refuseLosingTheLastAdmin(manager, target.id);
+          if (target.role === 'admin' && operation.role !== 'admin') await this.admins.refuseLosingTheLastAdmin(target.id, manager);
           await this.admins.updateAdminRole(target.id, operation.role, this.now(), recordIn(audit, { operation: 'admins.change-role', keyName: null, keyVersion: null }), manager);
         });
         return { adminId: operation.adminId, role: operation.role };

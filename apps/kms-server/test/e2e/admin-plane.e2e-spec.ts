@@ -172,6 +172,12 @@ describe('admin plane: passkeys, sessions, roles', () => {
     const promoted = await kh.adminHttp(aliceSession).patch(`/api/v1/admins/${(await auditor.get('/api/v1/session')).body.admin.id}`).send({ role: 'operator' });
     assert.equal(promoted.status, 200);
     assert.equal((await auditor.post('/api/v1/keys/op-key/rotate')).status, 200, 'the new role applies at once');
+    // alice is the only admin: she cannot give the role away.
+    const aliceId = (await kh.adminHttp(aliceSession).get('/api/v1/session').expect(200)).body.admin.id;
+    const last = await kh.adminHttp(aliceSession).patch(`/api/v1/admins/${aliceId}`).send({ role: 'operator' });
+    assert.equal(last.status, 409, last.text);
+    assert.match(last.body.error.message, /last admin/);
+    assert.equal((await kh.adminHttp(aliceSession).get('/api/v1/session').expect(200)).body.admin.role, 'admin');
   });
 
   it('refuses an invitation once it has expired', async () => {
