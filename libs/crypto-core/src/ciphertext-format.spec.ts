@@ -22,6 +22,8 @@ interface Vector {
   salt: string;
   keyName: string;
   keyVersion: number;
+  /** Absent: data (kh1). */
+  purpose?: 'wrapped-key';
   plaintext: string;
   context: Record<string, string> | null;
   canonicalContext: string;
@@ -67,7 +69,7 @@ describe('ciphertext format kh1', () => {
         const context = vector.context ?? undefined;
         const made = encryptMessageWithSalt(
           vectorKey,
-          { keyName: vector.keyName, keyVersion: vector.keyVersion },
+          { keyName: vector.keyName, keyVersion: vector.keyVersion, purpose: vector.purpose },
           Buffer.from(vector.plaintext, 'hex'),
           context,
           Buffer.from(vector.salt, 'hex'),
@@ -85,11 +87,11 @@ describe('ciphertext format kh1', () => {
     it('gives the same bytes with the version key imported as a key object', () => {
       for (const vector of vectors) {
         const keyObject = importVersionKey(Buffer.from(vector.key, 'hex'));
-        const { keyName, keyVersion } = vector;
+        const { keyName, keyVersion, purpose } = vector;
         const context = vector.context ?? undefined;
         const plaintext = Buffer.from(vector.plaintext, 'hex');
         const salt = Buffer.from(vector.salt, 'hex');
-        const made = encryptMessageWithSalt(keyObject, { keyName, keyVersion }, plaintext, context, salt);
+        const made = encryptMessageWithSalt(keyObject, { keyName, keyVersion, purpose }, plaintext, context, salt);
         assert.equal(made, vector.ciphertext);
         assert.deepEqual(decryptMessage(keyObject, parseCiphertext(made), context), plaintext);
       }
@@ -159,6 +161,20 @@ describe('ciphertext format kh1', () => {
     for (const relabelled of [`kh1:payment:3:${body}`, `kh1:payments:4:${body}`, `kh1:payments.old:3:${body}`]) {
       assertRefused(key, relabelled);
     }
+  });
+
+  it('binds the purpose: a wrapped key (khw1) relabelled as data (kh1), or data relabelled as a wrapped key, fails', () => {
+    const wrapped = encryptMessage(key, { ...header, purpose: 'wrapped-key' }, Buffer.from('a key'), { a: 'b' });
+    const data = encryptMessage(key, header, Buffer.from('a key'), { a: 'b' });
+    assert.ok(wrapped.startsWith('khw1:payments:3:') && data.startsWith('kh1:payments:3:'));
+    assert.equal(parseCiphertext(wrapped).purpose, 'wrapped-key');
+    assert.equal(parseCiphertext(data).purpose, 'data');
+    assert.equal(decryptMessage(key, parseCiphertext(wrapped), { a: 'b' }).toString(), 'a key');
+    assertRefused(key, wrapped.replace(/^khw1:/, 'kh1:'), { a: 'b' });
+    assertRefused(key, data.replace(/^kh1:/, 'khw1:'), { a: 'b' });
+    // The header (prefix included) is what the key derivation and the associated data take.
+    assert.equal(parseCiphertext(wrapped).header.toString('utf8'), 'khw1:payments:3:');
+    assert.throws(() => encryptMessage(key, { ...header, purpose: 'other' as 'data' }, Buffer.from('x')), RangeError);
   });
 
   it('binds the context: missing, extra or changed entries fail; order does not matter', () => {
@@ -259,6 +275,8 @@ describe('ciphertext format kh1', () => {
       ['no body', `kh1:${name}:3`],
       ['empty body', `kh1:${name}:3:`],
       ['other format', `kh2:${name}:3:${body}`],
+      ['other kind', `khx1:${name}:3:${body}`],
+      ['upper-case wrapped-key prefix', `KHW1:${name}:3:${body}`],
       ['upper-case prefix', `KH1:${name}:3:${body}`],
       ['leading space', ` kh1:${name}:3:${body}`],
       ['trailing newline', `kh1:${name}:3:${body}\n`],
@@ -355,7 +373,9 @@ describe('ciphertextKeyName', () => {
     assert.equal(ciphertextKeyName(ciphertext), 'orders.v2');
     assert.equal(ciphertextKeyName('kh1:orders:1:not checked'), 'orders');
     assert.equal(ciphertextKeyName(`kh1:${'a'.repeat(64)}:1:x`), 'a'.repeat(64));
-    for (const other of [`kh1:${'a'.repeat(65)}:1:x`, 'kh1:Orders:1:x', 'kh1::1:x', 'kh1:orders', 'kh2:orders:1:x', 'orders', '', 42, null, undefined, {}]) {
+    assert.equal(ciphertextKeyName('khw1:wrapping-key:2:not checked'), 'wrapping-key');
+    const others = [`kh1:${'a'.repeat(65)}:1:x`, 'kh1:Orders:1:x', 'kh1::1:x', 'kh1:orders', 'kh2:orders:1:x', 'khw2:orders:1:x', ':orders:1:x', 'orders', '', 42, null, undefined, {}];
+    for (const other of others) {
       assert.equal(ciphertextKeyName(other), null, String(other));
     }
   });

@@ -6,23 +6,38 @@ import { InvalidCiphertextError } from './errors';
  * Keyhold ciphertext, format 1 (docs/ciphertext-format.md is the specification; the vectors in
  * test-vectors/ciphertext-v1.json pin it):
  *
- *   kh1:<keyName>:<version>:<base64( salt[32] || commitment[32] || gcmCiphertext || gcmTag[16] )>
+ *   <prefix>:<keyName>:<version>:<base64( salt[32] || commitment[32] || gcmCiphertext || gcmTag[16] )>
  *
  * Per message, HKDF-SHA256(ikm = version key, salt, info = "keyhold/ciphertext/v1" 0x00 header) gives a
  * fresh AES-256-GCM key, its IV and a 32-byte key commitment. Fresh keys lift the 2^32-messages bound of one
  * GCM key with random IVs; the commitment makes a ciphertext open under exactly one key. The header (the
  * text before the body) and the canonical context are the GCM associated data.
+ *
+ * The prefix names what the ciphertext holds: `kh1` data (encrypt, datakey), `khw1` a key that `wrap` wrapped.
+ * Being part of the header, it is bound into the key derivation and the associated data: changing it makes
+ * the ciphertext fail, so one kind is never opened as the other and each keeps to its own grant.
  */
-export const CIPHERTEXT_PREFIX = 'kh1';
+export type CiphertextPurpose = 'data' | 'wrapped-key';
+
+export const CIPHERTEXT_PREFIXES: Readonly<Record<CiphertextPurpose, string>> = { data: 'kh1', 'wrapped-key': 'khw1' };
+/** The prefix of data ciphertexts, the format's first and most common kind. */
+export const CIPHERTEXT_PREFIX = CIPHERTEXT_PREFIXES.data;
+
+const PURPOSE_OF_PREFIX: ReadonlyMap<string, CiphertextPurpose> = new Map(
+  Object.entries(CIPHERTEXT_PREFIXES).map(([purpose, prefix]) => [prefix, purpose as CiphertextPurpose]),
+);
 
 export interface CiphertextHeader {
   keyName: string;
   keyVersion: number;
+  /** What the ciphertext holds; 'data' when absent. */
+  purpose?: CiphertextPurpose;
 }
 
 export interface ParsedCiphertext extends CiphertextHeader {
   formatVersion: 1;
-  /** UTF-8 of `kh1:<keyName>:<version>:`, trailing colon included: exactly the bytes that were authenticated. */
+  purpose: CiphertextPurpose;
+  /** UTF-8 of `<prefix>:<keyName>:<version>:`, trailing colon included: exactly the bytes that were authenticated. */
   header: Buffer;
   /** salt || commitment || GCM ciphertext || tag; at least 80 bytes. */
   body: Buffer;
@@ -83,12 +98,14 @@ export function canonicalContext(context?: EncryptionContext): Buffer {
   return Buffer.from(JSON.stringify(pairs), 'utf8');
 }
 
-function headerText({ keyName, keyVersion }: CiphertextHeader): string {
+function headerText({ keyName, keyVersion, purpose = 'data' }: CiphertextHeader): string {
+  const prefix = CIPHERTEXT_PREFIXES[purpose];
+  if (prefix === undefined) throw new RangeError('invalid purpose for a ciphertext header');
   if (!KEY_NAME.test(keyName)) throw new RangeError('invalid key name for a ciphertext header');
   if (!Number.isInteger(keyVersion) || keyVersion < 1 || keyVersion > MAX_VERSION) {
     throw new RangeError('invalid key version for a ciphertext header');
   }
-  return `${CIPHERTEXT_PREFIX}:${keyName}:${keyVersion}:`;
+  return `${prefix}:${keyName}:${keyVersion}:`;
 }
 
 interface MessageKeys {
@@ -163,34 +180,38 @@ export function encryptMessage(
 export function parseCiphertext(ciphertext: string): ParsedCiphertext {
   if (typeof ciphertext !== 'string') throw new InvalidCiphertextError('the ciphertext must be a string');
   const parts = ciphertext.split(':');
-  if (parts.length !== 4 || parts[0] !== CIPHERTEXT_PREFIX) {
+  const purpose = parts.length === 4 ? PURPOSE_OF_PREFIX.get(parts[0]) : undefined;
+  if (purpose === undefined) {
     throw new InvalidCiphertextError(
-      `not a Keyhold ciphertext: it must look like ${CIPHERTEXT_PREFIX}:<key>:<version>:<base64>`,
+      `not a Keyhold ciphertext: it must look like ${CIPHERTEXT_PREFIXES.data}:<key>:<version>:<base64> (${CIPHERTEXT_PREFIXES['wrapped-key']}: a wrapped key)`,
     );
   }
-  const [, keyName, versionText, bodyText] = parts;
+  const [prefix, keyName, versionText, bodyText] = parts;
   if (!KEY_NAME.test(keyName)) throw new InvalidCiphertextError('the ciphertext names an invalid key');
   if (!VERSION.test(versionText) || Number(versionText) > MAX_VERSION) {
     throw new InvalidCiphertextError('the ciphertext names an invalid key version');
   }
   return {
     formatVersion: 1,
+    purpose,
     keyName,
     keyVersion: Number(versionText),
-    header: Buffer.from(`${CIPHERTEXT_PREFIX}:${keyName}:${versionText}:`, 'utf8'),
+    header: Buffer.from(`${prefix}:${keyName}:${versionText}:`, 'utf8'),
     body: decodeBody(bodyText),
   };
 }
 
 /**
  * The key a ciphertext's header names, read without checking anything else (the body is not even decoded):
- * null unless it starts `kh1:<valid key name>:`. For records of what a request was about (the audit of a
+ * null unless it starts `<prefix>:<valid key name>:`. For records of what a request was about (the audit of a
  * refused `/v1/decrypt`); parseCiphertext and decryptMessage remain the only judges of a ciphertext.
  */
 export function ciphertextKeyName(ciphertext: unknown): string | null {
-  if (typeof ciphertext !== 'string' || !ciphertext.startsWith(`${CIPHERTEXT_PREFIX}:`)) return null;
-  const start = CIPHERTEXT_PREFIX.length + 1;
-  // A key name is at most 64 characters, so its closing colon is within the next 65: never scan further.
+  if (typeof ciphertext !== 'string') return null;
+  // A prefix is at most 4 characters and a key name at most 64, so the colons are near the start: never scan further.
+  const prefixEnd = ciphertext.slice(0, 5).indexOf(':');
+  if (prefixEnd === -1 || !PURPOSE_OF_PREFIX.has(ciphertext.slice(0, prefixEnd))) return null;
+  const start = prefixEnd + 1;
   const end = ciphertext.slice(start, start + 65).indexOf(':');
   if (end === -1) return null;
   const keyName = ciphertext.slice(start, start + end);

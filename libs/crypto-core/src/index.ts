@@ -7,6 +7,8 @@ export * from './aes-gcm';
 export * from './key-material';
 export {
   CIPHERTEXT_PREFIX,
+  CIPHERTEXT_PREFIXES,
+  type CiphertextPurpose,
   type CiphertextHeader,
   type EncryptionContext,
   type ParsedCiphertext,

@@ -8,7 +8,15 @@ import {
   type RandomResponse,
 } from '@keyhold/contracts';
 import type { GrantPolicySource } from '@keyhold/auth';
-import { KeyUnwrapError, type VersionKey, decryptMessage, encryptMessage, parseCiphertext, randomBytes } from '@keyhold/crypto-core';
+import {
+  type CiphertextPurpose,
+  KeyUnwrapError,
+  type VersionKey,
+  decryptMessage,
+  encryptMessage,
+  parseCiphertext,
+  randomBytes,
+} from '@keyhold/crypto-core';
 import { versionForDecryption, versionForEncryption } from '@keyhold/key-lifecycle';
 import { toApiError } from '../common/api-error.filter';
 import type { KeyringCache, LoadedKey } from '../keyring/keyring-cache';
@@ -19,7 +27,14 @@ interface Decrypted {
   plaintext: Buffer;
   keyName: string;
   keyVersion: number;
+  purpose: CiphertextPurpose;
 }
+
+/** Why a ciphertext of the other kind is refused, and where it does open. */
+const WRONG_PURPOSE: Readonly<Record<CiphertextPurpose, string>> = {
+  data: 'this ciphertext holds data (kh1, from encrypt or datakey), not a wrapped key: open it with decrypt, not unwrap',
+  'wrapped-key': 'this ciphertext is a wrapped key (khw1, from wrap): open it with unwrap, not decrypt',
+};
 
 /**
  * The hot path: every operation here works from the keyring cache and never waits on Postgres once a key is
@@ -32,25 +47,30 @@ export class CryptoOpsService {
     private readonly grants: GrantPolicySource,
   ) {}
 
-  async encrypt(keyName: string, plaintext: Buffer, context?: EncryptionContext): Promise<EncryptResponse> {
+  /** `purpose` 'wrapped-key' is `wrap`: its ciphertext opens only through `unwrap` (and `decrypt`'s only through `decrypt`). */
+  async encrypt(keyName: string, plaintext: Buffer, context?: EncryptionContext, purpose: CiphertextPurpose = 'data'): Promise<EncryptResponse> {
     const loaded = await this.load(keyName);
     const version = versionForEncryption(loaded.key).version;
-    const ciphertext = encryptMessage(this.versionKey(loaded, version), { keyName, keyVersion: version }, plaintext, context);
+    const ciphertext = encryptMessage(this.versionKey(loaded, version), { keyName, keyVersion: version, purpose }, plaintext, context);
     this.usage.record(loaded.key.id, version, 1);
     return { ciphertext, keyName, keyVersion: version };
   }
 
   /**
    * Decrypts a ciphertext. With `expectedKey` (the key named in the path) a ciphertext of another key is
-   * refused; without it the key is read from the ciphertext and the caller's grant is checked against it.
+   * refused; without it the key is read from the ciphertext and the caller's grant is checked against it. A
+   * ciphertext of another purpose than `purpose` is refused before anything is opened ('any': re-encryption,
+   * which keeps the purpose and never hands out the plaintext).
    */
   async decrypt(
     ciphertext: string,
     context: EncryptionContext | undefined,
     expectedKey: string | null,
     callerId: string,
+    purpose: CiphertextPurpose | 'any' = 'data',
   ): Promise<Decrypted> {
     const parsed = parseCiphertext(ciphertext);
+    if (purpose !== 'any' && parsed.purpose !== purpose) throw new ApiError('INVALID_CIPHERTEXT', WRONG_PURPOSE[parsed.purpose]);
     if (expectedKey !== null && parsed.keyName !== expectedKey) {
       throw new ApiError('INVALID_CIPHERTEXT', `the ciphertext belongs to another key, not '${expectedKey}'`);
     }
@@ -59,7 +79,7 @@ export class CryptoOpsService {
     versionForDecryption(loaded.key, parsed.keyVersion);
     const plaintext = decryptMessage(this.versionKey(loaded, parsed.keyVersion), parsed, context);
     this.usage.record(loaded.key.id, parsed.keyVersion, 0);
-    return { plaintext, keyName: parsed.keyName, keyVersion: parsed.keyVersion };
+    return { plaintext, keyName: parsed.keyName, keyVersion: parsed.keyVersion, purpose: parsed.purpose };
   }
 
   async decryptResponse(
@@ -72,11 +92,14 @@ export class CryptoOpsService {
     return { plaintext: result.plaintext.toString('base64'), keyName: result.keyName, keyVersion: result.keyVersion };
   }
 
-  /** Decrypts under any enabled version and encrypts again under the primary one; the plaintext never leaves. */
+  /**
+   * Decrypts under any enabled version and encrypts again under the primary one, as the same kind (data stays
+   * data, a wrapped key stays a wrapped key); the plaintext never leaves.
+   */
   async reencrypt(keyName: string, ciphertext: string, context: EncryptionContext | undefined, callerId: string): Promise<EncryptResponse> {
-    const { plaintext } = await this.decrypt(ciphertext, context, keyName, callerId);
+    const { plaintext, purpose } = await this.decrypt(ciphertext, context, keyName, callerId, 'any');
     try {
-      return await this.encrypt(keyName, plaintext, context);
+      return await this.encrypt(keyName, plaintext, context, purpose);
     } finally {
       plaintext.fill(0);
     }

@@ -65,11 +65,11 @@ export const KEY_CRYPTO_ROUTES: ReadonlyMap<string, CryptoRoute> = new Map([
       crypto.generateDataKey(keyName, body.bytes ?? 32, body.context, body.withPlaintext ?? true),
     ),
   ],
-  ['wrap', route('wrap', wrapRequestSchema, (crypto, { keyName, body }) => crypto.encrypt(keyName, body.key, body.context))],
+  ['wrap', route('wrap', wrapRequestSchema, (crypto, { keyName, body }) => crypto.encrypt(keyName, body.key, body.context, 'wrapped-key'))],
   [
     'unwrap',
     route('unwrap', unwrapRequestSchema, async (crypto, { keyName, body, caller }) => {
-      const result = await crypto.decrypt(body.ciphertext, body.context, keyName, caller.id);
+      const result = await crypto.decrypt(body.ciphertext, body.context, keyName, caller.id, 'wrapped-key');
       return { key: result.plaintext.toString('base64'), keyName: result.keyName, keyVersion: result.keyVersion };
     }),
   ],
