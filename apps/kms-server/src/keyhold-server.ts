@@ -198,23 +198,28 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     rewrap: rewrap.status().state,
   }));
   const masterKeys = new MasterKeyService(options.dataSource, masterKey, REWRAP_TARGETS, rewrap, () => clock.now());
-  const reloadKeyring = () => {
-    if (sealState.sealed) return;
-    masterKey
-      .load()
-      .then(() => rewrap.trigger())
-      .catch((error: Error) =>
-        Logger.error(
-          {
-            msg:
-              error instanceof MasterKeyRootMismatchError
-                ? 'the root master key was rekeyed: this instance keeps the versions it holds; restart it with the new root'
-                : 'cannot reload the master-key versions',
-            err: error.message,
-          },
-          'MasterKey',
-        ),
+  /** Re-reads the master-key versions (a rotation or retirement elsewhere); logs and keeps the keyring on failure. */
+  const reloadMasterKeyVersions = async (): Promise<boolean> => {
+    if (sealState.sealed) return false;
+    try {
+      await masterKey.load();
+      return true;
+    } catch (error) {
+      Logger.error(
+        {
+          msg:
+            error instanceof MasterKeyRootMismatchError
+              ? 'the root master key was rekeyed: this instance keeps the versions it holds; restart it with the new root'
+              : 'cannot reload the master-key versions',
+          err: (error as Error).message,
+        },
+        'MasterKey',
       );
+      return false;
+    }
+  };
+  const reloadKeyring = () => {
+    void reloadMasterKeyVersions().then((reloaded) => reloaded && rewrap.trigger());
   };
   const scheduler = new LifecycleScheduler(options.dataSource, repository, keys, clock, options.schedulerIntervalMs ?? 30_000, () => sealState.sealed);
   const listener = new NotificationListener({ connectionString: options.databaseUrl }, options.listenerHeartbeat);
@@ -239,14 +244,18 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     }
   };
   // What must reach every instance even when its notifications are lost: re-read after every reconnection of the
-  // listener and, as a backstop, periodically. Each logs and keeps the previous state when the read fails.
+  // listener and, as a backstop, periodically. Each logs and keeps the previous state when the read fails. The
+  // master-key versions are among them: a version retired elsewhere leaves this instance's memory within a pass
+  // (new material is refused under it by the database anyway), and a new one is wrapped under from then on.
   const resyncAccess = async () => {
-    await Promise.all([checkSealGeneration(), grants.reload(), revocations.reload()]);
+    await Promise.all([checkSealGeneration(), grants.reload(), revocations.reload(), reloadMasterKeyVersions()]);
   };
   const backstop = new PeriodicResync(options.resyncIntervalMs ?? RESYNC_INTERVAL_MS, resyncAccess);
   listener.onResync(() => {
-    void backstop.runOnce();
-    reloadKeyring();
+    // The pass re-reads the master-key versions too; a version added meanwhile may leave rows to rewrap.
+    void backstop.runOnce().then(() => {
+      if (!sealState.sealed) rewrap.trigger();
+    });
     cache.clear();
   });
   await grants.reload();

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type TestAdmin, enrolAdmin, setupTokenOf } from '../support/test-admins';
 import { type Credentials, type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
@@ -100,6 +101,33 @@ describe('grants, revocations and seals reach an instance that missed their noti
     const listenerAfter = c.server.notifications.listener.backendPid();
     assert.ok(listenerAfter && listenerAfter !== listenerBefore, 'C is on a new listener connection');
     assert.ok([...a.logs, ...b.logs, ...c.logs].some((line) => line.includes('failed its heartbeat')), 'the lost connection is logged');
+  });
+
+  it('a master-key rotation and retirement B was not notified of reach B within the periodic resync', async () => {
+    const ring = b.server.masterKey.ring;
+    const before = ring.version;
+    const next = Math.max(...ring.liveVersions()) + 1;
+    // A rotation written with no NOTIFY (the service's own rotate announces itself): the new version sealed
+    // under the root, made active, the old one retiring.
+    const sealed = a.server.masterKey.ring.sealVersionKey(randomBytes(32), next);
+    await a.dataSource.transaction(async (manager) => {
+      await manager.query(`UPDATE keyhold_master_key_versions SET state = 'retiring' WHERE state = 'active'`);
+      await manager.query(`INSERT INTO keyhold_master_key_versions (version, sealed_key, state, created_at) VALUES ($1, $2, 'active', now())`, [next, sealed]);
+    });
+    await eventually(async () => ring.version === next, 'B wraps under the new master-key version');
+    await b.http().post('/v1/keys').send({ name: 'after-rotation', algorithm: 'aes-256-gcm' }).expect(201);
+    const [created] = await a.dataSource.query(
+      `SELECT v.master_key_version FROM keyhold_key_versions v JOIN keyhold_keys k ON k.id = v.key_id WHERE k.name = 'after-rotation'`,
+    );
+    assert.equal(created.master_key_version, next);
+
+    // Everything rewrapped (A learns the version and runs its job), then the old version retired, again silently.
+    await a.server.masterKey.ring.load();
+    await a.server.masterKey.rewrap.runOnce();
+    await a.dataSource.query(`UPDATE keyhold_master_key_versions SET state = 'retired', sealed_key = NULL, retired_at = now() WHERE version = $1`, [before]);
+    await eventually(async () => !ring.liveVersions().includes(before), 'B forgets the retired master-key version');
+    await b.http().post('/v1/keys/after-rotation/encrypt').send({ plaintext: 'cGF5' }).expect(200);
+    await b.http().post('/v1/keys/pay-orders/encrypt').send({ plaintext: 'cGF5' }).expect(200);
   });
 
   it('a seal B was not notified of seals B within the periodic resync: the service plane answers 503 SEALED', async () => {
