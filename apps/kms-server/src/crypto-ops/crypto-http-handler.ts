@@ -85,7 +85,14 @@ export class CryptoHttpHandler {
       // everyone (nothing to learn from it), and never reaches the grant check, its globs or its memo.
       pathKeyName = encodedKeyName === null ? '' : decodePathSegment(encodedKeyName);
       const keyName = encodedKeyName === null ? '' : requireKeyName(pathKeyName);
-      authorizeOperation(this.deps.grants.current(), caller, route.requirement, keyName);
+      try {
+        authorizeOperation(this.deps.grants.current(), caller, route.requirement, keyName);
+      } catch (refusal) {
+        // A caller with no grant for the operation anywhere is refused before its body is read; the record
+        // still names the key the body's ciphertext is for (read within the usual limits, never trusted further).
+        if (route.bodyKeyName) bodyKeyName = await keyNameOfBody(request, route.bodyKeyName);
+        throw refusal;
+      }
       if (this.deps.sealState.sealed) throw sealedError();
       const json = await readJsonBody(request);
       if (route.bodyKeyName) bodyKeyName = route.bodyKeyName(json);
@@ -128,6 +135,15 @@ function send(response: ServerResponse, status: number, json: string, requestId:
     'x-request-id': requestId,
   });
   response.end(json);
+}
+
+/** The key a refused request's body names, for its record: null if the body cannot be read or names none. */
+async function keyNameOfBody(request: IncomingMessage, bodyKeyName: (json: unknown) => string | null): Promise<string | null> {
+  try {
+    return bodyKeyName(await readJsonBody(request));
+  } catch {
+    return null;
+  }
 }
 
 /** A path segment as Fastify decodes route parameters; one that does not decode names no key. */

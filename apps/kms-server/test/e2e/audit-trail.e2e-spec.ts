@@ -129,6 +129,13 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
       [forbiddenRow.actor, forbiddenRow.operation, forbiddenRow.key_name, forbiddenRow.outcome, forbiddenRow.error_code],
       ['spiffe://test.keyhold/peeker', 'decrypt', 'audited-hidden', 'refused', 'FORBIDDEN'],
     );
+    // A caller with no decrypt grant anywhere is refused before its body is used, and the record still names the key.
+    const stranger = await kh.issueClient({ uri: 'spiffe://test.keyhold/no-decrypt-anywhere' });
+    const noGrant = await kh.http(stranger).post('/v1/decrypt').send({ ciphertext: hidden.body.ciphertext }).expect(403);
+    const noGrantRow = await record(sequenceOf(noGrant));
+    assert.deepEqual([noGrantRow.actor, noGrantRow.key_name, noGrantRow.error_code], ['spiffe://test.keyhold/no-decrypt-anywhere', 'audited-hidden', 'FORBIDDEN']);
+    const noGrantGarbage = await kh.http(stranger).post('/v1/decrypt').send('{"ciphertext": ').set('content-type', 'application/json').expect(403);
+    assert.equal((await record(sequenceOf(noGrantGarbage))).key_name, null);
     const notVisible = await kh.http(peeker).post('/v1/decrypt').send({ ciphertext: unseen.body.ciphertext }).expect(404);
     const notVisibleRow = await record(sequenceOf(notVisible));
     assert.deepEqual([notVisibleRow.key_name, notVisibleRow.error_code], ['audited-unseen', 'KEY_NOT_FOUND']);
