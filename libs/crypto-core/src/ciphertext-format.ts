@@ -20,8 +20,6 @@ import { InvalidCiphertextError } from './errors';
 export type CiphertextPurpose = 'data' | 'wrapped-key';
 
 export const CIPHERTEXT_PREFIXES: Readonly<Record<CiphertextPurpose, string>> = { data: 'kh1', 'wrapped-key': 'khw1' };
-/** The prefix of data ciphertexts, the format's first and most common kind. */
-export const CIPHERTEXT_PREFIX = CIPHERTEXT_PREFIXES.data;
 
 const PURPOSE_OF_PREFIX: ReadonlyMap<string, CiphertextPurpose> = new Map(
   Object.entries(CIPHERTEXT_PREFIXES).map(([purpose, prefix]) => [prefix, purpose as CiphertextPurpose]),

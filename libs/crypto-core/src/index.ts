@@ -6,7 +6,6 @@ export * from './constant-time';
 export * from './aes-gcm';
 export * from './key-material';
 export {
-  CIPHERTEXT_PREFIX,
   CIPHERTEXT_PREFIXES,
   type CiphertextPurpose,
   type CiphertextHeader,
