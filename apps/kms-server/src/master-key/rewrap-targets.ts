@@ -31,7 +31,9 @@ export interface RewrapTarget {
   /**
    * In the caller's transaction: locks up to `limit` rows under versions older than `masterKey.version` with
    * FOR UPDATE SKIP LOCKED (rows another transaction holds are taken on a later pass), reopens each under its
-   * version and stores it again under the newest.
+   * version and stores it again under the newest. Each row records `masterKey.version` as read right after its
+   * wrap, in the same turn: the keyring can move to a newer version while the batch awaits Postgres, and a row
+   * labelled with another version than the one that wrapped it would never open again.
    */
   rewrapBatch(manager: Query, masterKey: MasterKey, limit: number, after: RewrapCursor): Promise<RewrapBatchResult>;
 }
@@ -75,9 +77,10 @@ export const keyVersionsTarget: RewrapTarget = {
         continue;
       }
       try {
+        const wrapped = masterKey.wrap(material, binding);
         await manager.query(
           `UPDATE keyhold_key_versions SET wrapped_material = $3, master_key_version = $4 WHERE key_id = $1 AND version = $2`,
-          [row.key_id, row.version, masterKey.wrap(material, binding), current],
+          [row.key_id, row.version, wrapped, masterKey.version],
         );
       } finally {
         material.fill(0);
@@ -142,11 +145,8 @@ export function sealedSecretTable(spec: SealedSecretTable): RewrapTarget {
           continue;
         }
         try {
-          await manager.query(`UPDATE ${table} SET ${sealed} = $2, ${versionColumn} = $3 WHERE ${id} = $1`, [
-            row[id],
-            masterKey.seal(secret, label),
-            current,
-          ]);
+          const resealed = masterKey.seal(secret, label);
+          await manager.query(`UPDATE ${table} SET ${sealed} = $2, ${versionColumn} = $3 WHERE ${id} = $1`, [row[id], resealed, masterKey.version]);
         } finally {
           secret.fill(0);
         }
