@@ -9,7 +9,7 @@ import {
   randomBytes,
 } from '@keyhold/crypto-core';
 import { type RewrapTarget, sealedSecretTable } from '../master-key/rewrap-targets';
-import type { MasterKey } from '../seal/master-key';
+import { type MasterKey, sealForStorage } from '../seal/master-key';
 import { SYSTEM_OPERATIONS } from './audit-operations';
 import type { AuditScope } from './audit-scope';
 
@@ -71,8 +71,7 @@ export class AuditKeys {
       const secret = randomBytes(32);
       missing.push({
         purpose: 'context-hmac',
-        masterKeyVersion: this.masterKey.version,
-        sealed: this.masterKey.seal(secret, AUDIT_KEY_LABELS['context-hmac']),
+        ...sealForStorage(this.masterKey, secret, AUDIT_KEY_LABELS['context-hmac']),
         publicKey: null,
       });
       secret.fill(0);
@@ -81,8 +80,7 @@ export class AuditKeys {
       const pair = generateEd25519KeyPair();
       missing.push({
         purpose: 'checkpoint-signing',
-        masterKeyVersion: this.masterKey.version,
-        sealed: this.masterKey.seal(pair.privateKeyDer, AUDIT_KEY_LABELS['checkpoint-signing']),
+        ...sealForStorage(this.masterKey, pair.privateKeyDer, AUDIT_KEY_LABELS['checkpoint-signing']),
         publicKey: pair.publicKeyPem,
       });
       pair.privateKeyDer.fill(0);

@@ -28,7 +28,7 @@ import type { KeyringCache } from '../keyring/keyring-cache';
 import { keyVersionBinding } from '../keyring/key-version-binding';
 import type { UsageRecorder } from '../keyring/usage-recorder';
 import type { KeyWithUsage, TypeormKeyRepository } from '../persistence/typeorm-key.repository';
-import type { MasterKey } from '../seal/master-key';
+import { type MasterKey, wrapForStorage } from '../seal/master-key';
 import type { AuditScope } from '../audit/audit-scope';
 import { toKeyView } from './key.mapper';
 import { SYSTEM_OPERATIONS } from '../audit/audit-operations';
@@ -226,11 +226,7 @@ export class KeysService {
     return versions.map((version) => {
       const material = generateKeyMaterial(key.algorithm);
       try {
-        return {
-          version,
-          wrapped: this.masterKey.wrap(material, keyVersionBinding(key, version)),
-          masterKeyVersion: this.masterKey.version,
-        };
+        return { version, ...wrapForStorage(this.masterKey, material, keyVersionBinding(key, version)) };
       } finally {
         material.fill(0);
       }

@@ -1,7 +1,7 @@
 import { KeyUnwrapError } from '@keyhold/crypto-core';
 import type { EntityManager } from 'typeorm';
 import { keyVersionBinding } from '../keyring/key-version-binding';
-import type { MasterKey } from '../seal/master-key';
+import { type MasterKey, sealForStorage, wrapForStorage } from '../seal/master-key';
 
 type Row = Record<string, unknown>;
 type Query = Pick<EntityManager, 'query'>;
@@ -31,9 +31,8 @@ export interface RewrapTarget {
   /**
    * In the caller's transaction: locks up to `limit` rows under versions older than `masterKey.version` with
    * FOR UPDATE SKIP LOCKED (rows another transaction holds are taken on a later pass), reopens each under its
-   * version and stores it again under the newest. Each row records `masterKey.version` as read right after its
-   * wrap, in the same turn: the keyring can move to a newer version while the batch awaits Postgres, and a row
-   * labelled with another version than the one that wrapped it would never open again.
+   * version and stores it again under the newest, with the version that wrapped it (`wrapForStorage`): the
+   * keyring can move to a newer version while the batch awaits Postgres.
    */
   rewrapBatch(manager: Query, masterKey: MasterKey, limit: number, after: RewrapCursor): Promise<RewrapBatchResult>;
 }
@@ -77,10 +76,10 @@ export const keyVersionsTarget: RewrapTarget = {
         continue;
       }
       try {
-        const wrapped = masterKey.wrap(material, binding);
+        const { wrapped, masterKeyVersion } = wrapForStorage(masterKey, material, binding);
         await manager.query(
           `UPDATE keyhold_key_versions SET wrapped_material = $3, master_key_version = $4 WHERE key_id = $1 AND version = $2`,
-          [row.key_id, row.version, wrapped, masterKey.version],
+          [row.key_id, row.version, wrapped, masterKeyVersion],
         );
       } finally {
         material.fill(0);
@@ -145,8 +144,8 @@ export function sealedSecretTable(spec: SealedSecretTable): RewrapTarget {
           continue;
         }
         try {
-          const resealed = masterKey.seal(secret, label);
-          await manager.query(`UPDATE ${table} SET ${sealed} = $2, ${versionColumn} = $3 WHERE ${id} = $1`, [row[id], resealed, masterKey.version]);
+          const resealed = sealForStorage(masterKey, secret, label);
+          await manager.query(`UPDATE ${table} SET ${sealed} = $2, ${versionColumn} = $3 WHERE ${id} = $1`, [row[id], resealed.sealed, resealed.masterKeyVersion]);
         } finally {
           secret.fill(0);
         }

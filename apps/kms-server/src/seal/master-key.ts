@@ -16,7 +16,10 @@ export type MasterKeyProtection = 'development-file' | 'passphrase-file' | 'sham
  * MasterKey comes to exist; the rest of Keyhold sees this interface alone.
  */
 export interface MasterKey {
-  /** The version new material is wrapped and sealed under: store it next to what `wrap` or `seal` returns. */
+  /**
+   * The version new material is wrapped and sealed under. It can move (a rotation): store what `wrap` or `seal`
+   * returned with `wrapForStorage`/`sealForStorage`, which read the two together.
+   */
   readonly version: number;
   /** How the key was unsealed, for health and start-up messages; never the key. */
   readonly protection: MasterKeyProtection;
@@ -34,6 +37,22 @@ export interface MasterKey {
   ensureVersions?(versions: readonly number[]): Promise<void>;
   /** Forgets the key (zeroes what it holds); called when Keyhold seals. Later calls throw. */
   dispose?(): void;
+}
+
+/**
+ * Wraps key-version material under the current master-key version and says which version that was, read in the
+ * same synchronous step. A version read before an await and stored next to bytes wrapped after it may name
+ * another version than the one that wrapped them (a rotation lands in between), and the row never opens again.
+ */
+export function wrapForStorage(masterKey: MasterKey, material: Uint8Array, binding: KeyMaterialBinding): { wrapped: Buffer; masterKeyVersion: number } {
+  const wrapped = masterKey.wrap(material, binding);
+  return { wrapped, masterKeyVersion: masterKey.version };
+}
+
+/** `seal` under the current master-key version, with that version read in the same step (see wrapForStorage). */
+export function sealForStorage(masterKey: MasterKey, secret: Uint8Array, label: string): { sealed: Buffer; masterKeyVersion: number } {
+  const sealed = masterKey.seal(secret, label);
+  return { sealed, masterKeyVersion: masterKey.version };
 }
 
 /** A master key held in process memory (the development and passphrase-file protections). */

@@ -12,7 +12,7 @@ import {
 import { SYSTEM_OPERATIONS } from '../audit/audit-operations';
 import type { AuditScope } from '../audit/audit-scope';
 import { type RewrapTarget, sealedSecretTable } from '../master-key/rewrap-targets';
-import type { MasterKey } from '../seal/master-key';
+import { type MasterKey, sealForStorage } from '../seal/master-key';
 
 export const CERTIFICATE_REVOKED_CHANNEL = 'keyhold_certificate_revoked';
 const SEAL_LABEL = 'certificate-authority-private-key';
@@ -86,9 +86,7 @@ export class CertificateAuthorityService {
       return this.certificatePem;
     }
     const ca = await createCertificateAuthority({ commonName: 'Keyhold service identity CA' });
-    // Read together, in one synchronous step: the version stored is the one that sealed.
-    const masterKeyVersion = this.masterKey.version;
-    const sealed = this.masterKey.seal(Buffer.from(ca.privateKeyPem, 'utf8'), SEAL_LABEL);
+    const { sealed, masterKeyVersion } = sealForStorage(this.masterKey, Buffer.from(ca.privateKeyPem, 'utf8'), SEAL_LABEL);
     // Several instances may get here at once: the one whose insert took records the creation, with it.
     const created = await this.dataSource.transaction(async (manager) => {
       const inserted: Row[] = await manager.query(
