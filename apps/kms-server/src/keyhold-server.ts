@@ -477,6 +477,7 @@ function httpsAdapter(
             if (!ahead(request, response)) fastifyHandler(request, response);
           });
           created.keepAliveTimeout = FASTIFY_KEEP_ALIVE_TIMEOUT_MS;
+          created.requestTimeout = SERVICE_REQUEST_TIMEOUT_MS;
           return created;
         },
       }
@@ -494,6 +495,11 @@ function httpsAdapter(
 
 /** Fastify's own default, kept when Keyhold creates the server itself. */
 const FASTIFY_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/**
+ * A whole service-plane request (at most 64 KiB) must arrive within this, not Node's default of 5 minutes: a
+ * client cannot hold requests half-sent for long. (Its checks run again once the body is in, whatever the wait.)
+ */
+const SERVICE_REQUEST_TIMEOUT_MS = 30_000;
 
 /** Request ids: a random per-process prefix and a counter, unique across instances without a syscall per request. */
 function requestIdGenerator(): () => string {

@@ -96,6 +96,11 @@ export class CryptoHttpHandler {
       if (this.deps.sealState.sealed) throw sealedError();
       const json = await readJsonBody(request);
       if (route.bodyKeyName) bodyKeyName = route.bodyKeyName(json);
+      // The body arrives when the client sends it, possibly long after the checks above: a certificate revoked,
+      // a grant removed or a seal meanwhile applies to this request as well.
+      caller = authenticateConnection(request.socket as TLSSocket, this.deps.certificateClock, this.deps.revocations);
+      authorizeOperation(this.deps.grants.current(), caller, route.requirement, keyName);
+      if (this.deps.sealState.sealed) throw sealedError();
       body = parseRequestPart(route.schema, json);
       answer = { status: 200, body: await route.run(this.deps.crypto, { keyName, body, caller }), headers: {} };
     } catch (error) {

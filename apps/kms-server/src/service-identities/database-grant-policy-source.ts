@@ -14,7 +14,8 @@ export class DatabaseGrantPolicySource implements GrantPolicySource {
   private readonly logger = new Logger(DatabaseGrantPolicySource.name);
   private policy: GrantPolicy;
   private reloading: Promise<void> | null = null;
-  private reloadAgain = false;
+  /** The read queued behind the one in flight, shared by every caller meanwhile. */
+  private queued: Promise<void> | null = null;
 
   constructor(
     private readonly fileGrants: readonly Grant[],
@@ -27,20 +28,23 @@ export class DatabaseGrantPolicySource implements GrantPolicySource {
     return this.policy;
   }
 
-  /** Coalesces bursts of notifications into at most one reload in flight plus one queued. */
+  /**
+   * Resolves once the grants were read after this call began (a change the caller just committed is in force).
+   * Bursts coalesce into at most one read in flight plus one queued: a read already in flight may have begun
+   * before the caller's change, so callers arriving meanwhile wait for the queued one.
+   */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.reloadAgain = true;
+    if (!this.reloading) {
+      this.reloading = this.load().finally(() => {
+        this.reloading = null;
+      });
       return this.reloading;
     }
-    this.reloading = this.load().finally(() => {
-      this.reloading = null;
-      if (this.reloadAgain) {
-        this.reloadAgain = false;
-        void this.reload();
-      }
+    this.queued ??= this.reloading.then(() => {
+      this.queued = null;
+      return this.reload();
     });
-    return this.reloading;
+    return this.queued;
   }
 
   private async load(): Promise<void> {

@@ -9,7 +9,7 @@ import type { CertificateAuthorityService } from './certificate-authority.servic
  */
 export class RevocationList implements RevocationCheck {
   private readonly logger = new Logger(RevocationList.name);
-  private revoked = new Set<string>();
+  private readonly revoked = new Set<string>();
 
   constructor(private readonly authority: CertificateAuthorityService) {}
 
@@ -23,7 +23,10 @@ export class RevocationList implements RevocationCheck {
 
   async reload(): Promise<void> {
     try {
-      this.revoked = new Set([...this.revoked, ...(await this.authority.revokedFingerprints())]);
+      const stored = await this.authority.revokedFingerprints();
+      // Added to the list as it is now, not as it was when the read began: a revocation announced (`add`)
+      // while the read was in flight stays.
+      for (const fingerprint of stored) this.revoked.add(fingerprint);
     } catch (error) {
       this.logger.warn({ msg: 'revocations not reloaded; keeping the previous list until the next resync', err: (error as Error).message });
     }
