@@ -71,6 +71,8 @@ export class LifecycleScheduler {
           const due = (await this.repository.findDueWork(this.clock.now(), BATCH)).filter((name) => !seen.has(name));
           if (due.length === 0) break;
           for (const name of due) {
+            // Sealed during the pass: nothing more is done, destructions included (they need no master key).
+            if (this.paused()) return outcome;
             seen.add(name);
             const result = await this.keys.runDueWork(name);
             if (!result) continue;

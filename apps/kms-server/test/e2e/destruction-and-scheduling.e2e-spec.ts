@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { TypeormKeyRepository } from '../../src/persistence/typeorm-key.repository';
+import { LifecycleScheduler } from '../../src/scheduler/lifecycle-scheduler';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 async function materialOf(kh: TestKeyhold, name: string): Promise<Array<{ version: number; state: string; material: Buffer | null }>> {
@@ -155,5 +157,35 @@ describe('destruction windows and the scheduler (manual clock)', () => {
     } finally {
       await runner.release();
     }
+  });
+  // Last: it seals this Keyhold.
+  it('stops a pass when Keyhold is sealed in the middle of it: no later destruction runs', async () => {
+    for (const name of ['sealed-a', 'sealed-b']) {
+      await kh.http().post('/v1/keys').send({ name, algorithm: 'aes-256-gcm' }).expect(201);
+      await kh.http().post(`/v1/keys/${name}/disable`).expect(200);
+      await kh.http().post(`/v1/keys/${name}/schedule-destruction`).send({ pendingDays: 7 }).expect(200);
+    }
+    kh.clock.advanceDays(8);
+    const seal = kh.server.seal.state;
+    let ran = 0;
+    // The real key service; the seal lands right after the first due key is done.
+    const sealingAfterFirst = {
+      runDueWork: async (name: string) => {
+        const result = await kh.server.keys.runDueWork(name);
+        ran += 1;
+        if (ran === 1) await seal.seal();
+        return result;
+      },
+    } as unknown as typeof kh.server.keys;
+    const scheduler = new LifecycleScheduler(kh.dataSource, new TypeormKeyRepository(kh.dataSource), sealingAfterFirst, kh.clock, 60_000, () => seal.sealed);
+    const pass = await scheduler.runOnce();
+    assert.equal(ran, 1);
+    assert.equal(pass.destroyed.length, 1);
+    const states = await kh.dataSource.query(`SELECT name, state FROM keyhold_keys WHERE name IN ('sealed-a', 'sealed-b') ORDER BY name`);
+    assert.deepEqual(
+      states.map((row: { state: string }) => row.state).sort(),
+      ['destroyed', 'pending_destruction'],
+      'the second key waits for the next pass after an unseal',
+    );
   });
 });
