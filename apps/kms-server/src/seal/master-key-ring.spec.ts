@@ -69,6 +69,33 @@ describe('MasterKeyRing', () => {
     assert.throws(() => ring.version, /sealed/i);
   });
 
+  it('keeps the newest read when loads overlap: an older read answering last changes nothing', async () => {
+    const { root, rows } = rootAndRows();
+    const state = new SealState('development-file', root);
+    const answers: Array<(value: MasterKeyVersionRow[]) => void> = [];
+    const ring = new MasterKeyRing(state, () => new Promise((resolve) => answers.push(resolve)));
+    const older = ring.load(); // reads before the rotation
+    const newer = ring.load(); // reads after it
+    answers[1](rows);
+    await newer;
+    answers[0]([{ ...rows[0], state: 'active' }]);
+    await older;
+    assert.equal(ring.version, 2, 'the rotation is not undone');
+  });
+
+  it('builds nothing on a root that was sealed (and unsealed again) while the versions were read', async () => {
+    const { root, rows } = rootAndRows();
+    const state = new SealState('development-file', root);
+    let answer: (value: MasterKeyVersionRow[]) => void = () => undefined;
+    const ring = new MasterKeyRing(state, () => new Promise((resolve) => (answer = resolve)));
+    const loading = ring.load();
+    await state.seal();
+    await state.unseal(new InMemoryMasterKey(randomBytes(32), 1, 'development-file'));
+    answer(rows);
+    await loading;
+    assert.throws(() => ring.version, /sealed/i, 'no keyring from the disposed root');
+  });
+
   it('reloads when a row names a version created elsewhere since the last load (its NOTIFY not arrived yet)', async () => {
     const { root, rows } = rootAndRows();
     const state = new SealState('development-file', root);

@@ -84,6 +84,9 @@ function disposeVersionKeys(ring: OpenedKeyring): void {
 export class MasterKeyRing implements MasterKey {
   private opened: OpenedKeyring | null = null;
   private reloading: Promise<void> | null = null;
+  /** Reads of the versions begun, and the latest one the keyring in place was built from. */
+  private readsBegun = 0;
+  private readApplied = 0;
 
   constructor(
     private readonly state: SealState,
@@ -93,9 +96,14 @@ export class MasterKeyRing implements MasterKey {
   /** Opens the versions with the unsealed root; throws MasterKeyRootMismatchError if the root does not fit. */
   async load(): Promise<void> {
     const root = this.state.masterKey();
+    const read = ++this.readsBegun;
     const rows = await this.readVersions();
-    // Sealed while we read: the root was disposed; do not keep a keyring built on it.
-    if (this.state.sealed) return;
+    // Sealed while we read (or sealed and unsealed again): that root was disposed; build nothing on it.
+    if (this.state.sealed || this.state.masterKey() !== root) return;
+    // Loads overlap (a notification, the periodic resync, an unseal): a read older than the keyring in place
+    // would bring back a retired version, or an older active one.
+    if (read < this.readApplied) return;
+    this.readApplied = read;
     const previous = this.opened;
     this.opened = openKeyring(root, rows);
     if (previous) disposeVersionKeys(previous);
