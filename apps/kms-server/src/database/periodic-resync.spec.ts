@@ -21,17 +21,23 @@ describe('PeriodicResync', () => {
     assert.equal(passes, stoppedAt);
   });
 
-  it('shares one pass between concurrent calls', async () => {
+  it('a call during a pass gets a pass that begins after it; calls during one pass share one queued pass', async () => {
     let passes = 0;
-    let finish: () => void = () => undefined;
+    const finishes: Array<() => void> = [];
     const resync = new PeriodicResync(60_000, () => {
       passes += 1;
-      return new Promise<void>((resolve) => (finish = resolve));
+      return new Promise<void>((resolve) => finishes.push(resolve));
     });
     const first = resync.runOnce();
-    const second = resync.runOnce();
-    finish();
-    await Promise.all([first, second]);
+    const second = resync.runOnce(); // say, the listener reconnected while the first pass was reading
+    const third = resync.runOnce();
     assert.equal(passes, 1);
+    finishes[0]();
+    await first;
+    await tick(0);
+    assert.equal(passes, 2, 'one more pass, begun after the first ended');
+    finishes[1]();
+    await Promise.all([second, third]);
+    assert.equal(passes, 2, 'shared by the calls made during the first pass');
   });
 });

@@ -16,6 +16,7 @@ export class PeriodicResync {
   private readonly logger = new Logger(PeriodicResync.name);
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
   private stopped = false;
 
   constructor(
@@ -44,14 +45,25 @@ export class PeriodicResync {
     await this.running;
   }
 
-  /** One pass now; concurrent calls share the pass in progress. */
+  /**
+   * A pass that begins after this call (a reconnected listener must re-read what it missed, so a pass already
+   * under way, which may have read before the disconnection, does not count). Calls during a pass share one
+   * queued pass after it.
+   */
   runOnce(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.running ??= this.resync()
-      .catch((error: Error) => this.logger.warn({ msg: 'resync failed; retrying at the next one', err: error.message }))
-      .finally(() => {
-        this.running = null;
-      });
-    return this.running;
+    if (!this.running) {
+      this.running = this.resync()
+        .catch((error: Error) => this.logger.warn({ msg: 'resync failed; retrying at the next one', err: error.message }))
+        .finally(() => {
+          this.running = null;
+        });
+      return this.running;
+    }
+    this.queued ??= this.running.then(() => {
+      this.queued = null;
+      return this.runOnce();
+    });
+    return this.queued;
   }
 }
