@@ -18,9 +18,8 @@ import type { z } from 'zod';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { type AuditScope, recordIn } from '../audit/audit-scope';
 import { RequestAuditScope } from '../audit/audit.decorator';
-import type { AdminRecord } from './admin.repository';
 import { AdminRepository } from './admin.repository';
-import { AdminAuthService } from './admin-auth.service';
+import { AdminAuthService, type SignedAssertion } from './admin-auth.service';
 import { PublicRoute, Roles, SignInRateLimitGuard, WebAuthnSignInGuard } from './admin-auth.guards';
 import { type AuthenticatedAdmin, AdminSessions, SESSION_COOKIE } from './admin-sessions';
 import { toAdminView, toPasskeyView } from './admin-views';
@@ -67,8 +66,8 @@ export class AdminAuthController {
     @Body(new ZodPipe(enrolmentRequestSchema)) body: Parsed<typeof enrolmentRequestSchema>,
     @RequestAuditScope() audit?: AuditScope,
   ) {
-    const { admin, recoveryCodes } = await this.auth.completeEnrolment(body.token, body.response, body.passkeyName, audit);
-    const session = await this.sessions.create(admin, clientContext(request));
+    const { admin, passkeyId, recoveryCodes } = await this.auth.completeEnrolment(body.token, body.response, body.passkeyName, audit);
+    const session = await this.sessions.create(admin, passkeyId, clientContext(request));
     void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
     return { admin: toAdminView(admin), recoveryCodes, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
   }
@@ -94,14 +93,15 @@ export class AdminAuthController {
   @PublicRoute()
   @UseGuards(SignInRateLimitGuard, WebAuthnSignInGuard)
   async signIn(
-    @Req() request: WithUser<AdminRecord>,
+    @Req() request: WithUser<SignedAssertion>,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Body(new ZodPipe(signInRequestSchema)) _body: Parsed<typeof signInRequestSchema>,
     @RequestAuditScope() audit?: AuditScope,
   ): Promise<SessionView> {
-    const session = await this.sessions.create(request.user, clientContext(request), recordIn(audit, { operation: 'admin.sign-in', keyName: null, keyVersion: null }));
+    const { admin, passkeyId } = request.user;
+    const session = await this.sessions.create(admin, passkeyId, clientContext(request), recordIn(audit, { operation: 'admin.sign-in', keyName: null, keyVersion: null }));
     void reply.header('set-cookie', sessionCookie(session.cookie, session.expiresAt));
-    return { admin: toAdminView(request.user), csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
+    return { admin: toAdminView(admin), csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
   }
 
   @Get('session')

@@ -4,8 +4,7 @@ import { AuthGuard, PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-custom';
 import { ApiError, type AdminRole } from '@keyhold/contracts';
 import { RateLimitedError, RateLimiter } from '@keyhold/auth';
-import type { AdminRecord } from './admin.repository';
-import { AdminAuthService } from './admin-auth.service';
+import { AdminAuthService, type SignedAssertion } from './admin-auth.service';
 import { type AuthenticatedAdmin, AdminSessions, SESSION_COOKIE } from './admin-sessions';
 
 export const ADMIN_SESSION_STRATEGY = 'admin-session';
@@ -16,7 +15,7 @@ interface AdminRequest {
   method: string;
   ip?: string;
   body?: unknown;
-  user?: AuthenticatedAdmin | AdminRecord;
+  user?: AuthenticatedAdmin | SignedAssertion;
 }
 
 export function readCookie(request: AdminRequest, name: string): string | undefined {
@@ -49,7 +48,7 @@ export class WebAuthnStrategy extends PassportStrategy(Strategy, WEBAUTHN_STRATE
     super();
   }
 
-  validate(request: AdminRequest): Promise<AdminRecord> {
+  validate(request: AdminRequest): Promise<SignedAssertion> {
     return this.auth.verifySignIn((request.body as { response?: unknown } | undefined)?.response);
   }
 }

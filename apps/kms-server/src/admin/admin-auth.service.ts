@@ -28,8 +28,16 @@ export const RECOVERY_ENROLMENT_TTL_MS = 15 * 60_000;
 /** Recovery codes an administrator is given at enrolment and each time they replace them. */
 const RECOVERY_CODES = 10;
 
+/** Who signed a WebAuthn assertion, and with which of their passkeys. */
+export interface SignedAssertion {
+  admin: AdminRecord;
+  passkeyId: string;
+}
+
 export interface EnrolmentResult {
   admin: AdminRecord;
+  /** The passkey just registered: the enrolment's session is opened with it. */
+  passkeyId: string;
   /** Shown once, at the first enrolment of an administrator; only their Argon2id hashes are kept. */
   recoveryCodes: string[] | null;
 }
@@ -186,11 +194,12 @@ export class AdminAuthService {
         recoveryCodes = generateRecoveryCodes(RECOVERY_CODES);
         await this.repository.replaceRecoveryCodes(admin.id, await Promise.all(recoveryCodes.map((code) => hashSecret(normaliseRecoveryCode(code)))), now, manager);
       }
-      await this.repository.insertPasskey({ ...credential, id: randomUuid(), adminId: admin.id, name: passkeyName ?? 'passkey', createdAt: now, lastUsedAt: null }, manager);
+      const passkeyId = randomUuid();
+      await this.repository.insertPasskey({ ...credential, id: passkeyId, adminId: admin.id, name: passkeyName ?? 'passkey', createdAt: now, lastUsedAt: null }, manager);
       await this.repository.markTokenUsed(record.id, admin.id, now, manager);
       // By the administrator it creates (or recovers): no one was signed in.
       await audit?.record(manager, { operation: 'admin.enrol', keyName: null, keyVersion: null, actor: `admin:${admin.id}` });
-      return { admin, recoveryCodes };
+      return { admin, passkeyId, recoveryCodes };
     });
   }
 
@@ -201,7 +210,7 @@ export class AdminAuthService {
   }
 
   /** Verifies a discoverable-credential assertion; the passport WebAuthn strategy calls this. */
-  async verifySignIn(response: unknown): Promise<AdminRecord> {
+  async verifySignIn(response: unknown): Promise<SignedAssertion> {
     const challenge = challengeOfResponse(response);
     if (!challenge || !(await this.challenges.consume(challenge, 'sign-in'))) {
       throw new ApiError('UNAUTHENTICATED', 'the sign-in answers no current challenge (used, expired or unknown); start again');
@@ -211,9 +220,10 @@ export class AdminAuthService {
 
   /**
    * Checks an assertion over `challenge` by any passkey of an active admin (with `ownerId`, only by a passkey of
-   * that admin: another's is refused before its signature is checked); moves its counter forward.
+   * that admin: another's is refused before its signature is checked); moves its counter forward. What the passkey
+   * signs for must still be written under lockActivePasskey: it may be removed as soon as this returns.
    */
-  async verifyAssertionOf(response: unknown, challenge: string, ownerId?: string): Promise<AdminRecord> {
+  async verifyAssertionOf(response: unknown, challenge: string, ownerId?: string): Promise<SignedAssertion> {
     const credentialId = (response as { id?: unknown })?.id;
     const passkey = typeof credentialId === 'string' ? await this.repository.findPasskeyByCredentialId(credentialId) : null;
     if (!passkey) throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold');
@@ -235,11 +245,11 @@ export class AdminAuthService {
       throw webauthnRefusal(error);
     }
     if (!(await this.repository.recordPasskeyUse(passkey.id, passkey.counter, newCounter, this.now()))) {
-      throw new ApiError('UNAUTHENTICATED', 'this passkey was used concurrently; try again');
+      throw new ApiError('UNAUTHENTICATED', 'this passkey was used concurrently, or removed meanwhile; try again');
     }
     const admin = await this.repository.findAdmin(passkey.adminId);
     if (!admin) throw new ApiError('UNAUTHENTICATED', 'this administrator was removed');
-    return admin;
+    return { admin, passkeyId: passkey.id };
   }
 
   /**

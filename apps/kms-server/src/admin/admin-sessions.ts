@@ -39,16 +39,21 @@ export class AdminSessions {
     private readonly policy: SessionPolicy = DEFAULT_SESSION_POLICY,
   ) {}
 
-  /** `alsoInTransaction` runs in the session's transaction (the sign-in's audit record). */
+  /**
+   * A session opened with `passkeyId`, refused if that passkey was removed meanwhile (a removal ends the sessions it
+   * finds, so one written after it would outlive it). `alsoInTransaction` runs in the session's transaction (the
+   * sign-in's audit record).
+   */
   async create(
     admin: AdminRecord,
+    passkeyId: string,
     context: { sourceAddress: string | null; userAgent: string | null },
     alsoInTransaction?: (manager: EntityManager) => Promise<void>,
   ): Promise<{ cookie: string; csrfToken: string; expiresAt: Date }> {
     const { id, secret, token } = makeLookupToken();
     const now = this.now();
     const expiresAt = new Date(now.getTime() + this.policy.absoluteTimeoutMs);
-    await this.repository.insertSession({
+    const inserted = await this.repository.insertSession({
       id,
       secretHash: await hashSecret(secret),
       adminId: admin.id,
@@ -57,7 +62,8 @@ export class AdminSessions {
       expiresAt,
       revokedAt: null,
       ...context,
-    }, alsoInTransaction);
+    }, passkeyId, alsoInTransaction);
+    if (!inserted) throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold (it was removed)');
     this.remember(id, secret);
     return { cookie: token, csrfToken: csrfTokenFor(secret), expiresAt };
   }

@@ -203,13 +203,31 @@ export class AdminRepository {
     return rows.map(toPasskey);
   }
 
-  /** Moves the counter forward only if it still is what we read: two sign-ins racing cannot both pass. */
+  /**
+   * Moves the counter forward only if it still is what we read: two sign-ins racing cannot both pass. False too
+   * when the passkey was removed since it was read: its use is over.
+   */
   async recordPasskeyUse(id: string, expectedCounter: number, newCounter: number, at: Date): Promise<boolean> {
     const result: [unknown[], number] = await this.dataSource.query(
-      `UPDATE keyhold_passkeys SET counter = $3, last_used_at = $4 WHERE id = $1 AND counter = $2`,
+      `UPDATE keyhold_passkeys SET counter = $3, last_used_at = $4 WHERE id = $1 AND counter = $2 AND removed_at IS NULL`,
       [id, expectedCounter, newCounter, at],
     );
     return result[1] === 1;
+  }
+
+  /**
+   * True when the passkey is still active, and then it stays so until `manager`'s transaction ends: what a passkey
+   * signed (a session, an approval) is written under this lock, so a removal either commits first, and this sees
+   * it, or waits for it, and then sees (and revokes) what it signed. The admin's row is taken first, in the order
+   * removePasskey takes both: two orders would deadlock.
+   */
+  async lockActivePasskey(adminId: string, passkeyId: string, manager: EntityManager): Promise<boolean> {
+    await manager.query(`SELECT id FROM keyhold_admins WHERE id = $1 FOR KEY SHARE`, [adminId]);
+    const rows: Row[] = await manager.query(
+      `SELECT id FROM keyhold_passkeys WHERE id = $1 AND admin_id = $2 AND removed_at IS NULL FOR SHARE`,
+      [passkeyId, adminId],
+    );
+    return rows.length === 1;
   }
 
   async recordCounterRegression(id: string): Promise<void> {
@@ -247,6 +265,8 @@ export class AdminRepository {
       const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1 AND removed_at IS NULL`, [adminId]);
       if (!rows.some((row) => row.id === id)) return 'not-found';
       if (rows.length <= 1) return 'last';
+      // The update waits for a sign-in or approval holding this passkey (lockActivePasskey); the revocation, a
+      // later statement, then sees the session it opened.
       await manager.query(`UPDATE keyhold_passkeys SET removed_at = $2 WHERE id = $1`, [id, at]);
       await manager.query(
         `UPDATE keyhold_admin_sessions SET revoked_at = $2 WHERE admin_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3`,
@@ -347,17 +367,21 @@ export class AdminRepository {
   }
 
   /** `alsoInTransaction` runs last in the same transaction (the sign-in's audit record). */
+  /** False, and nothing written, when `passkeyId`, the passkey the session is opened with, was removed meanwhile. */
   async insertSession(
     session: SessionRecord & { sourceAddress: string | null; userAgent: string | null },
+    passkeyId: string,
     alsoInTransaction?: (manager: EntityManager) => Promise<void>,
-  ): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+  ): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      if (!(await this.lockActivePasskey(session.adminId, passkeyId, manager))) return false;
       await manager.query(
         `INSERT INTO keyhold_admin_sessions (id, secret_hash, admin_id, created_at, last_seen_at, expires_at, source_address, user_agent)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [session.id, session.secretHash, session.adminId, session.createdAt, session.lastSeenAt, session.expiresAt, session.sourceAddress, session.userAgent],
       );
       await alsoInTransaction?.(manager);
+      return true;
     });
   }
 

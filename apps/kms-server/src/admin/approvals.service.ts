@@ -119,8 +119,7 @@ export class ApprovalsService {
     }
     // The assertion must be over this operation's challenge, by a passkey of the admin who is signed in.
     const signer = await this.auth.verifyAssertionOf(response, pending.challenge);
-    if (signer.id !== approver.id) throw new ApiError('FORBIDDEN', 'approve with one of your own passkeys');
-    const passkey = await this.admins.findPasskeyByCredentialId(String((response as { id: string }).id));
+    if (signer.admin.id !== approver.id) throw new ApiError('FORBIDDEN', 'approve with one of your own passkeys');
     const afterCommit: AfterCommit[] = [];
     // The approval, and when it completes the quorum, the operation's claim (status `executing`), commit with the
     // approval's record before the operation runs: an approval that cannot be recorded runs nothing, and a claimed
@@ -128,10 +127,14 @@ export class ApprovalsService {
     const claimed = await this.dataSource.transaction(async (manager) => {
       const [locked] = await manager.query(`SELECT status FROM keyhold_pending_operations WHERE id = $1 FOR UPDATE`, [id]);
       if (locked.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${locked.status}`);
+      // A passkey removed since it signed approves nothing: whoever held it may have signed this.
+      if (!(await this.admins.lockActivePasskey(approver.id, signer.passkeyId, manager))) {
+        throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold (it was removed)');
+      }
       const inserted: Row[] = await manager.query(
         `INSERT INTO keyhold_approvals (operation_id, admin_id, passkey_id, approved_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING RETURNING admin_id`,
-        [id, approver.id, passkey?.id, this.now()],
+        [id, approver.id, signer.passkeyId, this.now()],
       );
       if (inserted.length === 0) throw new ApiError('INVALID_STATE', 'you have already approved this operation');
       // Only approvals of administrators who still hold the admin role count: one demoted or removed since
