@@ -92,6 +92,27 @@ describe('admin plane: a passkey removed while it signs in or approves', () => {
     assert.equal(count, 1, 'only the session alice removed the passkey from is left');
   });
 
+  it('refuses a sign-in whose passkey is removed after it was read, and leaves the removed passkey untouched', async () => {
+    const spare = await addSpare();
+    const options = await kh.adminHttp().post('/api/v1/session/options').send({}).expect(200);
+    const response = await spare.authenticator.getAssertion(options.body);
+    const usageOf = async (id: string) => (await kh.dataSource.query('SELECT counter, last_used_at FROM keyhold_passkeys WHERE id = $1', [id]))[0];
+    const unused = await usageOf(spare.passkeyId);
+    const hold = holdNextAnswer(repository, 'findPasskeyByCredentialId');
+    const signingIn = kh.adminHttp().post('/api/v1/session').send({ response }).then((answer) => answer as unknown as Answer);
+    await hold.reached;
+    try {
+      await remove(spare.passkeyId);
+    } finally {
+      hold.release();
+    }
+    const answer = await signingIn;
+
+    assert.equal(answer.status, 401, answer.text);
+    assert.deepEqual(await auditRecordOf(answer), { operation: 'admin.sign-in', outcome: 'refused', error_code: 'UNAUTHENTICATED' });
+    assert.deepEqual(await usageOf(spare.passkeyId), unused, 'a removed passkey is never used again');
+  });
+
   it('neither records nor counts an approval by a passkey removed before it is recorded', async () => {
     const spare = await addSpare();
     const requested = await kh.adminHttp(alice.session).post('/api/v1/operations').send({ kind: 'set-quorum', approvals: 1 }).expect(201);
