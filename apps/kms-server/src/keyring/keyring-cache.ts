@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { KeyUnwrapError, type VersionKey, importVersionKey } from '@keyhold/crypto-core';
 import type { Key, KeyRepository } from '@keyhold/key-lifecycle';
 import type { MasterKey } from '../seal/master-key';
+import { MasterKeyVersionNotLiveError } from '../seal/master-key-ring';
 import { keyVersionBinding } from './key-version-binding';
 
 /** A key as the hot path needs it: its metadata and the unwrapped material of every version not destroyed. */
@@ -83,6 +84,16 @@ export class KeyringCache {
   private async fetch(name: string): Promise<LoadedKey | null> {
     const key = await this.repository.findByName(name);
     if (!key) return null;
+    // Rows can move to another master-key version while they are read (a rewrap, a retirement here): rows naming a
+    // version this instance does not hold are read once more before anything is called damaged.
+    for (let attempt = 1; ; attempt += 1) {
+      const loaded = await this.unwrapVersions(key, name, attempt === 1);
+      if (loaded) return loaded;
+    }
+  }
+
+  /** The key's versions unwrapped; null if a row names a master-key version not held here and `retry` allows. */
+  private async unwrapVersions(key: Key, name: string, retry: boolean): Promise<LoadedKey | null> {
     const material = await this.repository.loadMaterial(key.id);
     // Another instance may have rewrapped a row under a version whose NOTIFY has not reached this one yet.
     await this.masterKey.ensureVersions?.(material.map((entry) => entry.masterKeyVersion));
@@ -95,6 +106,7 @@ export class KeyringCache {
         material.fill(0);
       } catch (error) {
         if (!(error instanceof KeyUnwrapError)) throw error;
+        if (error instanceof MasterKeyVersionNotLiveError && retry) return null;
         damagedVersions.add(entry.version);
         this.logger.error({ msg: 'stored key material failed its integrity check', keyName: name, version: entry.version });
       }

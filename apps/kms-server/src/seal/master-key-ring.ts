@@ -81,6 +81,17 @@ function disposeVersionKeys(ring: OpenedKeyring): void {
  * sealed (or unsealed but not loaded yet) every call throws SEALED, so nothing runs on a half-built keyring.
  * `load` re-reads the versions (after unsealing, a rotation or a retirement, here or on another instance).
  */
+/**
+ * Bytes stored under a master-key version this instance does not hold: retired here, or newer than its keyring.
+ * Not damage: the row was likely rewrapped (or written under a new version) while it was being read.
+ */
+export class MasterKeyVersionNotLiveError extends KeyUnwrapError {
+  constructor(readonly masterKeyVersion: number) {
+    super(`master key version ${masterKeyVersion} is not live on this instance (retired, or created after it loaded)`);
+    this.name = 'MasterKeyVersionNotLiveError';
+  }
+}
+
 export class MasterKeyRing implements MasterKey {
   private opened: OpenedKeyring | null = null;
   private reloading: Promise<void> | null = null;
@@ -144,7 +155,7 @@ export class MasterKeyRing implements MasterKey {
 
   private versionKey(version: number): MasterKey {
     const key = this.ring().keys.get(version);
-    if (!key) throw new KeyUnwrapError(`master key version ${version} is not live on this instance (retired, or created after it loaded)`);
+    if (!key) throw new MasterKeyVersionNotLiveError(version);
     return key;
   }
 

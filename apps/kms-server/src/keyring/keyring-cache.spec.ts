@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { randomBytes } from '@keyhold/crypto-core';
+import type { Key, KeyRepository, WrappedVersionMaterial } from '@keyhold/key-lifecycle';
+import { InMemoryMasterKey } from '../seal/master-key';
+import { MasterKeyRing, type MasterKeyVersionRow, versionKeyLabel } from '../seal/master-key-ring';
+import { SealState } from '../seal/seal-state';
+import { keyVersionBinding } from './key-version-binding';
+import { KeyringCache } from './keyring-cache';
+
+const key = { id: '00000000-0000-4000-8000-0000000000aa', name: 'orders', algorithm: 'aes-256-gcm', versions: [] } as unknown as Key;
+
+/** A real keyring (version 1 retired here, version 2 active) and rows whose reads the test scripts. */
+async function keyringAndRows() {
+  const root = new InMemoryMasterKey(randomBytes(32), 1, 'development-file');
+  const rows: MasterKeyVersionRow[] = [
+    { version: 1, sealedKey: null, state: 'retired' },
+    { version: 2, sealedKey: root.seal(randomBytes(32), versionKeyLabel(2)), state: 'active' },
+  ];
+  const ring = new MasterKeyRing(new SealState('development-file', root), async () => rows);
+  await ring.load();
+  const wrappedUnderV2 = ring.wrap(randomBytes(32), keyVersionBinding(key, 1));
+  return { ring, wrappedUnderV2 };
+}
+
+function repositoryReading(reads: Array<WrappedVersionMaterial[]>): KeyRepository & { loads: number } {
+  const repository = {
+    loads: 0,
+    findByName: async () => key,
+    loadMaterial: async () => reads[Math.min(repository.loads++, reads.length - 1)],
+  };
+  return repository as unknown as KeyRepository & { loads: number };
+}
+
+describe('KeyringCache', () => {
+  it('reads the rows once more when one names a master-key version retired here meanwhile (rewrapped since), instead of calling it damaged', async () => {
+    const { ring, wrappedUnderV2 } = await keyringAndRows();
+    // First read: the row as it was before the rewrap moved it from version 1 (retired here since) to version 2.
+    const repository = repositoryReading([
+      [{ version: 1, wrapped: Buffer.alloc(60), masterKeyVersion: 1 }],
+      [{ version: 1, wrapped: wrappedUnderV2, masterKeyVersion: 2 }],
+    ]);
+    const cache = new KeyringCache(repository, ring, { ttlMs: 60_000, maxKeys: 10 });
+    const loaded = await cache.get('orders');
+    assert.equal(repository.loads, 2);
+    assert.deepEqual([...(loaded?.damagedVersions ?? [])], []);
+    assert.ok(loaded?.versionKeys.has(1));
+  });
+
+  it('still reports bytes that fail their integrity check as damaged, after one read', async () => {
+    const { ring } = await keyringAndRows();
+    const repository = repositoryReading([[{ version: 1, wrapped: Buffer.alloc(60), masterKeyVersion: 2 }]]);
+    const cache = new KeyringCache(repository, ring, { ttlMs: 60_000, maxKeys: 10 });
+    const loaded = await cache.get('orders');
+    assert.equal(repository.loads, 1);
+    assert.deepEqual([...(loaded?.damagedVersions ?? [])], [1]);
+  });
+});
