@@ -125,8 +125,12 @@ export class ApprovalsService {
     // approval's record before the operation runs: an approval that cannot be recorded runs nothing, and a claimed
     // operation can never be approved, and run, again. A crash while it runs leaves it `executing`, not `pending`.
     const claimed = await this.dataSource.transaction(async (manager) => {
-      const [locked] = await manager.query(`SELECT status FROM keyhold_pending_operations WHERE id = $1 FOR UPDATE`, [id]);
+      const [locked] = await manager.query(`SELECT status, expires_at FROM keyhold_pending_operations WHERE id = $1 FOR UPDATE`, [id]);
       if (locked.status !== 'pending') throw new ApiError('INVALID_STATE', `this operation is ${locked.status}`);
+      // Checked again under the lock: the assertion's verification took time, and expiry is final.
+      if ((locked.expires_at as Date).getTime() <= this.now().getTime()) {
+        throw new ApiError('INVALID_STATE', 'this operation expired before it was approved; request it again');
+      }
       // A passkey removed since it signed approves nothing: whoever held it may have signed this.
       if (!(await this.admins.lockActivePasskey(approver.id, signer.passkeyId, manager))) {
         throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold (it was removed)');

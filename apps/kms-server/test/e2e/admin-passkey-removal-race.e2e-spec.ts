@@ -141,4 +141,20 @@ describe('admin plane: a passkey removed while it signs in or approves', () => {
     assert.equal(approved.status, 200, approved.text);
     assert.equal(approved.body.status, 'executed');
   });
+  // Last: it moves the clock past this Keyhold's session timeouts.
+  it('refuses an approval whose operation expired while its assertion was being checked', async () => {
+    const requested = await kh.adminHttp(alice.session).post('/api/v1/operations').send({ kind: 'set-quorum', approvals: 1 }).expect(201);
+    const id: string = requested.body.operation.id;
+    const response = await alice.authenticator.getAssertion(requested.body.assertionOptions);
+    const hold = holdNextAnswer(repository, 'recordPasskeyUse');
+    const approving = kh.adminHttp(alice.session).post(`/api/v1/operations/${id}/approvals`).send({ response }).then((answer) => answer as unknown as Answer);
+    await hold.reached;
+    kh.clock.advanceMs(61 * 60_000); // past the operation's hour
+    hold.release();
+    const answer = await approving;
+
+    assert.equal(answer.status, 409, answer.text);
+    assert.equal(answer.body.error?.code, 'INVALID_STATE');
+    assert.deepEqual(await kh.dataSource.query('SELECT admin_id FROM keyhold_approvals WHERE operation_id = $1', [id]), []);
+  });
 });
