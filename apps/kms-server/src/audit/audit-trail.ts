@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { ApiError } from '@keyhold/contracts';
 import type { AuditChainPoint, AuditEntry } from '@keyhold/crypto-core';
 import { AUDIT_STATEMENT_TIMEOUT_MS, ChainAppender, appendLocked } from './chain-appender';
-import { type GroupCommitOptions, GroupCommitter } from './group-committer';
+import { type GroupCommitOptions, GroupCommitter, QueueFullError } from './group-committer';
 
 /** 503 UNAVAILABLE: the record of this request could not be written, so the request does not succeed. */
 export class AuditUnavailableError extends ApiError {
@@ -39,7 +39,7 @@ export class AuditTrail {
     this.appender = new ChainAppender(options.databaseUrl, (error) =>
       this.logger.warn({ msg: 'audit connection lost; reconnecting on next use', err: error.message }),
     );
-    this.committer = new GroupCommitter((groups) => this.commitGroups(groups), options.groupCommit);
+    this.committer = new GroupCommitter((groups) => this.commitGroups(groups), options.groupCommit, (entries) => entries.length);
   }
 
   get enabled(): boolean {
@@ -57,7 +57,8 @@ export class AuditTrail {
     try {
       return await this.committer.submit(entries);
     } catch (error) {
-      this.logger.error({ msg: 'audit records not written: the request fails', err: (error as Error).message });
+      // A full queue refuses every request while the database lags: one line each would flood the log.
+      if (!(error instanceof QueueFullError)) this.logger.error({ msg: 'audit records not written: the request fails', err: (error as Error).message });
       throw new AuditUnavailableError();
     }
   }

@@ -69,6 +69,11 @@ export class ChainAppender {
       max: 1,
       connectionTimeoutMillis: 5000,
       statement_timeout: AUDIT_STATEMENT_TIMEOUT_MS,
+      // The server's statement timeout cannot end a wait on a connection that went half-open: this side gives up
+      // too (the connection is then discarded), and keepalive finds such a connection out when it is idle.
+      query_timeout: AUDIT_STATEMENT_TIMEOUT_MS + 5000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       application_name: 'keyhold-audit',
     });
     // An idle connection dropped by the server is replaced at the next checkout; do not crash on it.

@@ -4,12 +4,26 @@ export interface GroupCommitOptions {
    * beyond the current turn of the event loop; batches then form by themselves while a write is in flight.
    */
   maxDelayMs: number;
-  /** A batch this large is written at once, without waiting out the delay. */
+  /** A batch of this weight (records) is written at once; no batch is heavier, unless one item alone is. */
   maxBatch: number;
+  /**
+   * The most weight (records) waiting at a time; beyond it a submit is refused at once (QueueFullError) instead
+   * of holding its caller, and its memory, for as long as the database is slow. Default: 20 × maxBatch.
+   */
+  maxQueued?: number;
+}
+
+/** The queue already holds `maxQueued` records: the caller fails now (503) rather than piling up. */
+export class QueueFullError extends Error {
+  constructor() {
+    super('too many records are waiting for the database');
+    this.name = 'QueueFullError';
+  }
 }
 
 interface Waiting<TItem, TResult> {
   item: TItem;
+  weight: number;
   queuedAt: number;
   resolve(result: TResult): void;
   reject(error: unknown): void;
@@ -17,28 +31,37 @@ interface Waiting<TItem, TResult> {
 
 /**
  * Group commit: callers `submit` one item each and wait; items are written in batches by one `write` call
- * (one statement, one multi-row INSERT). A batch goes when `maxBatch` items are queued or when its oldest item
+ * (one statement, one multi-row INSERT). A batch goes when `maxBatch` records are queued or when its oldest item
  * has waited `maxDelayMs`, and one batch is in flight at a time: under load each write carries everything
- * that queued meanwhile, and a write costs the same for one record as for fifty. Each caller gets its own
- * item's result, or the batch's error.
+ * that queued meanwhile, and a write costs the same for one record as for fifty. An item weighs what `weigh`
+ * says (the records it carries: a batch request brings one per item). Each caller gets its own item's result,
+ * or the batch's error.
  */
 export class GroupCommitter<TItem, TResult> {
   private queue: Array<Waiting<TItem, TResult>> = [];
+  private queuedWeight = 0;
   private timer: { cancel(): void } | null = null;
   private inFlight: Promise<void> | null = null;
+  private readonly maxQueued: number;
   /** Batches written, for tests and metrics: fewer than items under concurrency is the point. */
   batches = 0;
 
   constructor(
     private readonly write: (items: TItem[]) => Promise<TResult[]>,
     private readonly options: GroupCommitOptions,
-  ) {}
+    private readonly weigh: (item: TItem) => number = () => 1,
+  ) {
+    this.maxQueued = options.maxQueued ?? options.maxBatch * 20;
+  }
 
   submit(item: TItem): Promise<TResult> {
+    const weight = Math.max(1, this.weigh(item));
+    if (this.queuedWeight > 0 && this.queuedWeight + weight > this.maxQueued) return Promise.reject(new QueueFullError());
     return new Promise<TResult>((resolve, reject) => {
-      this.queue.push({ item, queuedAt: Date.now(), resolve, reject });
+      this.queue.push({ item, weight, queuedAt: Date.now(), resolve, reject });
+      this.queuedWeight += weight;
       if (this.inFlight) return; // the running batch schedules the next one when it is done
-      if (this.queue.length >= this.options.maxBatch) this.flushNow();
+      if (this.queuedWeight >= this.options.maxBatch) this.flushNow();
       else this.timer ??= this.later(this.options.maxDelayMs);
     });
   }
@@ -65,16 +88,28 @@ export class GroupCommitter<TItem, TResult> {
     this.timer?.cancel();
     this.timer = null;
     if (this.inFlight || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.options.maxBatch);
+    const batch = this.takeBatch();
     this.batches += 1;
     this.inFlight = this.writeBatch(batch).finally(() => {
       this.inFlight = null;
       if (this.queue.length === 0) return;
       // What queued meanwhile goes when its oldest item has waited the delay (at once if it already has).
       const wait = this.queue[0].queuedAt + this.options.maxDelayMs - Date.now();
-      if (wait <= 0 || this.queue.length >= this.options.maxBatch) this.flushNow();
+      if (wait <= 0 || this.queuedWeight >= this.options.maxBatch) this.flushNow();
       else this.timer ??= this.later(wait);
     });
+  }
+
+  /** The oldest items up to `maxBatch` records (at least one item, however heavy). */
+  private takeBatch(): Array<Waiting<TItem, TResult>> {
+    let count = 0;
+    let weight = 0;
+    while (count < this.queue.length && (count === 0 || weight + this.queue[count].weight <= this.options.maxBatch)) {
+      weight += this.queue[count].weight;
+      count += 1;
+    }
+    this.queuedWeight -= weight;
+    return this.queue.splice(0, count);
   }
 
   private async writeBatch(batch: Array<Waiting<TItem, TResult>>): Promise<void> {
