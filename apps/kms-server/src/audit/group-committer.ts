@@ -8,7 +8,8 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /**
    * The most weight (records) waiting at a time; beyond it a submit is refused at once (QueueFullError) instead
-   * of holding its caller, and its memory, for as long as the database is slow. Default: 20 × maxBatch.
+   * of holding its caller, and its memory, for as long as the database is slow. Default: 100 × maxBatch (a
+   * hundred thousand records by default: far above what clients in flight queue, far below what exhausts memory).
    */
   maxQueued?: number;
 }
@@ -51,7 +52,7 @@ export class GroupCommitter<TItem, TResult> {
     private readonly options: GroupCommitOptions,
     private readonly weigh: (item: TItem) => number = () => 1,
   ) {
-    this.maxQueued = options.maxQueued ?? options.maxBatch * 20;
+    this.maxQueued = options.maxQueued ?? options.maxBatch * 100;
   }
 
   submit(item: TItem): Promise<TResult> {
