@@ -477,7 +477,7 @@ function httpsAdapter(
             if (!ahead(request, response)) fastifyHandler(request, response);
           });
           created.keepAliveTimeout = FASTIFY_KEEP_ALIVE_TIMEOUT_MS;
-          created.requestTimeout = SERVICE_REQUEST_TIMEOUT_MS;
+          created.requestTimeout = REQUEST_TIMEOUT_MS;
           return created;
         },
       }
@@ -486,6 +486,7 @@ function httpsAdapter(
   return new FastifyAdapter<RawServerDefault>({
     ...server,
     bodyLimit: MAX_REQUEST_BODY_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     routerOptions: { maxParamLength: 256 },
     genReqId: nextRequestId,
     logger: false,
@@ -496,10 +497,11 @@ function httpsAdapter(
 /** Fastify's own default, kept when Keyhold creates the server itself. */
 const FASTIFY_KEEP_ALIVE_TIMEOUT_MS = 72_000;
 /**
- * A whole service-plane request (at most 64 KiB) must arrive within this, not Node's default of 5 minutes: a
- * client cannot hold requests half-sent for long. (Its checks run again once the body is in, whatever the wait.)
+ * A whole request (at most 64 KiB on the service plane, a few KiB on the admin plane) must arrive within this:
+ * nobody, signed in or not, holds connections half-sent for long. (Fastify's own default is no limit at all; the
+ * service plane's checks run again once the body is in, whatever the wait.)
  */
-const SERVICE_REQUEST_TIMEOUT_MS = 30_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Request ids: a random per-process prefix and a counter, unique across instances without a syscall per request. */
 function requestIdGenerator(): () => string {

@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import type { Server } from 'node:http';
+import { REQUEST_TIMEOUT_MS } from '../../src/keyhold-server';
 import { enrolAdmin, setupTokenOf } from '../support/test-admins';
 import { type Credentials, type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
@@ -95,5 +97,12 @@ describe('a request whose body arrives after a revocation or a grant removal', (
     assert.equal(answer.status, 401);
     assert.equal(answer.body.error?.code, 'UNAUTHENTICATED');
     assert.equal(answer.body.ciphertext, undefined);
+  });
+  it('neither listener waits for a request longer than 30 s (Node: 5 minutes; Fastify: forever)', () => {
+    const service = kh.server.app.getHttpServer() as Server;
+    const admin = kh.server.admin?.app.getHttpServer() as Server;
+    assert.equal(REQUEST_TIMEOUT_MS, 30_000);
+    assert.equal(service.requestTimeout, REQUEST_TIMEOUT_MS);
+    assert.equal(admin.requestTimeout, REQUEST_TIMEOUT_MS);
   });
 });
