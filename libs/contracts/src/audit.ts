@@ -64,7 +64,12 @@ export interface AuditCheckpointSigningView {
   refusal: { at: string; headSequence: number; sinceSequence: number; reason: string } | null;
 }
 
-/** `GET /api/v1/audit/checkpoints`. */
+/** `GET /api/v1/audit/checkpoints?limit=`: the latest `limit` checkpoints (default 100); exports carry the rest. */
+export const auditCheckpointsQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }).strict();
+export type AuditCheckpointsQuery = z.output<typeof auditCheckpointsQuerySchema>;
+export const DEFAULT_CHECKPOINTS_LISTED = 100;
+
+/** `GET /api/v1/audit/checkpoints`: the latest checkpoints, oldest first. */
 export interface AuditCheckpointsView {
   checkpoints: AuditCheckpointView[];
   head: { sequence: number; hash: string };

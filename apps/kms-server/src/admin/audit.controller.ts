@@ -7,7 +7,10 @@ import {
   type AuditFilter,
   type AuditPageView,
   type AuditPublicKeyView,
+  type AuditCheckpointsQuery,
   type AuditQuery,
+  DEFAULT_CHECKPOINTS_LISTED,
+  auditCheckpointsQuerySchema,
   auditExportCheckpointRange,
   auditFilterSchema,
   auditQuerySchema,
@@ -86,9 +89,9 @@ export class AuditController {
 
   @Get('checkpoints')
   @Roles('admin', 'auditor')
-  async checkpoints(): Promise<AuditCheckpointsView> {
+  async checkpoints(@Query(new ZodPipe(auditCheckpointsQuerySchema, 'query string')) query: AuditCheckpointsQuery): Promise<AuditCheckpointsView> {
     return {
-      checkpoints: await this.audit.queries.checkpoints(1, Number.MAX_SAFE_INTEGER),
+      checkpoints: await this.audit.queries.latestCheckpoints(query.limit ?? DEFAULT_CHECKPOINTS_LISTED),
       head: await this.audit.queries.head(),
       signing: this.audit.checkpointer.signingStatus(),
     };

@@ -37,6 +37,12 @@ export class AuditQueries {
     return rows.map(auditCheckpointFromRow);
   }
 
+  /** The latest `limit` checkpoints, oldest first: a list that grows by the day is never read whole. */
+  async latestCheckpoints(limit: number): Promise<AuditCheckpointView[]> {
+    const rows: Array<Record<string, unknown>> = await this.manager.query(`SELECT * FROM keyhold_audit_checkpoints ORDER BY sequence DESC LIMIT $1`, [limit]);
+    return rows.map(auditCheckpointFromRow).reverse();
+  }
+
   async head(): Promise<{ sequence: number; hash: string }> {
     const [row] = await this.manager.query(AUDIT_CHAIN_HEAD);
     return { sequence: Number(row.sequence), hash: row.hash as string };

@@ -400,6 +400,13 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     const signed = await sign().expect(200);
     assert.ok(signed.body.checkpoint, 'the normal path signs');
     assert.deepEqual((await checkpoints()).body.signing, { status: 'ok', refusal: null });
+    // The list is the latest checkpoints, oldest first (100 unless asked); the export carries every one in range.
+    const newest = (await kh.adminHttp(auditor.session).get('/api/v1/audit/checkpoints?limit=1').expect(200)).body.checkpoints;
+    assert.deepEqual(newest.map((checkpoint: { sequence: number }) => checkpoint.sequence), [signed.body.checkpoint.sequence]);
+    const listed = (await checkpoints()).body.checkpoints.map((checkpoint: { sequence: number }) => checkpoint.sequence);
+    assert.deepEqual(listed, [...listed].sort((a: number, b: number) => a - b));
+    assert.ok(listed.length <= 100 && listed.at(-1) === signed.body.checkpoint.sequence);
+    for (const limit of ['0', '1001', 'x']) await kh.adminHttp(auditor.session).get(`/api/v1/audit/checkpoints?limit=${limit}`).expect(400);
 
     // A record after that checkpoint altered in place: the chain since it no longer verifies.
     const encrypted = await kh.http().post('/v1/keys/audited/encrypt').send({ plaintext: 'YWx0ZXJlZA==' }).expect(200);
