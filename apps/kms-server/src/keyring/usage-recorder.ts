@@ -19,6 +19,9 @@ export class UsageRecorder {
   private readonly logger = new Logger(UsageRecorder.name);
   private pending = new Map<string, PendingUsage>();
   private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  /** The batch a flush is writing, until it is in Postgres (or back in `pending` after a failure). */
+  private writing = new Map<string, PendingUsage>();
 
   constructor(
     private readonly sink: UsageSink,
@@ -34,6 +37,7 @@ export class UsageRecorder {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.flush(); // may be a flush that began earlier: the second takes what came after it
     await this.flush();
   }
 
@@ -51,14 +55,30 @@ export class UsageRecorder {
 
   /** Usage counted here and not yet in Postgres, so that metadata reads are exact. */
   pendingFor(keyId: string, version: number): { count: number; lastUsedAt: Date | null } {
-    const entry = this.pending.get(`${keyId}:${version}`);
-    return entry ? { count: entry.count, lastUsedAt: entry.lastUsedAt } : { count: 0, lastUsedAt: null };
+    const id = `${keyId}:${version}`;
+    // What a flush is writing right now is in neither place yet for a reader: count it here.
+    const entries = [this.pending.get(id), this.writing.get(id)].filter((entry): entry is PendingUsage => entry !== undefined);
+    if (entries.length === 0) return { count: 0, lastUsedAt: null };
+    const lastUsedAt = entries.map((entry) => entry.lastUsedAt).reduce((a, b) => (a > b ? a : b));
+    return { count: entries.reduce((sum, entry) => sum + entry.count, 0), lastUsedAt };
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Writes the counts gathered so far. One flush at a time: with the database hanging, the interval would
+   * otherwise take one more pooled connection every few seconds until none is left for anything else.
+   */
+  flush(): Promise<void> {
+    this.flushing ??= this.writePending().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async writePending(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    this.writing = batch;
     try {
       await this.sink.addUsage([...batch.values()]);
     } catch (error) {
@@ -72,6 +92,8 @@ export class UsageRecorder {
         }
       }
       this.logger.warn({ msg: 'usage counters not flushed; will retry', err: (error as Error).message });
+    } finally {
+      this.writing = new Map();
     }
   }
 }
