@@ -10,6 +10,7 @@ import { CreateSealGeneration1764520000000 } from './1764520000000-CreateSealGen
 import { ApprovalExecutingStatus1764530000000 } from './1764530000000-ApprovalExecutingStatus';
 import { ApprovalInterruptedStatus1764540000000 } from './1764540000000-ApprovalInterruptedStatus';
 import { UniqueAdminNames1764550000000 } from './1764550000000-UniqueAdminNames';
+import { IndexChallengeExpiry1764560000000 } from './1764560000000-IndexChallengeExpiry';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -23,4 +24,5 @@ export const KEYHOLD_MIGRATIONS = [
   ApprovalExecutingStatus1764530000000,
   ApprovalInterruptedStatus1764540000000,
   UniqueAdminNames1764550000000,
+  IndexChallengeExpiry1764560000000,
 ];

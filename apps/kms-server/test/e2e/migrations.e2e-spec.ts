@@ -50,6 +50,7 @@ describe('migrations: down and up again', () => {
   it('reverts every migration to an empty schema, and migrating again gives the same schema', async () => {
     const migrated = await schemaOf(dataSource);
     assert.ok(migrated.columns.length > 50, 'the schema is there');
+    assert.ok(migrated.indexes.some((line) => line.includes('keyhold_webauthn_challenges_expires_at')), 'the latest migration ran');
     await revert(dataSource, KEYHOLD_MIGRATIONS.length);
     const [{ applied }] = await dataSource.query('SELECT count(*)::int AS applied FROM keyhold_migrations');
     assert.equal(applied, 0);
