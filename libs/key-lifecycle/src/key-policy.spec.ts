@@ -20,6 +20,7 @@ import {
   enableVersion,
   isKeyDestructionDue,
   isRotationDue,
+  MAX_LIVE_VERSIONS,
   rotateKey,
   scheduleKeyDestruction,
   scheduleVersionDestruction,
@@ -320,6 +321,14 @@ describe('rotateKey', () => {
       assert.deepEqual(next.versions.slice(0, -1), key.versions, 'older versions are kept unchanged');
     });
   }
+
+  it(`refuses a rotation past ${MAX_LIVE_VERSIONS} versions that are not destroyed; destroyed ones do not count`, () => {
+    const full: Array<readonly [number, VersionState]> = Array.from({ length: MAX_LIVE_VERSIONS }, (_, i) => [i + 1, i === MAX_LIVE_VERSIONS - 1 ? 'enabled' : 'disabled'] as const);
+    const key = fixture({ versions: full, primary: MAX_LIVE_VERSIONS });
+    assertThrowsCode(() => rotateKey(key, at(NOW)), 'INVALID_STATE');
+    const oneDestroyed = fixture({ versions: full.map(([version, state]) => [version, version === 1 ? 'destroyed' : state] as const), primary: MAX_LIVE_VERSIONS });
+    assert.equal(rotateKey(oneDestroyed, at(NOW)).primaryVersion, MAX_LIVE_VERSIONS + 1);
+  });
 
   it('yields consecutive versions 1..6 over five rotations, each created at the clock time', () => {
     const clock = new ManualClock(at(NOW));

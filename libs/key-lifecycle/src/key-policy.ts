@@ -84,10 +84,24 @@ export function createKey(input: NewKeyInput, now: Date): Key {
   };
 }
 
+/**
+ * Versions a key may hold that are not destroyed. Every instance keeps them all unwrapped in memory and loads
+ * them again at each change of the key, so their number is bounded: daily rotation for 27 years, and a caller
+ * allowed to rotate cannot make every instance's reload arbitrarily slow.
+ */
+export const MAX_LIVE_VERSIONS = 10_000;
+
 /** Adds version max+1 as the new primary. Old versions keep decrypting until disabled or destroyed. */
 export function rotateKey(key: Key, now: Date): Key {
   if (key.state !== 'enabled') {
     throw new KeyLifecycleError('INVALID_STATE', `key '${key.name}' is ${key.state}; only an enabled key rotates`);
+  }
+  const live = key.versions.filter((v) => v.state !== 'destroyed').length;
+  if (live >= MAX_LIVE_VERSIONS) {
+    throw new KeyLifecycleError(
+      'INVALID_STATE',
+      `key '${key.name}' has ${live} versions that are not destroyed (at most ${MAX_LIVE_VERSIONS}); destroy old ones before rotating again`,
+    );
   }
   const version = Math.max(...key.versions.map((v) => v.version)) + 1;
   return {
