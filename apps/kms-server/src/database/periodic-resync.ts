@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { FreshRun } from '../common/fresh-run';
 
 /**
  * How often every instance re-reads, whatever notifications it got, the state that must reach it: grants,
@@ -15,20 +16,25 @@ export const RESYNC_INTERVAL_MS = 60_000;
 export class PeriodicResync {
   private readonly logger = new Logger(PeriodicResync.name);
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private queued: Promise<void> | null = null;
+  private readonly passes: FreshRun;
   private stopped = false;
 
   constructor(
     private readonly intervalMs: number,
-    private readonly resync: () => Promise<void>,
-  ) {}
+    resync: () => Promise<void>,
+  ) {
+    // A pass queued before stop() does not start after it.
+    this.passes = new FreshRun(async () => {
+      if (this.stopped) return;
+      await resync().catch((error: Error) => this.logger.warn({ msg: 'resync failed; retrying at the next one', err: error.message }));
+    });
+  }
 
   start(): void {
     if (this.timer) return;
     this.stopped = false;
     this.timer = setInterval(() => {
-      if (this.running) {
+      if (this.passes.current) {
         this.logger.warn({ msg: 'the previous resync is still running; skipping this one' });
         return;
       }
@@ -42,7 +48,7 @@ export class PeriodicResync {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.running;
+    await this.passes.current;
   }
 
   /**
@@ -51,19 +57,6 @@ export class PeriodicResync {
    * queued pass after it.
    */
   runOnce(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (!this.running) {
-      this.running = this.resync()
-        .catch((error: Error) => this.logger.warn({ msg: 'resync failed; retrying at the next one', err: error.message }))
-        .finally(() => {
-          this.running = null;
-        });
-      return this.running;
-    }
-    this.queued ??= this.running.then(() => {
-      this.queued = null;
-      return this.runOnce();
-    });
-    return this.queued;
+    return this.stopped ? Promise.resolve() : this.passes.run();
   }
 }

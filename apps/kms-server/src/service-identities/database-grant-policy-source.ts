@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Grant } from '@keyhold/contracts';
 import { GrantPolicy, type GrantPolicySource } from '@keyhold/auth';
+import { FreshRun } from '../common/fresh-run';
 import type { GrantsRepository } from './grants.repository';
 
 /**
@@ -13,9 +14,7 @@ import type { GrantsRepository } from './grants.repository';
 export class DatabaseGrantPolicySource implements GrantPolicySource {
   private readonly logger = new Logger(DatabaseGrantPolicySource.name);
   private policy: GrantPolicy;
-  private reloading: Promise<void> | null = null;
-  /** The read queued behind the one in flight, shared by every caller meanwhile. */
-  private queued: Promise<void> | null = null;
+  private readonly reads = new FreshRun(() => this.load());
 
   constructor(
     private readonly fileGrants: readonly Grant[],
@@ -34,17 +33,7 @@ export class DatabaseGrantPolicySource implements GrantPolicySource {
    * before the caller's change, so callers arriving meanwhile wait for the queued one.
    */
   reload(): Promise<void> {
-    if (!this.reloading) {
-      this.reloading = this.load().finally(() => {
-        this.reloading = null;
-      });
-      return this.reloading;
-    }
-    this.queued ??= this.reloading.then(() => {
-      this.queued = null;
-      return this.reload();
-    });
-    return this.queued;
+    return this.reads.run();
   }
 
   private async load(): Promise<void> {

@@ -55,6 +55,19 @@ describe('admin plane: a passkey removed while it signs in or approves', () => {
     await kh.adminHttp(alice.session).delete(`/api/v1/me/passkeys/${passkeyId}`).send({ stepUp: confirmation }).expect(200);
   }
 
+  /** Sends `request`, holds the server once its call of `method` has answered, removes `passkeyId` meanwhile. */
+  async function withRemovalDuring(method: keyof AdminRepository & string, passkeyId: string, request: () => PromiseLike<unknown>): Promise<Answer> {
+    const hold = holdNextAnswer(repository, method);
+    const answering = Promise.resolve(request()).then((answer) => answer as Answer);
+    await hold.reached;
+    try {
+      await remove(passkeyId);
+    } finally {
+      hold.release();
+    }
+    return answering;
+  }
+
   async function auditRecordOf(answer: Answer) {
     const [record] = await kh.dataSource.query('SELECT operation, outcome, error_code FROM keyhold_audit_records WHERE sequence = $1', [Number(answer.headers[HEADER])]);
     return record;
@@ -71,15 +84,7 @@ describe('admin plane: a passkey removed while it signs in or approves', () => {
     const spare = await addSpare();
     const options = await kh.adminHttp().post('/api/v1/session/options').send({}).expect(200);
     const response = await spare.authenticator.getAssertion(options.body);
-    const hold = holdNextAnswer(repository, 'recordPasskeyUse');
-    const signingIn = kh.adminHttp().post('/api/v1/session').send({ response }).then((answer) => answer as unknown as Answer);
-    await hold.reached;
-    try {
-      await remove(spare.passkeyId);
-    } finally {
-      hold.release();
-    }
-    const answer = await signingIn;
+    const answer = await withRemovalDuring('recordPasskeyUse', spare.passkeyId, () => kh.adminHttp().post('/api/v1/session').send({ response }));
 
     if (answer.status === 200) {
       const session = await kh.adminHttp({ cookie: sessionCookieOf(answer), csrfToken: answer.body.csrfToken }).get('/api/v1/session');
@@ -98,15 +103,7 @@ describe('admin plane: a passkey removed while it signs in or approves', () => {
     const response = await spare.authenticator.getAssertion(options.body);
     const usageOf = async (id: string) => (await kh.dataSource.query('SELECT counter, last_used_at FROM keyhold_passkeys WHERE id = $1', [id]))[0];
     const unused = await usageOf(spare.passkeyId);
-    const hold = holdNextAnswer(repository, 'findPasskeyByCredentialId');
-    const signingIn = kh.adminHttp().post('/api/v1/session').send({ response }).then((answer) => answer as unknown as Answer);
-    await hold.reached;
-    try {
-      await remove(spare.passkeyId);
-    } finally {
-      hold.release();
-    }
-    const answer = await signingIn;
+    const answer = await withRemovalDuring('findPasskeyByCredentialId', spare.passkeyId, () => kh.adminHttp().post('/api/v1/session').send({ response }));
 
     assert.equal(answer.status, 401, answer.text);
     assert.deepEqual(await auditRecordOf(answer), { operation: 'admin.sign-in', outcome: 'refused', error_code: 'UNAUTHENTICATED' });
@@ -118,15 +115,7 @@ describe('admin plane: a passkey removed while it signs in or approves', () => {
     const requested = await kh.adminHttp(alice.session).post('/api/v1/operations').send({ kind: 'set-quorum', approvals: 1 }).expect(201);
     const id: string = requested.body.operation.id;
     const response = await spare.authenticator.getAssertion(requested.body.assertionOptions);
-    const hold = holdNextAnswer(repository, 'recordPasskeyUse');
-    const approving = kh.adminHttp(alice.session).post(`/api/v1/operations/${id}/approvals`).send({ response }).then((answer) => answer as unknown as Answer);
-    await hold.reached;
-    try {
-      await remove(spare.passkeyId);
-    } finally {
-      hold.release();
-    }
-    const answer = await approving;
+    const answer = await withRemovalDuring('recordPasskeyUse', spare.passkeyId, () => kh.adminHttp(alice.session).post(`/api/v1/operations/${id}/approvals`).send({ response }));
 
     assert.equal(answer.status, 401, answer.text);
     assert.equal(answer.body.error?.code, 'UNAUTHENTICATED');
