@@ -271,9 +271,11 @@ export class AdminAuthService {
   /**
    * Uses up the step-up `response` for `action`: it must answer a current step-up challenge issued to this admin
    * for this very action, be signed by one of their own passkeys, with user verification. A stolen session
-   * cookie alone cannot pass. The challenge is used up even when the rest is refused.
+   * cookie alone cannot pass. The challenge is used up even when the rest is refused. Returns the passkey that
+   * confirmed: the action must still be written while that passkey is active (lockActivePasskey), or a passkey
+   * removed meanwhile (a stolen one) could still add a passkey of its holder's or new recovery codes.
    */
-  private async consumeStepUp(admin: AdminRecord, action: StepUpAction, response: unknown, passkeyId?: string): Promise<void> {
+  private async consumeStepUp(admin: AdminRecord, action: StepUpAction, response: unknown, passkeyId?: string): Promise<string> {
     if (response === undefined) {
       throw new ApiError('UNAUTHENTICATED', `this action needs a fresh passkey confirmation: send \`stepUp\`, your passkey's answer to POST /api/v1/me/step-up/options {"action":"${action}"}`);
     }
@@ -291,19 +293,26 @@ export class AdminAuthService {
     if (passkeyId !== undefined && data.passkeyId !== passkeyId) {
       throw new ApiError('UNAUTHENTICATED', 'that passkey confirmation was made to remove another passkey; confirm this removal with a new one');
     }
-    await this.verifyAssertionOf(response, challenge, admin.id);
+    return (await this.verifyAssertionOf(response, challenge, admin.id)).passkeyId;
+  }
+
+  /** Refuses the action of a step-up whose passkey was removed since it confirmed; call it in the action's transaction. */
+  private async requireConfirmingPasskey(admin: AdminRecord, confirmedBy: unknown, manager: EntityManager): Promise<void> {
+    if (typeof confirmedBy !== 'string' || !(await this.repository.lockActivePasskey(admin.id, confirmedBy, manager))) {
+      throw new ApiError('UNAUTHENTICATED', 'the passkey that confirmed this action was removed meanwhile; confirm it again with one you still have');
+    }
   }
 
   /** Registration options for another passkey, given a step-up for `add-passkey` (one step-up, one registration). */
   async addPasskeyOptions(admin: AdminRecord, stepUp: unknown): Promise<object & { challenge: string }> {
-    await this.consumeStepUp(admin, 'add-passkey', stepUp);
+    const confirmedBy = await this.consumeStepUp(admin, 'add-passkey', stepUp);
     const options = await this.webauthn.registrationOptions({
       userId: admin.webauthnUserId,
       userName: admin.name,
       displayName: admin.name,
       excludeCredentialIds: (await this.repository.listPasskeys(admin.id)).map((p) => p.credentialId),
     });
-    await this.challenges.issue('add-passkey', { adminId: admin.id }, { challenge: options.challenge });
+    await this.challenges.issue('add-passkey', { adminId: admin.id, confirmedBy }, { challenge: options.challenge });
     return options;
   }
 
@@ -316,6 +325,7 @@ export class AdminAuthService {
     const credential = await this.verifyRegistration(response, challenge);
     const passkey: PasskeyRecord = { ...credential, id: randomUuid(), adminId: admin.id, name, createdAt: this.now(), lastUsedAt: null };
     await this.repository.transaction(async (manager) => {
+      await this.requireConfirmingPasskey(admin, data.confirmedBy, manager);
       await this.repository.insertPasskey(passkey, manager);
       await audit?.record(manager, { operation: 'passkeys.add', keyName: null, keyVersion: null });
     });
@@ -364,25 +374,29 @@ export class AdminAuthService {
    * Removes one of an administrator's passkeys (never the last): it stops signing in and approving at once,
    * and the administrator's sessions end, but `keepSessionId`. Approvals it signed stay on record.
    */
-  async removePasskey(adminId: string, passkeyId: string, keepSessionId: string | null, audit?: AuditScope): Promise<void> {
+  async removePasskey(adminId: string, passkeyId: string, keepSessionId: string | null, audit?: AuditScope, confirmedBy?: string): Promise<void> {
     const record = recordIn(audit, { operation: 'passkeys.remove', keyName: null, keyVersion: null });
-    const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId, record) : 'not-found';
+    const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId, record, confirmedBy) : 'not-found';
     if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey');
+    if (outcome === 'unconfirmed') {
+      throw new ApiError('UNAUTHENTICATED', 'the passkey that confirmed this action was removed meanwhile; confirm it again with one you still have');
+    }
     if (outcome === 'last') throw new ApiError('INVALID_STATE', 'that is the last passkey of this administrator; add another before removing it');
   }
 
   /** Removes one of one's own passkeys (never the last), given a step-up for `remove-passkey`. */
   async removeOwnPasskey(admin: AdminRecord, passkeyId: string, stepUp: unknown, keepSessionId: string, audit?: AuditScope): Promise<void> {
-    await this.consumeStepUp(admin, 'remove-passkey', stepUp, passkeyId);
-    await this.removePasskey(admin.id, passkeyId, keepSessionId, audit);
+    const confirmedBy = await this.consumeStepUp(admin, 'remove-passkey', stepUp, passkeyId);
+    await this.removePasskey(admin.id, passkeyId, keepSessionId, audit, confirmedBy);
   }
 
   /** Replaces every recovery code of the admin (the new ones are returned, once), given a step-up for `recovery-codes`. */
   async regenerateRecoveryCodes(admin: AdminRecord, stepUp: unknown, audit?: AuditScope): Promise<string[]> {
-    await this.consumeStepUp(admin, 'recovery-codes', stepUp);
+    const confirmedBy = await this.consumeStepUp(admin, 'recovery-codes', stepUp);
     const codes = generateRecoveryCodes(RECOVERY_CODES);
     const hashes = await Promise.all(codes.map((code) => hashSecret(normaliseRecoveryCode(code))));
     await this.repository.transaction(async (manager) => {
+      await this.requireConfirmingPasskey(admin, confirmedBy, manager);
       await this.repository.replaceRecoveryCodes(admin.id, hashes, this.now(), manager);
       await audit?.record(manager, { operation: 'admin.recovery-codes', keyName: null, keyVersion: null });
     });

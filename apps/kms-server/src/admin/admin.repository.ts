@@ -259,11 +259,14 @@ export class AdminRepository {
     at: Date,
     keepSessionId: string | null,
     alsoInTransaction?: (manager: EntityManager) => Promise<void>,
-  ): Promise<'removed' | 'not-found' | 'last'> {
+    confirmedBy?: string,
+  ): Promise<'removed' | 'not-found' | 'last' | 'unconfirmed'> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT id FROM keyhold_admins WHERE id = $1 FOR UPDATE`, [adminId]);
       const rows: Row[] = await manager.query(`SELECT id FROM keyhold_passkeys WHERE admin_id = $1 AND removed_at IS NULL`, [adminId]);
       if (!rows.some((row) => row.id === id)) return 'not-found';
+      // The passkey that confirmed this removal must still be active (removals of one admin are serialised by the lock above).
+      if (confirmedBy !== undefined && !rows.some((row) => row.id === confirmedBy)) return 'unconfirmed';
       if (rows.length <= 1) return 'last';
       // The update waits for a sign-in or approval holding this passkey (lockActivePasskey); the revocation, a
       // later statement, then sees the session it opened.

@@ -130,6 +130,21 @@ describe('admin plane: a passkey removed while it signs in or approves', () => {
     assert.equal(approved.status, 200, approved.text);
     assert.equal(approved.body.status, 'executed');
   });
+  it('adds no passkey whose registration was confirmed by a passkey removed before it finished', async () => {
+    const stolen = await addSpare();
+    // Whoever holds the stolen passkey confirms adding one of their own, and gets the registration options...
+    const confirmation = await stepUp(kh, alice, 'add-passkey', stolen.authenticator);
+    const options = await kh.adminHttp(alice.session).post('/api/v1/me/passkeys/options').send({ stepUp: confirmation }).expect(200);
+    // ...alice removes the stolen passkey meanwhile...
+    await remove(stolen.passkeyId);
+    // ...and the registration it confirmed is refused.
+    const intruder = new SoftwareAuthenticator({ origin: kh.adminOrigin, rpId: 'localhost' });
+    const registered = await kh.adminHttp(alice.session).post('/api/v1/me/passkeys').send({ response: await intruder.createCredential(options.body), name: 'mine now' });
+    assert.equal(registered.status, 401, registered.text);
+    assert.equal(registered.body.error.code, 'UNAUTHENTICATED');
+    assert.deepEqual(await kh.dataSource.query('SELECT id FROM keyhold_passkeys WHERE credential_id = $1', [intruder.credentialIds[0]]), []);
+  });
+
   // Last: it moves the clock past this Keyhold's session timeouts.
   it('refuses an approval whose operation expired while its assertion was being checked', async () => {
     const requested = await kh.adminHttp(alice.session).post('/api/v1/operations').send({ kind: 'set-quorum', approvals: 1 }).expect(201);
