@@ -55,4 +55,19 @@ describe('KeyringCache', () => {
     assert.equal(repository.loads, 1);
     assert.deepEqual([...(loaded?.damagedVersions ?? [])], [1]);
   });
+  it('remembers names that are no key apart: asking for many of them never pushes real keys out', async () => {
+    const { ring, wrappedUnderV2 } = await keyringAndRows();
+    const lookups: string[] = [];
+    const repository = {
+      findByName: async (name: string) => (lookups.push(name), name === 'orders' ? key : null),
+      loadMaterial: async () => [{ version: 1, wrapped: wrappedUnderV2, masterKeyVersion: 2 }],
+    } as unknown as KeyRepository;
+    const cache = new KeyringCache(repository, ring, { ttlMs: 60_000, maxKeys: 2 });
+    assert.ok(await cache.get('orders'));
+    for (let i = 0; i < 50; i += 1) assert.equal(await cache.get(`no-such-key-${i}`), null);
+    assert.ok(await cache.get('orders'));
+    assert.equal(lookups.filter((name) => name === 'orders').length, 1, 'the real key stayed cached');
+    assert.equal(await cache.get('no-such-key-49'), null);
+    assert.equal(lookups.filter((name) => name === 'no-such-key-49').length, 1, 'a miss is remembered for a moment too');
+  });
 });

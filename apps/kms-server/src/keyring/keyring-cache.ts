@@ -13,6 +13,10 @@ export interface LoadedKey {
   readonly damagedVersions: ReadonlySet<number>;
 }
 
+/** How long, and how many, names found to be no key are remembered. */
+const MISS_TTL_MS = 1000;
+const MAX_MISSES = 1000;
+
 interface CacheEntry {
   loaded: Promise<LoadedKey | null>;
   expiresAt: number;
@@ -33,6 +37,7 @@ export interface KeyringCacheOptions {
 export class KeyringCache {
   private readonly logger = new Logger(KeyringCache.name);
   private readonly entries = new Map<string, CacheEntry>();
+  private readonly misses = new Map<string, CacheEntry>();
 
   constructor(
     private readonly repository: KeyRepository,
@@ -42,18 +47,20 @@ export class KeyringCache {
   ) {}
 
   get(name: string): Promise<LoadedKey | null> {
-    const entry = this.entries.get(name);
+    const entry = this.entries.get(name) ?? this.misses.get(name);
     if (entry && entry.expiresAt > this.now()) return entry.loaded;
     return this.load(name);
   }
 
   invalidate(name: string): void {
     this.entries.delete(name);
+    this.misses.delete(name);
   }
 
   /** After a lost notification channel nothing cached can be trusted to be current. */
   clear(): void {
     this.entries.clear();
+    this.misses.clear();
   }
 
   get size(): number {
@@ -64,21 +71,33 @@ export class KeyringCache {
     const loaded = this.fetch(name);
     const entry: CacheEntry = { loaded, expiresAt: this.now() + this.options.ttlMs };
     this.entries.delete(name);
-    if (this.entries.size >= this.options.maxKeys) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
+    this.misses.delete(name);
     this.entries.set(name, entry);
-    // A failed load (database down) must not stay cached; a missing key is cached only briefly.
     loaded.then(
       (result) => {
-        if (result === null && this.entries.get(name) === entry) entry.expiresAt = Math.min(entry.expiresAt, this.now() + 1000);
+        if (this.entries.get(name) !== entry) return;
+        if (result !== null) return this.evictBeyond(this.entries, this.options.maxKeys);
+        // A missing key is remembered briefly, apart: asking for names that do not exist (anyone granted a
+        // pattern may) never pushes real keys out.
+        this.entries.delete(name);
+        entry.expiresAt = Math.min(entry.expiresAt, this.now() + MISS_TTL_MS);
+        this.misses.set(name, entry);
+        this.evictBeyond(this.misses, MAX_MISSES);
       },
+      // A failed load (database down) must not stay cached.
       () => {
         if (this.entries.get(name) === entry) this.entries.delete(name);
       },
     );
     return loaded;
+  }
+
+  /** Drops the oldest loaded entries beyond `bound`. */
+  private evictBeyond(entries: Map<string, CacheEntry>, bound: number): void {
+    for (const name of entries.keys()) {
+      if (entries.size <= bound) return;
+      entries.delete(name);
+    }
   }
 
   private async fetch(name: string): Promise<LoadedKey | null> {
