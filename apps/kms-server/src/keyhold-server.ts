@@ -92,7 +92,7 @@ export interface KeyholdServerOptions {
   usageFlushIntervalMs?: number;
   schedulerIntervalMs?: number;
   /**
-   * How often grants, revocations and the seal generation are re-read whatever notifications arrived: the bound
+   * How often grants, revocations, the seal generation and the master-key versions are re-read whatever notifications arrived: the bound
    * on how long a lost notification can leave this instance behind (default RESYNC_INTERVAL_MS).
    */
   resyncIntervalMs?: number;

@@ -16,7 +16,7 @@ import {
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
 import type { EntityManager } from 'typeorm';
 import { type AuditScope, recordIn } from '../audit/audit-scope';
-import type { AdminRecord, AdminRepository, AdminRole, EnrolmentTokenRecord, PasskeyRecord } from './admin.repository';
+import { type AdminRecord, type AdminRepository, type AdminRole, type EnrolmentTokenRecord, type PasskeyRecord, removedPasskeyError } from './admin.repository';
 import type { PostgresChallengeStore } from './challenge-store';
 
 export const SETUP_TOKEN_TTL_MS = 24 * 3_600_000;
@@ -299,7 +299,7 @@ export class AdminAuthService {
   /** Refuses the action of a step-up whose passkey was removed since it confirmed; call it in the action's transaction. */
   private async requireConfirmingPasskey(admin: AdminRecord, confirmedBy: unknown, manager: EntityManager): Promise<void> {
     if (typeof confirmedBy !== 'string' || !(await this.repository.lockActivePasskey(admin.id, confirmedBy, manager))) {
-      throw new ApiError('UNAUTHENTICATED', 'the passkey that confirmed this action was removed meanwhile; confirm it again with one you still have');
+      throw removedPasskeyError();
     }
   }
 
@@ -379,7 +379,7 @@ export class AdminAuthService {
     const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId, record, confirmedBy) : 'not-found';
     if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey');
     if (outcome === 'unconfirmed') {
-      throw new ApiError('UNAUTHENTICATED', 'the passkey that confirmed this action was removed meanwhile; confirm it again with one you still have');
+      throw removedPasskeyError();
     }
     if (outcome === 'last') throw new ApiError('INVALID_STATE', 'that is the last passkey of this administrator; add another before removing it');
   }

@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { ApiError } from '@keyhold/contracts';
 import { constantTimeEqual, hmacSha256, sha256 } from '@keyhold/crypto-core';
 import { hashSecret, makeLookupToken, splitToken, verifySecret } from '@keyhold/auth';
-import type { AdminRecord, AdminRepository, SessionRecord } from './admin.repository';
+import { type AdminRecord, type AdminRepository, type SessionRecord, removedPasskeyError } from './admin.repository';
 
 export const SESSION_COOKIE = '__Host-keyhold_session';
 
@@ -63,7 +63,7 @@ export class AdminSessions {
       revokedAt: null,
       ...context,
     }, passkeyId, alsoInTransaction);
-    if (!inserted) throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold (it was removed)');
+    if (!inserted) throw removedPasskeyError();
     this.remember(id, secret);
     return { cookie: token, csrfToken: csrfTokenFor(secret), expiresAt };
   }

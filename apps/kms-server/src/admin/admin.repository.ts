@@ -92,6 +92,11 @@ const toSession = (row: Row): SessionRecord => ({
 });
 
 /** Administrators, passkeys, enrolment tokens, recovery codes and sessions in Postgres. */
+/** 401 for what a passkey signed (a session, an approval, a step-up's action) when it was removed before that was written. */
+export function removedPasskeyError(): ApiError {
+  return new ApiError('UNAUTHENTICATED', 'the passkey that signed this was removed meanwhile; use one you still have');
+}
+
 export class AdminRepository {
   constructor(private readonly dataSource: DataSource) {}
 

@@ -8,7 +8,7 @@ import type { MasterKeyService } from '../master-key/master-key.service';
 import { type AuditScope, recordIn } from '../audit/audit-scope';
 import type { SealGeneration } from '../seal/seal-generation';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
-import type { AdminRecord, AdminRepository } from './admin.repository';
+import { type AdminRecord, type AdminRepository, removedPasskeyError } from './admin.repository';
 import type { AdminAuthService } from './admin-auth.service';
 
 
@@ -133,7 +133,7 @@ export class ApprovalsService {
       }
       // A passkey removed since it signed approves nothing: whoever held it may have signed this.
       if (!(await this.admins.lockActivePasskey(approver.id, signer.passkeyId, manager))) {
-        throw new ApiError('UNAUTHENTICATED', 'this passkey is not registered with Keyhold (it was removed)');
+        throw removedPasskeyError();
       }
       const inserted: Row[] = await manager.query(
         `INSERT INTO keyhold_approvals (operation_id, admin_id, passkey_id, approved_at) VALUES ($1, $2, $3, $4)

@@ -91,7 +91,7 @@ export interface KeyholdConfig {
   /** The background rewrap after a master-key rotation: rows per transaction, pause between batches, check interval. */
   masterKeyRewrap: { batchSize: number; paceMs: number; intervalMs: number };
   schedulerIntervalMs: number;
-  /** How often grants, revocations and the seal generation are re-read even without a notification. */
+  /** How often grants, revocations, the seal generation and the master-key versions are re-read even without a notification. */
   resyncIntervalMs: number;
   keyCache: { ttlMs: number; maxKeys: number };
   rateLimit: { perSecond: number; burst: number };

@@ -3,7 +3,7 @@ import { FreshRun } from '../common/fresh-run';
 
 /**
  * How often every instance re-reads, whatever notifications it got, the state that must reach it: grants,
- * revocations and the seal generation. It bounds how long a lost notification (a half-open listener connection
+ * revocations, the seal generation and the master-key versions. It bounds how long a lost notification (a half-open listener connection
  * not yet found out by its heartbeat, a NOTIFY dropped in a failover) can leave an instance behind.
  */
 export const RESYNC_INTERVAL_MS = 60_000;

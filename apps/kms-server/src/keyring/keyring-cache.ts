@@ -105,10 +105,7 @@ export class KeyringCache {
     if (!key) return null;
     // Rows can move to another master-key version while they are read (a rewrap, a retirement here): rows naming a
     // version this instance does not hold are read once more before anything is called damaged.
-    for (let attempt = 1; ; attempt += 1) {
-      const loaded = await this.unwrapVersions(key, name, attempt === 1);
-      if (loaded) return loaded;
-    }
+    return (await this.unwrapVersions(key, name, true)) ?? (await this.unwrapVersions(key, name, false));
   }
 
   /** The key's versions unwrapped; null if a row names a master-key version not held here and `retry` allows. */
