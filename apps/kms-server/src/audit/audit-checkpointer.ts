@@ -6,10 +6,12 @@ import type { AuditKeys } from './audit-keys';
 
 /**
  * Records read per query while re-verifying the chain before a checkpoint. It runs on the thread that serves
- * requests (a worker thread would carry a heap of its own, tens of megabytes), so pages stay small: one holds
- * the event loop for a few milliseconds, not tens.
+ * requests (a worker thread would carry a heap of its own, tens of megabytes), so pages stay small: decoding
+ * and re-hashing one holds the event loop for about a millisecond. Pages of 1000 showed as a doubled p99 at
+ * concurrency 64 (docs/benchmarks.md), and, held across a slow round trip, as garbage promoted to the old
+ * generation (resident memory).
  */
-const VERIFY_PAGE = 1000;
+const VERIFY_PAGE = 200;
 
 /** The chain since the last checkpoint did not verify: nothing was signed. */
 export class CheckpointRefusedError extends Error {

@@ -475,6 +475,26 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     assert.ok(await kh.server.audit.checkpointer.checkpoint());
   });
 
+  it('the checkpointer re-verifies across pages: an alteration deep in a long stretch since the last checkpoint is caught', async () => {
+    await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
+    const since = await kh.server.audit.checkpointer.checkpoint();
+    // Far more records than one verification page, so the altered one sits on a later page.
+    const items = Array.from({ length: 900 }, (_, index) => ({ plaintext: Buffer.from(`item ${index}`).toString('base64') }));
+    const batch = await kh.http().post('/v1/keys/audited/encrypt/batch').send({ items }).expect(200);
+    const [first, last] = String(batch.headers[HEADER]).split('-').map(Number);
+    assert.ok(since && first > since.sequence && last - first === 899);
+    const target = first + 700;
+    const original: Row = await record(target);
+    await kh.dataSource.query(`UPDATE keyhold_audit_records SET outcome = 'refused' WHERE sequence = $1`, [target]);
+    try {
+      await assert.rejects(kh.server.audit.checkpointer.checkpoint(), new RegExp(`checkpoint refused: record #${target} was altered`));
+    } finally {
+      await kh.dataSource.query('UPDATE keyhold_audit_records SET outcome = $2 WHERE sequence = $1', [target, original.outcome]);
+    }
+    const signed = await kh.server.audit.checkpointer.checkpoint();
+    assert.ok(signed && signed.sequence >= last, 'signs over the whole stretch once restored');
+  });
+
   // Last: moving the clock two days ends the admin sessions above.
   it('records the scheduler\'s own changes (automatic rotation) as system:scheduler, in their transaction', async () => {
     await kh.http().post('/v1/keys').send({ name: 'rotates-itself', algorithm: 'aes-256-gcm', rotationPeriodDays: 1 }).expect(201);
