@@ -45,6 +45,7 @@ import { type RewrapTarget, keyVersionsTarget } from './master-key/rewrap-target
 import { ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
+import { AuditExporter } from './audit/audit-export';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
 import { AuditQueries } from './audit/audit-queries';
 import { SystemAuditScope } from './audit/audit-scope';
@@ -425,7 +426,7 @@ async function startAdminListener(
       approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys, seal.generation),
       seal,
       masterKeys,
-      audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer },
+      audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer, exporter: new AuditExporter(audit.queries, audit.keys, now) },
     }),
     httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }, requestIdGenerator()),
     { logger: options.logger, bufferLogs: false },

@@ -56,9 +56,13 @@ export class RateLimiter {
 
 export const RATE_LIMITER = Symbol('RATE_LIMITER');
 
+/** 429 RATE_LIMITED with a Retry-After: too many requests from one identity, or (`reason`) of one costly kind. */
 export class RateLimitedError extends ApiError {
-  constructor(readonly retryAfterSeconds: number) {
-    super('RATE_LIMITED', `too many requests from this identity; retry in ${retryAfterSeconds} s`);
+  constructor(
+    readonly retryAfterSeconds: number,
+    reason = 'too many requests from this identity',
+  ) {
+    super('RATE_LIMITED', `${reason}; retry in ${retryAfterSeconds} s`);
   }
 }
 

@@ -16,6 +16,7 @@ import {
 import { randomToken, randomUuid } from '@keyhold/crypto-core';
 import type { EntityManager } from 'typeorm';
 import { type AuditScope, recordIn } from '../audit/audit-scope';
+import { ConcurrencyGate } from '../common/concurrency-gate';
 import { type AdminRecord, type AdminRepository, type AdminRole, type EnrolmentTokenRecord, type PasskeyRecord, removedPasskeyError } from './admin.repository';
 import type { PostgresChallengeStore } from './challenge-store';
 
@@ -49,6 +50,12 @@ export interface EnrolmentResult {
  */
 export class AdminAuthService {
   private readonly logger = new Logger(AdminAuthService.name);
+  /**
+   * A recovery attempt costs RECOVERY_CODES Argon2id checks (about 0.3 s of CPU and 19 MiB each) before anyone is
+   * known, so the per-address limit alone would let many addresses fill the thread pool: one attempt is checked
+   * at a time per instance, a few wait, and the rest are refused at once (429).
+   */
+  private readonly recoveryGate = new ConcurrencyGate({ limit: 1, maxWaiting: 4, retryAfterSeconds: 2, busy: 'other recovery attempts are being checked' });
 
   constructor(
     private readonly repository: AdminRepository,
@@ -340,6 +347,10 @@ export class AdminAuthService {
   async redeemRecoveryCode(adminName: string, code: string, audit?: AuditScope): Promise<{ token: string; expiresAt: Date }> {
     const retryAfter = this.accountLimiter.take(`name:${adminName}`);
     if (retryAfter > 0) throw new RateLimitedError(retryAfter);
+    return this.recoveryGate.run(() => this.checkRecoveryCode(adminName, code, audit));
+  }
+
+  private async checkRecoveryCode(adminName: string, code: string, audit?: AuditScope): Promise<{ token: string; expiresAt: Date }> {
     const admin = await this.repository.findAdminByName(adminName);
     const normalised = normaliseRecoveryCode(code);
     const candidates = admin ? await this.repository.unusedRecoveryCodes(admin.id) : [];

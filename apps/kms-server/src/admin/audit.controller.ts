@@ -3,7 +3,6 @@ import {
   ApiError,
   type AuditCheckpointView,
   type AuditCheckpointsView,
-  type AuditExportLine,
   type AuditFilter,
   type AuditPageView,
   type AuditPublicKeyView,
@@ -11,13 +10,13 @@ import {
   type AuditQuery,
   DEFAULT_CHECKPOINTS_LISTED,
   auditCheckpointsQuerySchema,
-  auditExportCheckpointRange,
   auditFilterSchema,
   auditQuerySchema,
 } from '@keyhold/contracts';
 import { publicKeyFingerprint } from '@keyhold/crypto-core';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { type AuditCheckpointer, CheckpointRefusedError } from '../audit/audit-checkpointer';
+import type { AuditExporter } from '../audit/audit-export';
 import type { AuditKeys } from '../audit/audit-keys';
 import type { AuditQueries } from '../audit/audit-queries';
 import { Roles } from './admin-auth.guards';
@@ -27,12 +26,10 @@ export interface AuditServices {
   queries: AuditQueries;
   keys: AuditKeys;
   checkpointer: AuditCheckpointer;
+  exporter: AuditExporter;
 }
 
 const DEFAULT_PAGE = 100;
-const EXPORT_PAGE = 1000;
-/** An export past this many records must be split by time or sequence range (kmsctl reads Postgres directly). */
-export const MAX_EXPORT_RECORDS = 200_000;
 
 /** The audit trail for auditors and admins: query with filters and cursor paging, export as JSON Lines, checkpoints, the public key. */
 @Controller('api/v1/audit')
@@ -48,43 +45,13 @@ export class AuditController {
     return { records: shown, nextCursor: page.length > limit ? String(shown[shown.length - 1].sequence) : null };
   }
 
-  /**
-   * JSON Lines: a header, the records in sequence order, then the checkpoints within their sequence range (and,
-   * for an export that runs to the chain head, every later one: docs/audit.md).
-   */
+  /** JSON Lines (docs/audit.md); one export is built at a time per instance (429 otherwise). */
   @Get('export')
   @Roles('admin', 'auditor')
   @Header('content-type', 'application/x-ndjson; charset=utf-8')
   @Header('content-disposition', 'attachment; filename="keyhold-audit.jsonl"')
-  async export(@Query(new ZodPipe(auditFilterSchema, 'query string')) filter: AuditFilter): Promise<string> {
-    const publicKey = await this.audit.keys.publicKeyPem();
-    const lines: AuditExportLine[] = [
-      { type: 'header', format: 'keyhold-audit-export-v1', exportedAt: new Date().toISOString(), filters: filter, keyFingerprint: publicKey ? publicKeyFingerprint(publicKey) : null },
-    ];
-    // One snapshot: a checkpoint signed while the export runs must not come without its record.
-    await this.audit.queries.snapshot(async (queries) => {
-      let after = 0;
-      let count = 0;
-      let first: number | null = null;
-      let last = 0;
-      for (;;) {
-        const page = await queries.records(filter, EXPORT_PAGE, after);
-        for (const record of page) lines.push({ type: 'record', ...record });
-        count += page.length;
-        if (count > MAX_EXPORT_RECORDS) {
-          throw new ApiError('VALIDATION_FAILED', `more than ${MAX_EXPORT_RECORDS} records match: narrow the time or sequence range`);
-        }
-        if (page.length > 0) {
-          first ??= page[0].sequence;
-          last = page[page.length - 1].sequence;
-          after = last;
-        }
-        if (page.length < EXPORT_PAGE) break;
-      }
-      const range = auditExportCheckpointRange(filter, first, first === null ? null : last);
-      if (range) for (const checkpoint of await queries.checkpoints(...range)) lines.push({ type: 'checkpoint', ...checkpoint });
-    });
-    return `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`;
+  export(@Query(new ZodPipe(auditFilterSchema, 'query string')) filter: AuditFilter): Promise<string> {
+    return this.audit.exporter.export(filter);
   }
 
   @Get('checkpoints')
