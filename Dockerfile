@@ -1,5 +1,5 @@
 # Keyhold server image. Build: `docker compose build` (or `docker build -t keyhold .`).
-# Runs `node apps/kms-server/dist/src/main.js` as the unprivileged `node` user. With NODE_ENV=production
+# Runs `node --max-old-space-size=512 apps/kms-server/dist/src/main.js` as the unprivileged `node` user. With NODE_ENV=production
 # the server demands DATABASE_URL, TLS files, a sealed master key and a grants file; see README, Production.
 
 # --- build: install everything, compile, then drop the dev dependencies -------------------------
@@ -26,4 +26,6 @@ EXPOSE 8443
 # Liveness only: the port accepts connections. (Its HTTP health route needs an mTLS client certificate.)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "require('node:net').connect(Number(process.env.KEYHOLD_SERVICE_PORT || 8443), '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"]
-CMD ["node", "apps/kms-server/dist/src/main.js"]
+# A heap ceiling, as `npm start` sets it: Keyhold's live heap is about 50 MB, and without a ceiling V8 sizes the heap by
+# the host's memory and lets garbage pile up to several times that before collecting (docs/benchmarks.md).
+CMD ["node", "--max-old-space-size=512", "apps/kms-server/dist/src/main.js"]
