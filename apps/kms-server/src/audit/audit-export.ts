@@ -14,8 +14,9 @@ const jsonLine = (line: AuditExportLine): string => JSON.stringify(line);
  * within their sequence range (and, for an export that runs to the chain head, every later one).
  *
  * An export is built whole before anything is sent, so that a failure midway is an error answer rather than a
- * shorter file that still verifies. That costs memory (up to about 100 MB for MAX_EXPORT_RECORDS), so one export
- * is built at a time per instance; another asked for meanwhile is refused with 429 and a Retry-After.
+ * shorter file that still verifies. That costs memory (the text of MAX_EXPORT_RECORDS records is about 100 MB, twice
+ * that while it is joined), so one export is built at a time per instance; another asked for meanwhile is refused
+ * with 429 and a Retry-After.
  */
 export class AuditExporter {
   private readonly gate = new ConcurrencyGate({
