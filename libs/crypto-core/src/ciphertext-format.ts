@@ -1,6 +1,7 @@
-import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
+import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey, hkdfSync } from 'node:crypto';
 import { constantTimeEqual } from './constant-time';
 import { InvalidCiphertextError } from './errors';
+import { randomPublicBytes } from './random';
 
 /**
  * Keyhold ciphertext, format 1 (docs/ciphertext-format.md is the specification; the vectors in
@@ -166,7 +167,7 @@ export function encryptMessage(
   plaintext: Uint8Array,
   context?: EncryptionContext,
 ): string {
-  return encryptMessageWithSalt(versionKey, header, plaintext, context, randomBytes(SALT_BYTES));
+  return encryptMessageWithSalt(versionKey, header, plaintext, context, randomPublicBytes(SALT_BYTES));
 }
 
 /**
