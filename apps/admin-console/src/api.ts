@@ -34,7 +34,21 @@ interface Options {
 }
 
 export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options: Options = {}): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const text = await send(method, path, options, 'application/json');
+  try {
+    return (text ? JSON.parse(text) : undefined) as T;
+  } catch {
+    return undefined as T;
+  }
+}
+
+/** A GET whose answer is a file's text (an audit export), with the same errors as `api`. */
+export function apiText(path: string): Promise<string> {
+  return send('GET', path, {}, '*/*');
+}
+
+async function send(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, options: Options, accept: string): Promise<string> {
+  const headers: Record<string, string> = { accept };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   let response: Response;
@@ -50,22 +64,20 @@ export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: 
     throw new ApiError(0, 'NETWORK', 'Keyhold could not be reached; check your connection and try again.');
   }
   const text = response.status === 204 ? '' : await response.text();
+  if (response.ok) return text;
   let data: unknown = undefined;
   try {
     data = text ? JSON.parse(text) : undefined;
   } catch {
     data = undefined;
   }
-  if (!response.ok) {
-    const error = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
-    const failure = new ApiError(response.status, error?.code ?? `HTTP_${response.status}`, error?.message ?? `the server answered ${response.status}`);
-    if (response.status === 401 && !options.public && !options.stepUp) {
-      csrfToken = null;
-      unauthorizedHandler?.();
-    }
-    throw failure;
+  const error = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
+  const failure = new ApiError(response.status, error?.code ?? `HTTP_${response.status}`, error?.message ?? `the server answered ${response.status}`);
+  if (response.status === 401 && !options.public && !options.stepUp) {
+    csrfToken = null;
+    unauthorizedHandler?.();
   }
-  return data as T;
+  throw failure;
 }
 
 export function messageOf(error: unknown): string {

@@ -1,6 +1,7 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import type { AuditCheckpointSigningView, AuditCheckpointsView, AuditPageView, AuditPublicKeyView, AuditRecordView } from '@keyhold/contracts';
-import { api, messageOf } from './api';
+import { api, apiText, messageOf } from './api';
+import { saveTextFile } from './download';
 import { formatDate } from './format';
 import { Card, IDLE, type Progress, Status } from './ui';
 
@@ -76,6 +77,19 @@ export function AuditPage() {
     })();
   }, [load]);
 
+  // Read first, then saved: a refusal (another export running, too many records) shows as its message here,
+  // not as a failed download.
+  const exportLines = async (shown: Filters) => {
+    try {
+      setProgress({ kind: 'busy', text: 'Building the export…' });
+      const text = await apiText(`/api/v1/audit/export?${queryOf(shown).toString()}`);
+      saveTextFile('keyhold-audit.jsonl', text, 'application/x-ndjson');
+      setProgress(IDLE);
+    } catch (error) {
+      setProgress({ kind: 'error', text: messageOf(error) });
+    }
+  };
+
   const apply = (event: FormEvent) => {
     event.preventDefault();
     void load(filters, null);
@@ -91,9 +105,9 @@ export function AuditPage() {
       <div className="page-title">
         <h1>Audit</h1>
         {applied ? (
-          <a className="button" href={`/api/v1/audit/export?${queryOf({ ...applied }).toString()}`} download="keyhold-audit.jsonl">
+          <button onClick={() => void exportLines(applied)} disabled={progress.kind === 'busy'}>
             Export JSON Lines
-          </a>
+          </button>
         ) : null}
       </div>
       <Card title="Filters">

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { IssuedCertificateResult, IssuedCertificateView } from '@keyhold/contracts';
 import { api } from './api';
+import { saveTextFile } from './download';
 import { formatDate, isPast } from './format';
 import { MAX_CERTIFICATE_VALIDITY_HOURS } from './limits';
 import { Card, Status, UriText, useAction, useResource } from './ui';
@@ -129,18 +130,6 @@ function CertificateRow({ certificate, canAdminister, onRevoked }: { certificate
   );
 }
 
-/** Saves text as a file through a short-lived object URL. */
-function download(filename: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/x-pem-file' }));
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = filename;
-  document.body.appendChild(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 0);
-}
-
 const fileStem = (identity: string) => identity.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'service';
 
 function IssueCertificate({ onIssued, onClose }: { onIssued: (certificate: IssuedCertificateView) => void; onClose: () => void }) {
@@ -170,7 +159,7 @@ function IssueCertificate({ onIssued, onClose }: { onIssued: (certificate: Issue
             <button
               className="primary"
               onClick={() => {
-                download(`${stem}.key.pem`, issued.privateKeyPem ?? '');
+                saveTextFile(`${stem}.key.pem`, issued.privateKeyPem ?? '', 'application/x-pem-file');
                 setIssued({ ...issued, privateKeyPem: null }); // dropped from the page
                 setProgress({ kind: 'ok', text: 'Private key downloaded; Keyhold no longer has it anywhere.' });
               }}
@@ -178,8 +167,8 @@ function IssueCertificate({ onIssued, onClose }: { onIssued: (certificate: Issue
               Download private key
             </button>
           ) : null}
-          <button onClick={() => download(`${stem}.crt.pem`, issued.certificatePem)}>Download certificate</button>
-          <button onClick={() => download('keyhold-service-ca.pem', issued.caCertificatePem)}>Download CA certificate</button>
+          <button onClick={() => saveTextFile(`${stem}.crt.pem`, issued.certificatePem, 'application/x-pem-file')}>Download certificate</button>
+          <button onClick={() => saveTextFile('keyhold-service-ca.pem', issued.caCertificatePem, 'application/x-pem-file')}>Download CA certificate</button>
           <button
             onClick={() => {
               setIssued(null);
