@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'pg';
 import type { Browser } from 'playwright-core';
+import { holdAnExport } from '../support/held-export';
 import { kmsctl } from '../support/kmsctl';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
 import { NARROW, WAIT, browserSkip, launchChromium, openDevice, screenshot } from '../support/test-browser';
@@ -100,32 +100,19 @@ describe('admin console in Chromium: the audit screen', { skip: browserSkip }, (
     const { page, context } = await signedInDevice(alice);
     await page.goto(`${kh.adminOrigin}/audit`, { waitUntil: 'domcontentloaded' });
     await page.getByTestId('audit-records').locator('tbody tr').first().waitFor(WAIT);
-    // Another export holds this instance's one export place: held on a lock where it reads the checkpoints.
-    const holder = new Client({ connectionString: kh.database.url });
-    await holder.connect();
-    let other: Promise<{ status: number }> | null = null;
+    // Another export holds this instance's one export place.
+    const held = await holdAnExport(kh, alice.session);
+    let heldStatus: number;
     try {
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE keyhold_audit_checkpoints IN ACCESS EXCLUSIVE MODE');
-      other = kh.adminHttp(alice.session).get('/api/v1/audit/export').then((response) => response);
-      for (let waited = 0; ; waited += 1) {
-        const [{ blocked }] = await kh.dataSource.query(
-          `SELECT count(*)::int AS blocked FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%keyhold_audit_checkpoints WHERE sequence BETWEEN%'`,
-        );
-        if (blocked > 0) break;
-        assert.ok(waited < 200, 'the other export reached the checkpoints');
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
       let downloads = 0;
       page.on('download', () => (downloads += 1));
       await page.getByRole('button', { name: 'Export JSON Lines' }).click();
       await page.getByText(/another audit export is being built on this instance; retry in 5 s/).waitFor(WAIT);
       assert.equal(downloads, 0, 'nothing was saved');
     } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      await holder.end();
+      heldStatus = await held.release();
     }
-    assert.equal((await other)?.status, 200);
+    assert.equal(heldStatus, 200);
     await context.close();
   });
 

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import { auditRecordFromRow } from '@keyhold/contracts';
 import { type AuditCheckpoint, chainRecords, publicKeyFingerprint, randomToken, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { holdAnExport } from '../support/held-export';
 import { kmsctl } from '../support/kmsctl';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
 import { OPERATOR, type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
@@ -305,34 +306,19 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
   });
 
   it('builds one export at a time per instance: another asked for meanwhile is refused with 429 and a Retry-After', async () => {
-    const holder = new Client({ connectionString: kh.database.url });
-    await holder.connect();
-    let first: Promise<{ status: number; text: string }> | null = null;
+    const held = await holdAnExport(kh, auditor.session);
+    let heldStatus: number;
     try {
-      // An export reads the checkpoints last: held there, it keeps the instance's one export place.
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE keyhold_audit_checkpoints IN ACCESS EXCLUSIVE MODE');
-      first = kh.adminHttp(auditor.session).get('/api/v1/audit/export').then((response) => response);
-      for (let waited = 0; ; waited += 1) {
-        const [{ blocked }] = await kh.dataSource.query(
-          `SELECT count(*)::int AS blocked FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%keyhold_audit_checkpoints WHERE sequence BETWEEN%'`,
-        );
-        if (blocked > 0) break;
-        assert.ok(waited < 200, 'the first export reached the checkpoints');
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
       const second = await kh.adminHttp(admin.session).get('/api/v1/audit/export');
       assert.equal(second.status, 429, second.text);
       assert.equal(second.headers['retry-after'], '5');
       assert.match(second.body.error.message, /another audit export is being built on this instance; retry in 5 s/);
     } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      await holder.end();
+      heldStatus = await held.release();
     }
-    const done = await first;
-    assert.equal(done?.status, 200, done?.text);
-    assert.ok(done?.text.split('\n')[0].includes('"type":"header"'));
-    await kh.adminHttp(auditor.session).get('/api/v1/audit/export').expect(200);
+    assert.equal(heldStatus, 200, 'the held export completes');
+    const next = await kh.adminHttp(auditor.session).get('/api/v1/audit/export').expect(200);
+    assert.ok(next.text.split('\n')[0].includes('"type":"header"'));
   });
 
   it('kmsctl audit verify catches rows altered, deleted or reordered in Postgres, naming the first broken link', async () => {
