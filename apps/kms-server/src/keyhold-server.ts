@@ -194,10 +194,10 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const authority = new CertificateAuthorityService(options.dataSource, masterKey, () => new Date(wallClock()), bootstrapAuditScope(audit.trail, clock));
   const revocations = new RevocationList(authority);
   const crypto = new CryptoOpsService(cache, usage, grants);
-  const health = new HealthService(options.dataSource, sealState, () => ({
-    version: masterKey.loaded ? masterKey.version : null,
-    rewrap: rewrap.status().state,
-  }));
+  const health = new HealthService(options.dataSource, sealState, {
+    masterKey: () => ({ version: masterKey.loaded ? masterKey.version : null, rewrap: rewrap.status().state }),
+    audit: audit.trail.enabled ? () => ({ signing: audit.checkpointer.signingStatus().status }) : undefined,
+  });
   const masterKeys = new MasterKeyService(options.dataSource, masterKey, REWRAP_TARGETS, rewrap, () => clock.now());
   /** Re-reads the master-key versions (a rotation or retirement elsewhere); logs and keeps the keyring on failure. */
   const reloadMasterKeyVersions = async (): Promise<boolean> => {

@@ -10,6 +10,17 @@ export interface HealthReport {
   masterKeyProtection: MasterKey['protection'];
   /** The master-key version new material is wrapped under (null while sealed), and whether this instance is rewrapping. */
   masterKey?: { version: number | null; rewrap: 'idle' | 'running' };
+  /**
+   * Whether this instance's latest attempt to sign an audit checkpoint succeeded, or was refused because the chain
+   * since the last checkpoint did not verify (a tamper alarm: docs/audit.md). Absent with the audit trail off.
+   * It does not change `status`: the instance still serves; the alarm is for whoever monitors it.
+   */
+  audit?: { signing: 'ok' | 'refused' };
+}
+
+export interface HealthSources {
+  masterKey?: () => NonNullable<HealthReport['masterKey']>;
+  audit?: () => NonNullable<HealthReport['audit']>;
 }
 
 const DATABASE_CHECK_TTL_MS = 2000;
@@ -21,7 +32,7 @@ export class HealthService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly seal: SealState,
-    private readonly masterKey: (() => NonNullable<HealthReport['masterKey']>) | null = null,
+    private readonly sources: HealthSources = {},
   ) {}
 
   async report(): Promise<HealthReport> {
@@ -31,7 +42,8 @@ export class HealthService {
       database: databaseOk ? 'ok' : 'unreachable',
       sealed: this.seal.sealed,
       masterKeyProtection: this.seal.protection,
-      ...(this.masterKey ? { masterKey: this.masterKey() } : {}),
+      ...(this.sources.masterKey ? { masterKey: this.sources.masterKey() } : {}),
+      ...(this.sources.audit ? { audit: this.sources.audit() } : {}),
     };
   }
 

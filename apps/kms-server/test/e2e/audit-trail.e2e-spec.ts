@@ -442,6 +442,9 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     assert.equal(status.status, 'refused');
     assert.deepEqual([status.refusal.sinceSequence, typeof status.refusal.headSequence], [signed.body.checkpoint.sequence, 'number']);
     assert.match(status.refusal.reason, new RegExp(`record #${target} was altered`));
+    // Monitoring sees the alarm on the service plane's health, without an admin session; the instance still serves.
+    const alarmed = await kh.http().get('/v1/health').expect(200);
+    assert.deepEqual([alarmed.body.status, alarmed.body.audit], ['ok', { signing: 'refused' }]);
     // The periodic path refuses the same way (and says so in the log, without failing anything else).
     await assert.rejects(kh.server.audit.checkpointer.checkpoint(), /checkpoint refused/);
     await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
@@ -451,6 +454,7 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     const again = await sign().expect(200);
     assert.ok(again.body.checkpoint.sequence > target);
     assert.deepEqual((await checkpoints()).body.signing, { status: 'ok', refusal: null });
+    assert.deepEqual((await kh.http().get('/v1/health').expect(200)).body.audit, { signing: 'ok' });
 
     // Rewritten after the checkpoint AND re-hashed up to a new head: a consistent chain, but not through the
     // record this instance last wrote itself.
