@@ -389,9 +389,7 @@ export class AdminAuthService {
     const record = recordIn(audit, { operation: 'passkeys.remove', keyName: null, keyVersion: null });
     const outcome = /^[0-9a-f-]{36}$/.test(passkeyId) ? await this.repository.removePasskey(adminId, passkeyId, this.now(), keepSessionId, record, confirmedBy) : 'not-found';
     if (outcome === 'not-found') throw new ApiError('NOT_FOUND', 'no such passkey');
-    if (outcome === 'unconfirmed') {
-      throw removedPasskeyError();
-    }
+    if (outcome === 'unconfirmed') throw removedPasskeyError();
     if (outcome === 'last') throw new ApiError('INVALID_STATE', 'that is the last passkey of this administrator; add another before removing it');
   }
 

@@ -91,12 +91,12 @@ const toSession = (row: Row): SessionRecord => ({
   revokedAt: (row.revoked_at as Date | null) ?? null,
 });
 
-/** Administrators, passkeys, enrolment tokens, recovery codes and sessions in Postgres. */
 /** 401 for what a passkey signed (a session, an approval, a step-up's action) when it was removed before that was written. */
 export function removedPasskeyError(): ApiError {
   return new ApiError('UNAUTHENTICATED', 'the passkey that signed this was removed meanwhile; use one you still have');
 }
 
+/** Administrators, passkeys, enrolment tokens, recovery codes and sessions in Postgres. */
 export class AdminRepository {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -374,8 +374,10 @@ export class AdminRepository {
     return result[1] === 1;
   }
 
-  /** `alsoInTransaction` runs last in the same transaction (the sign-in's audit record). */
-  /** False, and nothing written, when `passkeyId`, the passkey the session is opened with, was removed meanwhile. */
+  /**
+   * False, and nothing written, when `passkeyId`, the passkey the session is opened with, was removed meanwhile.
+   * `alsoInTransaction` runs last in the same transaction (the sign-in's audit record).
+   */
   async insertSession(
     session: SessionRecord & { sourceAddress: string | null; userAgent: string | null },
     passkeyId: string,
