@@ -11,6 +11,7 @@ import { ApprovalExecutingStatus1764530000000 } from './1764530000000-ApprovalEx
 import { ApprovalInterruptedStatus1764540000000 } from './1764540000000-ApprovalInterruptedStatus';
 import { UniqueAdminNames1764550000000 } from './1764550000000-UniqueAdminNames';
 import { IndexChallengeExpiry1764560000000 } from './1764560000000-IndexChallengeExpiry';
+import { CreateAuditPrunes1764570000000 } from './1764570000000-CreateAuditPrunes';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -25,4 +26,5 @@ export const KEYHOLD_MIGRATIONS = [
   ApprovalInterruptedStatus1764540000000,
   UniqueAdminNames1764550000000,
   IndexChallengeExpiry1764560000000,
+  CreateAuditPrunes1764570000000,
 ];

@@ -126,6 +126,12 @@ export function describeOperation(operation: SensitiveOperation, nameOf: (id: st
           Retire master-key version <strong>v{operation.version}</strong>: its key is deleted (refused while anything still uses it)
         </>
       );
+    case 'prune-audit-records':
+      return (
+        <>
+          Prune the audit records through <strong>#{operation.throughSequence}</strong> (a signed checkpoint): they are re-verified, then removed
+        </>
+      );
   }
 }
 

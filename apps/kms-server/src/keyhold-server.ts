@@ -46,6 +46,7 @@ import { ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
 import { AuditExporter } from './audit/audit-export';
+import { AuditPruner, DEFAULT_AUDIT_MIN_RETENTION_DAYS } from './audit/audit-pruner';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
 import { AuditQueries } from './audit/audit-queries';
 import { SystemAuditScope } from './audit/audit-scope';
@@ -112,7 +113,7 @@ export interface KeyholdServerOptions {
   /** The background rewrap after a master-key rotation (it runs with the scheduler; tests call runOnce). */
   masterKeyRewrap?: RewrapOptions;
   /** The audit trail: on unless `enabled: false` (development only: the config refuses it in production). */
-  audit?: { enabled?: boolean; groupCommit?: GroupCommitOptions; checkpoints?: CheckpointPolicy };
+  audit?: { enabled?: boolean; groupCommit?: GroupCommitOptions; checkpoints?: CheckpointPolicy; minRetentionDays?: number };
 }
 
 export interface KeyholdAudit {
@@ -120,6 +121,8 @@ export interface KeyholdAudit {
   keys: AuditKeys;
   checkpointer: AuditCheckpointer;
   queries: AuditQueries;
+  /** Null with the trail off: there is nothing to prune. */
+  pruner: AuditPruner | null;
 }
 
 /**
@@ -376,7 +379,8 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     if (sealed) keys.forget();
     else await keys.ensure(now());
   });
-  return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource.manager) };
+  const pruner = trail.enabled ? new AuditPruner(options.dataSource, keys, options.audit?.minRetentionDays ?? DEFAULT_AUDIT_MIN_RETENTION_DAYS, now) : null;
+  return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource.manager), pruner };
 }
 
 /** Records what a new database creates at its first unsealed start (audit keys, service-identity CA). */
@@ -423,7 +427,7 @@ async function startAdminListener(
       grants: identities.grants,
       grantPolicy: identities.grantPolicy,
       authority: identities.authority,
-      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys, seal.generation),
+      approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys, seal.generation, audit.pruner),
       seal,
       masterKeys,
       audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer, exporter: new AuditExporter(audit.queries, audit.keys, now) },

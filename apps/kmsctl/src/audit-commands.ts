@@ -35,6 +35,7 @@ export async function verifyCommand(options: { file?: string; databaseUrl?: stri
     checkpoints: material.checkpoints,
     publicKeyPem,
     anchor: material.anchor,
+    prune: material.prune,
     head: material.head,
   });
   if (!result.ok) {
@@ -46,7 +47,8 @@ export async function verifyCommand(options: { file?: string; databaseUrl?: stri
   const covered = result.lastCheckpointSequence === null
     ? 'no signed checkpoint within the range: the chain is consistent, but neither its content nor its end is proven'
     : `latest signed checkpoint #${result.lastCheckpointSequence}; ${Number(result.lastSequence) - result.lastCheckpointSequence} record(s) after it are chained but not yet signed`;
-  io.out(`OK: ${result.records} record(s) ${range}, ${result.checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}`);
+  const pruned = material.prune ? `; records through #${material.prune.throughSequence} were pruned by Keyhold at ${material.prune.time} (signed prune verified)` : '';
+  io.out(`OK: ${result.records} record(s) ${range}, ${result.checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}${pruned}`);
   return 0;
 }
 
@@ -68,7 +70,10 @@ export async function exportCommand(options: { databaseUrl?: string; out?: strin
     await db.snapshot(async () => {
       let first: number | null = null;
       let last = 0;
+      const prune = await db.latestPrune();
       for await (const record of db.records(options.filter)) {
+        // The prune the records continue from comes before them, as in the admin API's export.
+        if (first === null && prune && record.sequence === prune.throughSequence + 1) write({ type: 'prune', ...prune });
         first ??= record.sequence;
         last = record.sequence;
         count += 1;

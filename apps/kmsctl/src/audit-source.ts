@@ -3,17 +3,21 @@ import pg from 'pg';
 import {
   AUDIT_CHAIN_HEAD,
   AUDIT_CHECKPOINTS_IN_RANGE,
+  AUDIT_LATEST_PRUNE,
   type AuditCheckpointView,
   type AuditExportLine,
   type AuditFilter,
+  type AuditPruneView,
   type AuditRecordView,
   auditCheckpointFromRow,
+  auditPruneFromRow,
   auditRecordFromRow,
   auditRecordsQuery,
 } from '@keyhold/contracts';
 import { GENESIS_HASH } from '@keyhold/crypto-core';
 
 const PAGE = 5000;
+const INSUFFICIENT_PRIVILEGE = '42501';
 
 /** What `verify` needs: records in the order given, checkpoints, and what is known about the chain around them. */
 export interface AuditMaterial {
@@ -21,16 +25,19 @@ export interface AuditMaterial {
   checkpoints: AuditCheckpointView[];
   /** The record before the first one (sequence 0 and the genesis hash from 1), when known. */
   anchor?: { sequence: number; hash: string };
+  /** The latest prune, when the records start right after it: their first link is checked against it. */
+  prune?: AuditPruneView;
   /** The database's chain head, when the range runs to the end. */
   head?: { sequence: number; hash: string };
   /** Filters that make the range non-contiguous (set on filtered exports). */
   filteredBy: string[];
 }
 
-/** Reads a JSON Lines export (header, records, checkpoints), keeping the line order: order is evidence. */
+/** Reads a JSON Lines export (header, prune, records, checkpoints), keeping the line order: order is evidence. */
 export function readExportFile(path: string): AuditMaterial {
   const records: AuditRecordView[] = [];
   const checkpoints: AuditCheckpointView[] = [];
+  let prune: AuditPruneView | undefined;
   let filteredBy: string[] = [];
   readFileSync(path, 'utf8')
     .split('\n')
@@ -45,10 +52,11 @@ export function readExportFile(path: string): AuditMaterial {
       const { type, ...rest } = line;
       if (type === 'record') records.push(rest as AuditRecordView);
       else if (type === 'checkpoint') checkpoints.push(rest as AuditCheckpointView);
+      else if (type === 'prune') prune = rest as AuditPruneView;
       else if (type === 'header') filteredBy = contentFilters((rest as { filters?: AuditFilter }).filters ?? {});
       else throw new UsageError(`${path}:${index + 1}: unknown line type ${JSON.stringify(type)}`);
     });
-  return { records, checkpoints, filteredBy };
+  return { records, checkpoints, prune, filteredBy };
 }
 
 /** A read-only connection to Keyhold's database (a role with SELECT on the keyhold_audit_* tables is enough). */
@@ -89,6 +97,19 @@ export class AuditDatabase {
     return rows[0]?.hash;
   }
 
+  /** The latest prune, if any (a database from before retention existed has no table for it: none). */
+  async latestPrune(): Promise<AuditPruneView | undefined> {
+    const { rows } = await this.client.query(`SELECT to_regclass('keyhold_audit_prunes') IS NOT NULL AS present`);
+    if (!rows[0]?.present) return undefined;
+    try {
+      const latest = await this.client.query(AUDIT_LATEST_PRUNE);
+      return latest.rows[0] ? auditPruneFromRow(latest.rows[0]) : undefined;
+    } catch (error) {
+      if ((error as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw error;
+      throw new UsageError('this role cannot read keyhold_audit_prunes, which verification needs: GRANT SELECT ON keyhold_audit_prunes TO <this role> (docs/audit.md)');
+    }
+  }
+
   async head(): Promise<{ sequence: number; hash: string }> {
     const { rows } = await this.client.query(AUDIT_CHAIN_HEAD);
     if (!rows[0]) throw new UsageError('this database has no Keyhold audit chain (keyhold_audit_chain_head is empty)');
@@ -104,20 +125,25 @@ export class AuditDatabase {
    * Everything `verify` needs for a sequence range (the whole chain by default), read in one snapshot so that
    * records, checkpoints and head agree while Keyhold keeps appending. When the range runs to the head (no end,
    * or an end past the last record) the head and every checkpoint from the start of the range come along: a
-   * signed checkpoint past the last record is how a deleted tail with a rewound head is caught.
+   * signed checkpoint past the last record is how a deleted tail with a rewound head is caught. A range from before
+   * the latest prune starts after it, anchored on it.
    */
-  material(fromSequence: number, toSequence: number | undefined): Promise<AuditMaterial> {
+  material(requestedFrom: number, toSequence: number | undefined): Promise<AuditMaterial> {
     return this.snapshot(async () => {
       const head = await this.head();
+      const latestPrune = await this.latestPrune();
+      const prune = latestPrune && requestedFrom <= latestPrune.throughSequence + 1 ? latestPrune : undefined;
+      const fromSequence = prune ? prune.throughSequence + 1 : requestedFrom;
       const records: AuditRecordView[] = [];
       for await (const record of this.records({ fromSequence, toSequence })) records.push(record);
       const last = records.length ? records[records.length - 1].sequence : fromSequence - 1;
       const toHead = toSequence === undefined || toSequence >= head.sequence || last < toSequence;
-      const anchorHash = fromSequence > 1 ? await this.hashOf(fromSequence - 1) : GENESIS_HASH;
+      const anchorHash = prune ? undefined : fromSequence > 1 ? await this.hashOf(fromSequence - 1) : GENESIS_HASH;
       return {
         records,
         checkpoints: await this.checkpoints(fromSequence, toHead ? Number.MAX_SAFE_INTEGER : toSequence),
         anchor: anchorHash === undefined ? undefined : { sequence: fromSequence - 1, hash: anchorHash },
+        prune,
         head: toHead ? head : undefined,
         filteredBy: [],
       };

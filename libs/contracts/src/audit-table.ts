@@ -1,4 +1,4 @@
-import type { AuditCheckpointView, AuditFilter, AuditRecordView } from './audit';
+import type { AuditCheckpointView, AuditFilter, AuditPruneView, AuditRecordView } from './audit';
 
 // How the audit tables are read, for both of their readers: the admin API (kms-server) and `kmsctl`, which
 // reads them directly with a read-only role. Plain SQL text and row mapping: no driver here.
@@ -42,6 +42,19 @@ export function auditExportCheckpointRange(filter: AuditFilter, first: number | 
   if (filter.to !== undefined) return last === null ? null : [from, last];
   if (filter.toSequence !== undefined) return [from, Math.max(filter.toSequence, last ?? 0)];
   return [from, Number.MAX_SAFE_INTEGER];
+}
+
+/** The latest prune, if any (docs/audit.md, retention). */
+export const AUDIT_LATEST_PRUNE = `SELECT * FROM keyhold_audit_prunes ORDER BY through_sequence DESC LIMIT 1`;
+
+export function auditPruneFromRow(row: Row): AuditPruneView {
+  return {
+    throughSequence: Number(row.through_sequence),
+    anchorHash: row.anchor_hash as string,
+    time: (row.time as Date).toISOString(),
+    keyFingerprint: row.key_fingerprint as string,
+    signature: row.signature as string,
+  };
 }
 
 /** The chain head (sequence as text: a bigint). */

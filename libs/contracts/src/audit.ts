@@ -54,6 +54,22 @@ export interface AuditCheckpointView {
 }
 
 /**
+ * The latest prune: Keyhold removed the records through `throughSequence` (and the checkpoints before it), and
+ * signed this with the checkpoint key under its own domain. The first record kept links to `anchorHash`.
+ */
+export interface AuditPruneView {
+  throughSequence: number;
+  anchorHash: string;
+  time: string;
+  keyFingerprint: string;
+  signature: string;
+}
+
+/** `POST /api/v1/audit/prune`: opens a sensitive operation that removes the records through a signed checkpoint. */
+export const auditPruneRequestSchema = z.object({ throughSequence: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict();
+export type AuditPruneRequest = z.output<typeof auditPruneRequestSchema>;
+
+/**
  * Whether this instance's checkpointer signs. Before signing, it re-verifies the chain from the latest signed
  * checkpoint to the head it is about to sign; when that fails it refuses, and says so here until a later
  * checkpoint is signed.
@@ -74,6 +90,8 @@ export interface AuditCheckpointsView {
   checkpoints: AuditCheckpointView[];
   head: { sequence: number; hash: string };
   signing: AuditCheckpointSigningView;
+  /** The latest prune (null: the chain still starts at record 1). */
+  prune: AuditPruneView | null;
 }
 
 export interface AuditPageView {
@@ -87,9 +105,13 @@ export interface AuditPublicKeyView {
   fingerprint: string;
 }
 
-/** One line of a JSON Lines export: a header first, then records in sequence order, then checkpoints. */
+/**
+ * One line of a JSON Lines export: a header first, then (when the records start right after the latest prune)
+ * that prune, then records in sequence order, then checkpoints.
+ */
 export type AuditExportLine =
   | { type: 'header'; format: 'keyhold-audit-export-v1'; exportedAt: string; filters: AuditFilter; keyFingerprint: string | null }
+  | ({ type: 'prune' } & AuditPruneView)
   | ({ type: 'record' } & AuditRecordView)
   | ({ type: 'checkpoint' } & AuditCheckpointView);
 

@@ -5,6 +5,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { toApiError } from '../common/api-error.filter';
 import type { KeysService } from '../keys/keys.service';
 import type { MasterKeyService } from '../master-key/master-key.service';
+import type { AuditPruner } from '../audit/audit-pruner';
 import { type AuditScope, recordIn } from '../audit/audit-scope';
 import type { SealGeneration } from '../seal/seal-generation';
 import { SEAL_CHANNEL, type SealState } from '../seal/seal-state';
@@ -66,7 +67,13 @@ export class ApprovalsService {
     private readonly sealState: SealState | null = null,
     private readonly masterKeys: MasterKeyService | null = null,
     private readonly sealGeneration: SealGeneration | null = null,
+    private readonly auditPruner: AuditPruner | null = null,
   ) {}
+
+  private auditPrunerService(): AuditPruner {
+    if (!this.auditPruner) throw new ApiError('INVALID_STATE', 'the audit trail is off on this server: there is nothing to prune');
+    return this.auditPruner;
+  }
 
   private masterKeyService(): MasterKeyService {
     if (!this.masterKeys) throw new ApiError('INVALID_STATE', 'master-key operations are not available on this server');
@@ -308,6 +315,9 @@ export class ApprovalsService {
         // Refused now if it would be refused later; checked again, under lock, when it runs.
         await this.masterKeyService().checkRetirable(operation.version);
         return;
+      case 'prune-audit-records':
+        await this.auditPrunerService().checkPrunable(operation.throughSequence);
+        return;
       case 'remove-passkey':
         if (!(await this.admins.listPasskeys(operation.adminId)).some((passkey) => passkey.id === operation.passkeyId)) {
           throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
@@ -377,6 +387,8 @@ export class ApprovalsService {
         return this.masterKeyService().rotate(audit);
       case 'retire-master-key-version':
         return this.masterKeyService().retire(operation.version, audit);
+      case 'prune-audit-records':
+        return this.auditPrunerService().prune(operation.throughSequence, audit);
       case 'remove-passkey': {
         // A lost or stolen passkey: every session of its administrator ends with it.
         await this.auth.removePasskey(operation.adminId, operation.passkeyId, null, audit);

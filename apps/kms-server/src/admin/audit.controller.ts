@@ -1,4 +1,5 @@
-import { Controller, Get, Header, HttpCode, Inject, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Inject, Post, Query, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 import {
   ApiError,
   type AuditCheckpointView,
@@ -7,10 +8,12 @@ import {
   type AuditPageView,
   type AuditPublicKeyView,
   type AuditCheckpointsQuery,
+  type AuditPruneRequest,
   type AuditQuery,
   DEFAULT_CHECKPOINTS_LISTED,
   auditCheckpointsQuerySchema,
   auditFilterSchema,
+  auditPruneRequestSchema,
   auditQuerySchema,
 } from '@keyhold/contracts';
 import { publicKeyFingerprint } from '@keyhold/crypto-core';
@@ -19,7 +22,11 @@ import { type AuditCheckpointer, CheckpointRefusedError } from '../audit/audit-c
 import type { AuditExporter } from '../audit/audit-export';
 import type { AuditKeys } from '../audit/audit-keys';
 import type { AuditQueries } from '../audit/audit-queries';
+import type { AuditScope } from '../audit/audit-scope';
+import { RequestAuditScope } from '../audit/audit.decorator';
 import { Roles } from './admin-auth.guards';
+import type { AuthenticatedAdmin } from './admin-sessions';
+import { ApprovalsService } from './approvals.service';
 
 export const AUDIT_SERVICES = Symbol('AUDIT_SERVICES');
 export interface AuditServices {
@@ -30,11 +37,18 @@ export interface AuditServices {
 }
 
 const DEFAULT_PAGE = 100;
+type WithUser = FastifyRequest & { user: AuthenticatedAdmin };
 
-/** The audit trail for auditors and admins: query with filters and cursor paging, export as JSON Lines, checkpoints, the public key. */
+/**
+ * The audit trail for auditors and admins: query with filters and cursor paging, export as JSON Lines, checkpoints,
+ * the public key; and retention, a sensitive operation for admins.
+ */
 @Controller('api/v1/audit')
 export class AuditController {
-  constructor(@Inject(AUDIT_SERVICES) private readonly audit: AuditServices) {}
+  constructor(
+    @Inject(AUDIT_SERVICES) private readonly audit: AuditServices,
+    private readonly approvals: ApprovalsService,
+  ) {}
 
   @Get('records')
   @Roles('admin', 'auditor')
@@ -61,6 +75,7 @@ export class AuditController {
       checkpoints: await this.audit.queries.latestCheckpoints(query.limit ?? DEFAULT_CHECKPOINTS_LISTED),
       head: await this.audit.queries.head(),
       signing: this.audit.checkpointer.signingStatus(),
+      prune: await this.audit.queries.latestPrune(),
     };
   }
 
@@ -78,6 +93,16 @@ export class AuditController {
       if (error instanceof CheckpointRefusedError) throw new ApiError('INVALID_STATE', error.message);
       throw error;
     }
+  }
+
+  /**
+   * Requests `prune-audit-records`: once approved, the records through a signed checkpoint older than the minimum
+   * retention are re-verified and removed (docs/audit.md, retention).
+   */
+  @Post('prune')
+  @Roles('admin')
+  prune(@Req() request: WithUser, @Body(new ZodPipe(auditPruneRequestSchema)) body: AuditPruneRequest, @RequestAuditScope() audit?: AuditScope) {
+    return this.approvals.request(request.user.admin, { kind: 'prune-audit-records', throughSequence: body.throughSequence }, audit, 'audit.prune-request');
   }
 
   @Get('public-key')

@@ -19,6 +19,7 @@ import {
   approvalRequestSchema,
   unsealShareRequestSchema,
   auditFilterSchema,
+  auditPruneRequestSchema,
   auditQuerySchema,
   regenerateRecoveryCodesRequestSchema,
   removePasskeyRequestSchema,
@@ -100,6 +101,7 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'get', path: '/api/v1/audit/export', summary: 'Export as JSON Lines: a header, the matching records, then the signed checkpoints in their range (to the head: every later one too); verify with `kmsctl audit verify --file`', access: AUDIT, query: auditFilterSchema },
   { method: 'get', path: '/api/v1/audit/checkpoints', summary: 'The latest signed checkpoints (sequence, chain head hash, time, Ed25519 signature; 100, or ?limit= up to 1000), the current chain head, and whether this instance signs or refused (the chain since the last checkpoint did not verify)', access: AUDIT },
   { method: 'post', path: '/api/v1/audit/checkpoints', summary: 'Sign a checkpoint of the current chain head now, after re-verifying the chain since the last one (409 INVALID_STATE when it does not verify: nothing is signed)', access: AUDIT },
+  { method: 'post', path: '/api/v1/audit/prune', summary: 'Audit retention: requests `prune-audit-records` (`{throughSequence}`, a signed checkpoint older than the minimum retention); once approved the records through it are re-verified, removed with the checkpoints before it, and replaced by a signed prune that verification starts from', access: ['admin'], body: auditPruneRequestSchema },
   { method: 'get', path: '/api/v1/audit/public-key', summary: 'The Ed25519 public key that signs audit checkpoints (PEM) and its fingerprint', access: AUDIT },
 ];
 

@@ -1,17 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { type AuditCheckpointSigningView, auditCheckpointFromRow, auditRecordFromRow, auditRecordsQuery } from '@keyhold/contracts';
-import { type AuditChainPoint, type AuditCheckpoint, GENESIS_HASH, signCheckpoint, verifyAuditChain, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { type AuditCheckpointSigningView, auditCheckpointFromRow } from '@keyhold/contracts';
+import { type AuditChainPoint, type AuditCheckpoint, GENESIS_HASH, signCheckpoint, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
-
-/**
- * Records read per query while re-verifying the chain before a checkpoint. It runs on the thread that serves
- * requests (a worker thread would carry a heap of its own, tens of megabytes), so pages stay small: decoding
- * and re-hashing one holds the event loop for about a millisecond. Pages of 1000 showed as a doubled p99 at
- * concurrency 64 (docs/benchmarks.md), and, held across a slow round trip, as garbage promoted to the old
- * generation (resident memory).
- */
-const VERIFY_PAGE = 200;
+import { CHAIN_VERIFY_PAGE, verifyStoredChain } from './stored-chain';
 
 /** The chain since the last checkpoint did not verify: nothing was signed. */
 export class CheckpointRefusedError extends Error {
@@ -143,27 +135,18 @@ export class AuditCheckpointer {
   }
 
   /**
-   * Re-verifies the records after `from` (a signed checkpoint, or the genesis) up to `head`, page by page, each
-   * page anchored on the last record of the one before; the reason it fails, or null. A chain rewritten after
-   * `from` and re-hashed consistently verifies as a chain, but not through `witnessed`, the last record this
-   * instance wrote (when there is one since `from`): the hash there commits to every record before it.
+   * Re-verifies the records after `from` (a signed checkpoint, or the genesis) up to `head`; the reason it fails, or
+   * null. A chain rewritten after `from` and re-hashed consistently verifies as a chain, but not through `witnessed`,
+   * the last record this instance wrote (when there is one since `from`): the hash there commits to every record
+   * before it.
    */
-  private async verifySince(from: AuditChainPoint, head: AuditChainPoint, witnessed: AuditChainPoint | null): Promise<string | null> {
-    let anchor = from;
-    for (;;) {
-      const query = auditRecordsQuery({ toSequence: head.sequence }, anchor.sequence, VERIFY_PAGE);
-      const rows: Array<Record<string, unknown>> = await this.dataSource.query(query.text, query.values);
-      const records = rows.map(auditRecordFromRow);
-      const last = rows.length < VERIFY_PAGE;
-      const result = verifyAuditChain(records, { anchor, head: last ? head : undefined });
-      if (!result.ok) return result.broken.message;
+  private verifySince(from: AuditChainPoint, head: AuditChainPoint, witnessed: AuditChainPoint | null): Promise<string | null> {
+    return verifyStoredChain((sql, parameters) => this.dataSource.query(sql, parameters), from, head, CHAIN_VERIFY_PAGE, (records) => {
       const mine = witnessed ? records.find((record) => record.sequence === witnessed.sequence) : undefined;
-      if (witnessed && mine && mine.hash !== witnessed.hash) {
-        return `record #${witnessed.sequence} is not the one this instance wrote: the chain up to it was rewritten and re-hashed`;
-      }
-      if (last) return null;
-      anchor = { sequence: result.lastSequence as number, hash: result.lastHash as string };
-    }
+      return witnessed && mine && mine.hash !== witnessed.hash
+        ? `record #${witnessed.sequence} is not the one this instance wrote: the chain up to it was rewritten and re-hashed`
+        : null;
+    });
   }
 
   private refuse(head: AuditChainPoint, sinceSequence: number, reason: string): never {

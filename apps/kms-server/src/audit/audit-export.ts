@@ -10,8 +10,9 @@ const EXPORT_PAGE = 1000;
 const jsonLine = (line: AuditExportLine): string => JSON.stringify(line);
 
 /**
- * The audit trail as JSON Lines (docs/audit.md): a header, the records in sequence order, then the checkpoints
- * within their sequence range (and, for an export that runs to the chain head, every later one).
+ * The audit trail as JSON Lines (docs/audit.md): a header, the latest prune when the records start right after it
+ * (what their first link is checked against), the records in sequence order, then the checkpoints within their
+ * sequence range (and, for an export that runs to the chain head, every later one).
  *
  * An export is built whole before anything is sent, so that a failure midway is an error answer rather than a
  * shorter file that still verifies. That costs memory (the text of MAX_EXPORT_RECORDS records is about 100 MB, twice
@@ -59,6 +60,8 @@ export class AuditExporter {
         }
         if (page.length < EXPORT_PAGE) break;
       }
+      const prune = await queries.latestPrune();
+      if (prune && first === prune.throughSequence + 1) chunks.splice(1, 0, jsonLine({ type: 'prune', ...prune }));
       const range = auditExportCheckpointRange(filter, first, first === null ? null : last);
       const checkpoints = range ? await queries.checkpoints(...range) : [];
       if (checkpoints.length > 0) chunks.push(checkpoints.map((checkpoint) => jsonLine({ type: 'checkpoint', ...checkpoint })).join('\n'));

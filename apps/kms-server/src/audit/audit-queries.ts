@@ -2,10 +2,13 @@ import type { EntityManager } from 'typeorm';
 import {
   AUDIT_CHAIN_HEAD,
   AUDIT_CHECKPOINTS_IN_RANGE,
+  AUDIT_LATEST_PRUNE,
   type AuditCheckpointView,
   type AuditFilter,
+  type AuditPruneView,
   type AuditRecordView,
   auditCheckpointFromRow,
+  auditPruneFromRow,
   auditRecordFromRow,
   auditRecordsQuery,
 } from '@keyhold/contracts';
@@ -41,6 +44,12 @@ export class AuditQueries {
   async latestCheckpoints(limit: number): Promise<AuditCheckpointView[]> {
     const rows: Array<Record<string, unknown>> = await this.manager.query(`SELECT * FROM keyhold_audit_checkpoints ORDER BY sequence DESC LIMIT $1`, [limit]);
     return rows.map(auditCheckpointFromRow).reverse();
+  }
+
+  /** The latest prune (null: the chain still starts at record 1). */
+  async latestPrune(): Promise<AuditPruneView | null> {
+    const [row] = await this.manager.query(AUDIT_LATEST_PRUNE);
+    return row ? auditPruneFromRow(row) : null;
   }
 
   async head(): Promise<{ sequence: number; hash: string }> {

@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { SHAMIR_SEAL_FILE_NAME } from '@keyhold/contracts';
 import { describeIssues } from '../common/zod-body.pipe';
+import { DEFAULT_AUDIT_MIN_RETENTION_DAYS } from '../audit/audit-pruner';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -60,6 +61,7 @@ const environmentSchema = z.object({
   KEYHOLD_AUDIT_COMMIT_MAX_RECORDS: z.coerce.number().int().min(1).max(10_000).default(1000),
   KEYHOLD_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   KEYHOLD_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(0).max(100_000_000).default(10_000),
+  KEYHOLD_AUDIT_MIN_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(DEFAULT_AUDIT_MIN_RETENTION_DAYS),
 });
 
 export interface KeyholdConfig {
@@ -100,6 +102,8 @@ export interface KeyholdConfig {
     enabled: boolean;
     groupCommit: { maxDelayMs: number; maxBatch: number };
     checkpoints: { intervalMs: number; everyRecords: number };
+    /** Records younger than this are never pruned (docs/audit.md, retention). */
+    minRetentionDays: number;
   };
 }
 
@@ -243,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       enabled: e.KEYHOLD_AUDIT === 'on',
       groupCommit: { maxDelayMs: e.KEYHOLD_AUDIT_COMMIT_DELAY_MS, maxBatch: e.KEYHOLD_AUDIT_COMMIT_MAX_RECORDS },
       checkpoints: { intervalMs: e.KEYHOLD_AUDIT_CHECKPOINT_SECONDS * 1000, everyRecords: e.KEYHOLD_AUDIT_CHECKPOINT_RECORDS },
+      minRetentionDays: e.KEYHOLD_AUDIT_MIN_RETENTION_DAYS,
     },
   };
 }

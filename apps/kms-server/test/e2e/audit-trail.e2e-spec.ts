@@ -51,7 +51,7 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     auditor = await inviteAdmin(kh, admin, 'audrey', 'auditor');
     // kmsctl reads with a role that can only SELECT the audit tables (and only the public column of the keys).
     await kh.dataSource.query(`CREATE ROLE ${reader} LOGIN PASSWORD '${readerPassword}'`);
-    await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_records, keyhold_audit_checkpoints, keyhold_audit_chain_head TO ${reader}`);
+    await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_records, keyhold_audit_checkpoints, keyhold_audit_chain_head, keyhold_audit_prunes TO ${reader}`);
     await kh.dataSource.query(`GRANT SELECT (purpose, public_key) ON keyhold_audit_keys TO ${reader}`);
     const url = new URL(kh.database.url);
     url.username = reader;

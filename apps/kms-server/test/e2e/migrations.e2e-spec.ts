@@ -96,6 +96,22 @@ describe('migrations: down and up again', () => {
     assert.equal(count, 3);
   });
 
+  it("upgrading to audit retention lets kmsctl's existing read-only role read the prunes too", async () => {
+    const reader = `keyhold_migration_reader_${randomUUID().slice(0, 8)}`;
+    const names = KEYHOLD_MIGRATIONS.map((migration) => migration.name);
+    await revert(dataSource, names.length - names.indexOf('CreateAuditPrunes1764570000000'));
+    await dataSource.query(`CREATE ROLE ${reader} NOLOGIN`);
+    try {
+      await dataSource.query(`GRANT SELECT ON keyhold_audit_records, keyhold_audit_checkpoints, keyhold_audit_chain_head TO ${reader}`);
+      await dataSource.runMigrations({ transaction: 'each' });
+      const [{ granted }] = await dataSource.query(`SELECT has_table_privilege($1, 'keyhold_audit_prunes', 'SELECT') AS granted`, [reader]);
+      assert.equal(granted, true);
+    } finally {
+      await dataSource.query(`DROP OWNED BY ${reader}`);
+      await dataSource.query(`DROP ROLE ${reader}`);
+    }
+  });
+
   it('a database created by another instance is migrated once: a second data source finds nothing to do', async () => {
     const second = createDataSource(database.url);
     await second.initialize();

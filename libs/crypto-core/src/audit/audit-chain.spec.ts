@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { generateEd25519KeyPair, publicKeyFingerprint } from '../ed25519';
 import { type AuditCheckpoint, checkpointBytes, signCheckpoint, verifyCheckpointSignature } from './audit-checkpoint';
 import { type AuditEntry, type AuditRecord, GENESIS_HASH, canonicalRecordBytes, chainHash, chainRecords } from './audit-record';
+import { type AuditPrune, pruneBytes, signPrune, verifyPruneSignature } from './audit-prune';
 import { verifyAuditChain } from './audit-verifier';
 
 // Compiled to dist/audit/audit-chain.spec.js: the vectors sit in ../../test-vectors from there.
@@ -192,5 +193,52 @@ describe('audit verifier: signed checkpoints without their records (truncation)'
     assert.equal(verifyAuditChain(records.slice(3), { anchor: { sequence: 3, hash: records[2].hash }, head: { sequence: 6, hash: records[5].hash } }).ok, true);
     const shortOfHead = verifyAuditChain([], { anchor: { sequence: 3, hash: records[2].hash }, head: { sequence: 6, hash: records[5].hash } });
     assert.deepEqual(!shortOfHead.ok && [shortOfHead.broken.kind, shortOfHead.broken.sequence], ['deleted', 4]);
+  });
+});
+
+describe('audit verifier: a chain pruned by Keyhold starts at a signed prune', () => {
+  const keys = generateEd25519KeyPair();
+  const fingerprint = publicKeyFingerprint(keys.publicKeyPem);
+  const records = chain(10);
+  const pruneAt = (sequence: number, hash = records[sequence - 1].hash): AuditPrune =>
+    signPrune(keys.privateKeyDer, { throughSequence: sequence, anchorHash: hash, time: '2026-02-01T00:00:00.000Z', keyFingerprint: fingerprint });
+  const checkpointAt = (sequence: number) =>
+    signCheckpoint(keys.privateKeyDer, { sequence, headHash: records[sequence - 1].hash, time: records[sequence - 1].time, keyFingerprint: fingerprint });
+  const kept = records.slice(4);
+
+  it('the records after the prune verify, anchored on the hash it signed, with the checkpoint it pruned through', () => {
+    const result = verifyAuditChain(kept, { prune: pruneAt(4), checkpoints: [checkpointAt(4), checkpointAt(8)], publicKeyPem: keys.publicKeyPem, head: { sequence: 10, hash: records[9].hash } });
+    assert.deepEqual(result.ok && [result.records, result.firstSequence, result.prunedThrough, result.lastCheckpointSequence], [6, 5, 4, 8]);
+    assert.equal(verifyPruneSignature(keys.publicKeyPem, pruneAt(4)), true);
+    assert.equal(pruneBytes(pruneAt(4)).toString('utf8'), `["keyhold.audit.prune.v1",4,"${records[3].hash}","2026-02-01T00:00:00.000Z","${fingerprint}"]`);
+  });
+
+  it('without the prune the same start is records deleted; records deleted after it still show', () => {
+    const cut = verifyAuditChain(kept, { anchor: { sequence: 0, hash: GENESIS_HASH } });
+    assert.deepEqual(!cut.ok && [cut.broken.kind, cut.broken.sequence], ['deleted', 1]);
+    const more = verifyAuditChain(records.slice(6), { prune: pruneAt(4), publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!more.ok && [more.broken.kind, more.broken.sequence], ['deleted', 5]);
+    // An older prune left in place of the latest one does not cover the records deleted since.
+    const older = verifyAuditChain(kept, { prune: pruneAt(2), publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!older.ok && [older.broken.kind, older.broken.sequence], ['deleted', 3]);
+  });
+
+  it('a forged or moved prune is a bad signature; a prune whose hash the records do not continue is caught', () => {
+    const other = generateEd25519KeyPair();
+    const forged = signPrune(other.privateKeyDer, { ...pruneAt(6), keyFingerprint: fingerprint });
+    const bad = verifyAuditChain(records.slice(6), { prune: forged, publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!bad.ok && [bad.broken.kind, bad.broken.sequence], ['bad-signature', 6]);
+    const moved = verifyAuditChain(records.slice(6), { prune: { ...pruneAt(4), throughSequence: 6, anchorHash: records[5].hash }, publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!moved.ok && moved.broken.kind, 'bad-signature');
+    const unchecked = verifyAuditChain(kept, { prune: pruneAt(4) });
+    assert.deepEqual(!unchecked.ok && unchecked.broken.kind, 'bad-signature');
+    const otherHash = verifyAuditChain(kept, { prune: pruneAt(4, records[2].hash), publicKeyPem: keys.publicKeyPem });
+    assert.deepEqual(!otherHash.ok && [otherHash.broken.kind, otherHash.broken.sequence], ['inserted', 5]);
+  });
+
+  it("a checkpoint's signature is not a prune's: the domains differ", () => {
+    const checkpoint = checkpointAt(4);
+    const asPrune: AuditPrune = { throughSequence: 4, anchorHash: checkpoint.headHash, time: checkpoint.time, keyFingerprint: fingerprint, signature: checkpoint.signature };
+    assert.equal(verifyPruneSignature(keys.publicKeyPem, asPrune), false);
   });
 });

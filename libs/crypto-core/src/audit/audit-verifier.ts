@@ -1,4 +1,5 @@
 import { type AuditCheckpoint, verifyCheckpointSignature } from './audit-checkpoint';
+import { type AuditPrune, verifyPruneSignature } from './audit-prune';
 import { type AuditRecord, GENESIS_HASH, chainHash } from './audit-record';
 
 export type AuditBreakKind = 'altered' | 'deleted' | 'reordered' | 'inserted' | 'checkpoint-mismatch' | 'bad-signature';
@@ -22,6 +23,8 @@ export type AuditVerification =
       lastHash: string | null;
       /** Highest sequence covered by a valid signed checkpoint (null: none in range). */
       lastCheckpointSequence: number | null;
+      /** The records through this sequence were pruned by Keyhold (a valid signed prune); null: none given. */
+      prunedThrough: number | null;
     }
   | { ok: false; records: number; checkpoints: number; broken: AuditBreak };
 
@@ -35,6 +38,12 @@ export interface VerifyOptions {
    * be the next one and link to it. From sequence 1 the link to the genesis hash is always checked.
    */
   anchor?: AuditChainPoint;
+  /**
+   * The latest signed prune: the records through its sequence were removed by Keyhold. Its signature is checked
+   * (it needs `publicKeyPem`), and unless `anchor` is given the range is anchored on it: the first record must be
+   * the one after it and link to the hash it signed. A chain that starts later than 1 without one was cut.
+   */
+  prune?: AuditPrune;
   /** The chain head as the database reports it: a tail deleted after the last record is caught with it. */
   head?: AuditChainPoint;
 }
@@ -65,7 +74,16 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
     positionOfHash.set(record.hash, position);
   });
 
-  const anchor = options.anchor ?? null;
+  const prune = options.prune ?? null;
+  if (prune && (options.publicKeyPem === undefined || !verifyPruneSignature(options.publicKeyPem, prune))) {
+    return fail({
+      kind: 'bad-signature',
+      sequence: prune.throughSequence,
+      position: null,
+      message: `the prune through #${prune.throughSequence} (${prune.time}) ${options.publicKeyPem === undefined ? 'cannot be checked without the audit public key' : 'has a signature that does not verify under the audit public key'}`,
+    });
+  }
+  const anchor = options.anchor ?? (prune ? { sequence: prune.throughSequence, hash: prune.anchorHash } : null);
   let previous: AuditChainPoint | null = anchor;
   let lastRecord: AuditRecord | null = null;
   for (let position = 0; position < records.length; position += 1) {
@@ -188,5 +206,6 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
     lastSequence: lastRecord?.sequence ?? null,
     lastHash: lastRecord?.hash ?? null,
     lastCheckpointSequence,
+    prunedThrough: prune?.throughSequence ?? null,
   };
 }

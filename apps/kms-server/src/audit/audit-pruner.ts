@@ -1,0 +1,104 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { AUDIT_LATEST_PRUNE, ApiError, type AuditPruneView, auditCheckpointFromRow, auditPruneFromRow } from '@keyhold/contracts';
+import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import type { AuditKeys } from './audit-keys';
+import type { AuditScope } from './audit-scope';
+import { CHAIN_VERIFY_PAGE, verifyStoredChain } from './stored-chain';
+
+export const DEFAULT_AUDIT_MIN_RETENTION_DAYS = 90;
+const DAY_MS = 86_400_000;
+
+/** What a prune removed, and the signed statement it left. */
+export interface AuditPruneResult {
+  prune: AuditPruneView;
+  recordsRemoved: number;
+  checkpointsRemoved: number;
+}
+
+/**
+ * Audit retention (docs/audit.md): removes the records through a signed checkpoint, once they are older than the
+ * minimum retention, in one transaction that also removes the checkpoints before it, leaves a prune signed with
+ * the checkpoint key (the start later verification anchors on) and records itself in the chain.
+ *
+ * What is removed is evidence, so it is re-verified first: from the previous prune (or the genesis) to the
+ * checkpoint, which must be validly signed and the chain must pass through it. A range that does not verify is
+ * refused and nothing is removed. Archive first: `kmsctl audit export` of the range, verified, kept elsewhere.
+ */
+export class AuditPruner {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly keys: AuditKeys,
+    private readonly minRetentionDays: number,
+    private readonly now: () => Date,
+  ) {}
+
+  /** Refuses now what would be refused when the approved operation runs (it is checked again then, in full). */
+  async checkPrunable(throughSequence: number): Promise<void> {
+    await this.prerequisites(this.dataSource.manager, throughSequence);
+  }
+
+  async prune(throughSequence: number, audit?: AuditScope): Promise<AuditPruneResult> {
+    const signing = await this.keys.signing();
+    if (!signing) throw new ApiError('SEALED', 'Keyhold is sealed: the audit signing key is not open');
+    return this.dataSource.transaction(async (manager) => {
+      // One prune at a time; readers (kmsctl, exports) are not held up.
+      await manager.query('LOCK TABLE keyhold_audit_prunes IN EXCLUSIVE MODE');
+      const { checkpoint, from } = await this.prerequisites(manager, throughSequence);
+      if (!verifyCheckpointSignature(signing.publicKeyPem, checkpoint)) {
+        throw new ApiError('INVALID_STATE', `checkpoint #${throughSequence} does not verify under the audit public key: nothing was pruned`);
+      }
+      const broken = await verifyStoredChain((sql, parameters) => manager.query(sql, parameters), from, { sequence: checkpoint.sequence, hash: checkpoint.headHash }, CHAIN_VERIFY_PAGE);
+      if (broken) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `the records to prune do not verify (${broken}): they are evidence, and nothing was pruned; find the first broken link with kmsctl audit verify`,
+        );
+      }
+      const prune = signPrune(signing.privateKeyDer, {
+        throughSequence,
+        anchorHash: checkpoint.headHash,
+        time: this.now().toISOString(),
+        keyFingerprint: signing.fingerprint,
+      });
+      await manager.query(
+        'INSERT INTO keyhold_audit_prunes (through_sequence, anchor_hash, time, key_fingerprint, signature) VALUES ($1, $2, $3, $4, $5)',
+        [prune.throughSequence, prune.anchorHash, prune.time, prune.keyFingerprint, prune.signature],
+      );
+      const [, recordsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_records WHERE sequence <= $1', [throughSequence]);
+      // The checkpoint pruned through stays: the checkpointer signs on from the latest one.
+      const [, checkpointsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_checkpoints WHERE sequence < $1', [throughSequence]);
+      await audit?.record(manager, { operation: 'audit.prune', keyName: null, keyVersion: null });
+      return { prune, recordsRemoved, checkpointsRemoved };
+    });
+  }
+
+  /**
+   * The checkpoint to prune through, and the signed point the records before it continue from (the previous prune,
+   * or the genesis): refused unless the checkpoint exists, lies past the previous prune, and its record is older than
+   * the minimum retention.
+   */
+  private async prerequisites(manager: EntityManager, throughSequence: number) {
+    const [row] = await manager.query('SELECT * FROM keyhold_audit_checkpoints WHERE sequence = $1', [throughSequence]);
+    if (!row) {
+      throw new ApiError('VALIDATION_FAILED', `there is no signed checkpoint at #${throughSequence}: records are pruned through a checkpoint (GET /api/v1/audit/checkpoints lists them)`);
+    }
+    const checkpoint = auditCheckpointFromRow(row);
+    const [previousRow] = await manager.query(AUDIT_LATEST_PRUNE);
+    const previous = previousRow ? auditPruneFromRow(previousRow) : null;
+    if (previous && previous.throughSequence >= throughSequence) {
+      throw new ApiError('INVALID_STATE', `the records through #${previous.throughSequence} were already pruned (${previous.time})`);
+    }
+    const [record] = await manager.query('SELECT time FROM keyhold_audit_records WHERE sequence = $1', [throughSequence]);
+    const cutoff = new Date(this.now().getTime() - this.minRetentionDays * DAY_MS);
+    const newest = (record?.time as Date | undefined) ?? new Date(checkpoint.time);
+    if (newest > cutoff) {
+      throw new ApiError(
+        'INVALID_STATE',
+        `record #${throughSequence} is from ${newest.toISOString()}: records are kept at least ${this.minRetentionDays} days ` +
+          `(KEYHOLD_AUDIT_MIN_RETENTION_DAYS), so prune through a checkpoint of a record before ${cutoff.toISOString()}`,
+      );
+    }
+    const from: AuditChainPoint = previous ? { sequence: previous.throughSequence, hash: previous.anchorHash } : { sequence: 0, hash: GENESIS_HASH };
+    return { checkpoint, from };
+  }
+}

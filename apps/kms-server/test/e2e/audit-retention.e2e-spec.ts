@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from 'pg';
+import { randomToken } from '@keyhold/crypto-core';
+import { kmsctl } from '../support/kmsctl';
+import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn } from '../support/test-admins';
+import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
+
+type Row = Record<string, unknown>;
+const MIN_RETENTION_DAYS = 30;
+
+describe('audit retention: pruning through a signed checkpoint, and verification from the signed prune', () => {
+  let kh: TestKeyhold;
+  let alice: TestAdmin;
+  let auditor: TestAdmin;
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-retention-'));
+  const reader = `keyhold_retention_reader_${randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const readerPassword = randomToken(18);
+  let readerUrl = '';
+  let publicKeyFile = '';
+
+  const verifyDatabase = (...args: string[]) => kmsctl(['audit', 'verify', '--public-key', publicKeyFile, ...args], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+  const encrypt = async (count: number) => {
+    for (let i = 0; i < count; i += 1) await kh.http().post('/v1/keys/retained/encrypt').send({ plaintext: Buffer.from(`secret ${i}`).toString('base64') }).expect(200);
+  };
+  const checkpoint = async (): Promise<number> => {
+    const signed = await kh.adminHttp(auditor.session).post('/api/v1/audit/checkpoints').expect(200);
+    return signed.body.checkpoint.sequence as number;
+  };
+  const firstSequence = async (): Promise<number> => Number((await kh.dataSource.query('SELECT min(sequence)::text AS first FROM keyhold_audit_records'))[0].first);
+  const requestPrune = (admin: TestAdmin, throughSequence: unknown) => kh.adminHttp(admin.session).post('/api/v1/audit/prune').send({ throughSequence });
+  /** Requests the prune and approves it with the requester's passkey (a quorum of one): the operation as decided. */
+  const prune = async (throughSequence: number) => {
+    const requested = await requestPrune(alice, throughSequence);
+    assert.equal(requested.status, 201, requested.text);
+    assert.deepEqual(requested.body.operation.operation, { kind: 'prune-audit-records', throughSequence });
+    const response = await alice.authenticator.getAssertion(requested.body.assertionOptions);
+    const approved = await kh.adminHttp(alice.session).post(`/api/v1/operations/${requested.body.operation.id}/approvals`).send({ response });
+    assert.equal(approved.status, 200, approved.text);
+    return approved.body;
+  };
+  /** Runs `change` on the database, then `check`, then puts back what `change` returned a way to restore. */
+  const tampered = async (change: () => Promise<() => Promise<void>>, check: () => Promise<void>) => {
+    const restore = await change();
+    try {
+      await check();
+    } finally {
+      await restore();
+    }
+  };
+
+  before(async () => {
+    kh = await startTestKeyhold({ admin: true, audit: { checkpoints: { intervalMs: 0, everyRecords: 0 }, minRetentionDays: MIN_RETENTION_DAYS } });
+    alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
+    auditor = await inviteAdmin(kh, alice, 'audrey', 'auditor');
+    await kh.dataSource.query(`CREATE ROLE ${reader} LOGIN PASSWORD '${readerPassword}'`);
+    await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_records, keyhold_audit_checkpoints, keyhold_audit_chain_head, keyhold_audit_prunes TO ${reader}`);
+    await kh.dataSource.query(`GRANT SELECT (purpose, public_key) ON keyhold_audit_keys TO ${reader}`);
+    const url = new URL(kh.database.url);
+    url.username = reader;
+    url.password = readerPassword;
+    readerUrl = url.toString();
+    const key = await kh.adminHttp(auditor.session).get('/api/v1/audit/public-key').expect(200);
+    publicKeyFile = join(dir, 'audit-public-key.pem');
+    writeFileSync(publicKeyFile, key.body.publicKeyPem);
+    await kh.http().post('/v1/keys').send({ name: 'retained', algorithm: 'aes-256-gcm' }).expect(201);
+  });
+  after(async () => {
+    await kh.stop();
+    const client = new Client({ connectionString: process.env.KEYHOLD_TEST_DATABASE_URL });
+    await client.connect();
+    await client.query(`DROP ROLE IF EXISTS ${reader}`).catch(() => undefined);
+    await client.end();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a prune that is not through a checkpoint, through records younger than the retention, or by a non-admin', async () => {
+    await encrypt(10);
+    const through = await checkpoint();
+    const notCheckpoint = await requestPrune(alice, through - 1);
+    assert.equal(notCheckpoint.status, 400, notCheckpoint.text);
+    assert.match(notCheckpoint.body.error.message, new RegExp(`no signed checkpoint at #${through - 1}`));
+    for (const bad of [0, -3, 1.5, '12', null]) assert.equal((await requestPrune(alice, bad)).status, 400, `throughSequence ${JSON.stringify(bad)}`);
+    const young = await requestPrune(alice, through);
+    assert.equal(young.status, 409, young.text);
+    assert.equal(young.body.error.code, 'INVALID_STATE');
+    assert.match(young.body.error.message, /kept at least 30 days \(KEYHOLD_AUDIT_MIN_RETENTION_DAYS\)/);
+    assert.equal((await requestPrune(auditor, through)).status, 403);
+    assert.equal(await firstSequence(), 1, 'nothing was removed');
+  });
+
+  it('prunes through an old enough checkpoint: the records and earlier checkpoints go, a signed prune stays, and the chain still verifies', async () => {
+    const through = await checkpoint(); // the latest: the records of the refusals above are in it
+    kh.clock.advanceDays(MIN_RETENTION_DAYS + 1);
+    alice.session = await signIn(kh, alice.authenticator);
+    auditor.session = await signIn(kh, auditor.authenticator);
+    await encrypt(5);
+    const before = Number((await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_audit_records WHERE sequence <= $1', [through]))[0].n);
+    const checkpointsBefore = Number((await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_audit_checkpoints WHERE sequence < $1', [through]))[0].n);
+
+    const decided = await prune(through);
+    assert.equal(decided.status, 'executed', JSON.stringify(decided.result));
+    assert.equal(decided.result.recordsRemoved, before);
+    assert.equal(decided.result.checkpointsRemoved, checkpointsBefore);
+    assert.equal(decided.result.prune.throughSequence, through);
+    assert.equal(await firstSequence(), through + 1);
+    const kept: Row[] = await kh.dataSource.query('SELECT sequence FROM keyhold_audit_checkpoints ORDER BY sequence');
+    assert.deepEqual(kept.map((row) => Number(row.sequence)), [through], 'the checkpoint pruned through stays; the ones before it go');
+
+    // The prune records itself, as by the admin whose approval ran it, after the request and the approval.
+    const [pruneRecord]: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE operation = 'audit.prune'`);
+    assert.deepEqual([pruneRecord.actor, pruneRecord.outcome, pruneRecord.plane], [`admin:${alice.id}`, 'success', 'admin']);
+    const requests: Row[] = await kh.dataSource.query(`SELECT operation FROM keyhold_audit_records WHERE operation IN ('audit.prune-request', 'operations.approve') ORDER BY sequence`);
+    assert.deepEqual(requests.map((row) => row.operation), ['audit.prune-request', 'operations.approve']);
+
+    const listed = await kh.adminHttp(auditor.session).get('/api/v1/audit/checkpoints').expect(200);
+    assert.deepEqual([listed.body.prune.throughSequence, listed.body.prune.anchorHash], [through, decided.result.prune.anchorHash]);
+
+    // kmsctl from Postgres: the whole chain (from 1, by default) verifies from the signed prune.
+    const verified = await verifyDatabase();
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, new RegExp(`^OK: \\d+ record\\(s\\) #${through + 1}\\.\\.#\\d+, .*records through #${through} were pruned by Keyhold at .* \\(signed prune verified\\)`));
+    // An export carries the prune before the records and verifies offline; the checkpointer signs on.
+    const exported = await kh.adminHttp(auditor.session).get('/api/v1/audit/export').expect(200);
+    const lines = exported.text.trim().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual([lines[0].type, lines[1].type, lines[2].type, lines[2].sequence], ['header', 'prune', 'record', through + 1]);
+    writeFileSync(join(dir, 'pruned.jsonl'), exported.text);
+    const offline = await kmsctl(['audit', 'verify', '--file', join(dir, 'pruned.jsonl'), '--public-key', publicKeyFile]);
+    assert.equal(offline.code, 0, offline.stdout + offline.stderr);
+    assert.match(offline.stdout, /signed prune verified/);
+    const cliFile = join(dir, 'cli.jsonl');
+    assert.equal((await kmsctl(['audit', 'export', '--out', cliFile], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl })).code, 0);
+    assert.equal((await kmsctl(['audit', 'verify', '--file', cliFile, '--public-key', publicKeyFile])).code, 0);
+    assert.ok((await checkpoint()) > through);
+  });
+
+  it('catches what a prune does not cover: records deleted after it, the prune row deleted, or a forged one', async () => {
+    const first = await firstSequence();
+    const [row]: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence = $1', [first]);
+    await tampered(
+      async () => {
+        await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence = $1', [first]);
+        return async () => {
+          const columns = Object.keys(row);
+          await kh.dataSource.query(`INSERT INTO keyhold_audit_records (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`, columns.map((c) => row[c]));
+        };
+      },
+      async () => {
+        const result = await verifyDatabase();
+        assert.equal(result.code, 1);
+        assert.match(result.stdout, new RegExp(`^BROKEN at #${first} \\(deleted\\)`));
+      },
+    );
+    const [pruneRow]: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_prunes');
+    await tampered(
+      async () => {
+        await kh.dataSource.query('DELETE FROM keyhold_audit_prunes');
+        return async () => {
+          await kh.dataSource.query('INSERT INTO keyhold_audit_prunes (through_sequence, anchor_hash, time, key_fingerprint, signature) VALUES ($1, $2, $3, $4, $5)', [
+            pruneRow.through_sequence, pruneRow.anchor_hash, pruneRow.time, pruneRow.key_fingerprint, pruneRow.signature,
+          ]);
+        };
+      },
+      async () => {
+        const result = await verifyDatabase();
+        assert.equal(result.code, 1);
+        assert.match(result.stdout, /^BROKEN at #1 \(deleted\): .*#1\.\.#\d+ were deleted/);
+      },
+    );
+    // A prune moved further on, to cover more deleted records, no longer matches its signature.
+    await tampered(
+      async () => {
+        await kh.dataSource.query('UPDATE keyhold_audit_prunes SET through_sequence = through_sequence + 1');
+        return async () => {
+          await kh.dataSource.query('UPDATE keyhold_audit_prunes SET through_sequence = through_sequence - 1');
+        };
+      },
+      async () => {
+        const result = await verifyDatabase();
+        assert.equal(result.code, 1);
+        assert.match(result.stdout, /\(bad-signature\): the prune through #\d+ .* does not verify/);
+      },
+    );
+    assert.equal((await verifyDatabase()).code, 0, 'restored, the chain verifies again');
+  });
+
+  it('kmsctl says which GRANT a read-only role without the prunes lacks', async () => {
+    await kh.dataSource.query(`REVOKE SELECT ON keyhold_audit_prunes FROM ${reader}`);
+    try {
+      const result = await verifyDatabase();
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, /cannot read keyhold_audit_prunes, which verification needs: GRANT SELECT ON keyhold_audit_prunes TO/);
+    } finally {
+      await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_prunes TO ${reader}`);
+    }
+  });
+
+  it('refuses to prune records that do not verify (nothing is removed), then prunes on from the previous prune', async () => {
+    await encrypt(5);
+    kh.clock.advanceDays(MIN_RETENTION_DAYS + 1);
+    alice.session = await signIn(kh, alice.authenticator);
+    auditor.session = await signIn(kh, auditor.authenticator);
+    const through = await checkpoint();
+    kh.clock.advanceDays(MIN_RETENTION_DAYS + 1);
+    alice.session = await signIn(kh, alice.authenticator);
+    auditor.session = await signIn(kh, auditor.authenticator);
+    const first = await firstSequence();
+    const victim = first + 2;
+    const [row]: Row[] = await kh.dataSource.query('SELECT request_id FROM keyhold_audit_records WHERE sequence = $1', [victim]);
+    await tampered(
+      async () => {
+        await kh.dataSource.query(`UPDATE keyhold_audit_records SET request_id = 'rewritten' WHERE sequence = $1`, [victim]);
+        return async () => {
+          await kh.dataSource.query('UPDATE keyhold_audit_records SET request_id = $2 WHERE sequence = $1', [victim, row.request_id]);
+        };
+      },
+      async () => {
+        const refused = await prune(through);
+        assert.equal(refused.status, 'failed');
+        assert.equal(refused.result.error.code, 'INVALID_STATE');
+        assert.match(refused.result.error.message, new RegExp(`the records to prune do not verify \\(record #${victim} was altered.*nothing was pruned`));
+        assert.equal(await firstSequence(), first, 'nothing was removed');
+      },
+    );
+    const decided = await prune(through);
+    assert.equal(decided.status, 'executed', JSON.stringify(decided.result));
+    assert.equal(await firstSequence(), through + 1);
+    assert.equal((await verifyDatabase()).code, 0);
+    const again = await requestPrune(alice, through);
+    assert.equal(again.status, 409);
+    assert.match(again.body.error.message, new RegExp(`the records through #${through} were already pruned`));
+  });
+});
