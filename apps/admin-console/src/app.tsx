@@ -95,7 +95,7 @@ export function App() {
   else if (pathname === '/approvals') page = <ApprovalsPage key={search.toString()} me={me} canApprove={canAdminister(me.role)} />;
   else if (pathname === '/services') page = <ServicesPage canAdminister={canAdminister(me.role)} />;
   else if (pathname === '/admins') page = <AdminsPage me={me} canAdminister={canAdminister(me.role)} />;
-  else if (pathname === '/audit') page = <AuditPage />;
+  else if (pathname === '/audit') page = <AuditPage canAdminister={canAdminister(me.role)} />;
   else if (pathname === '/master-key') page = <MasterKeyPage canAdminister={canAdminister(me.role)} />;
   else if (pathname === '/account') page = <AccountPage session={session.session} />;
   else

@@ -1,9 +1,10 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import type { AuditCheckpointSigningView, AuditCheckpointsView, AuditPageView, AuditPublicKeyView, AuditRecordView } from '@keyhold/contracts';
+import type { AuditCheckpointSigningView, AuditCheckpointsView, AuditPageView, AuditPublicKeyView, AuditRecordView, PendingOperationView } from '@keyhold/contracts';
 import { api, apiText, messageOf } from './api';
 import { saveTextFile } from './download';
 import { formatDate } from './format';
-import { Card, IDLE, type Progress, Status } from './ui';
+import { RequestedOperation, requestOperationAt } from './operations';
+import { Card, IDLE, Link, type Progress, Status, useAction } from './ui';
 
 const PAGE = 100;
 const OUTCOMES = ['', 'success', 'refused', 'error'] as const;
@@ -34,9 +35,9 @@ function queryOf(filters: Filters): URLSearchParams {
 /**
  * The audit trail (auditors and admins): every operation on both planes, refusals included, in sequence order,
  * with filters; the export (JSON Lines, with the signed checkpoints) is what `kmsctl audit verify` checks
- * offline against the public key shown here.
+ * offline against the public key shown here. Admins also prune old records (retention) through a signed checkpoint.
  */
-export function AuditPage() {
+export function AuditPage({ canAdminister }: { canAdminister: boolean }) {
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   const [applied, setApplied] = useState<Filters | null>(null);
   const [records, setRecords] = useState<AuditRecordView[]>([]);
@@ -44,6 +45,7 @@ export function AuditPage() {
   const [progress, setProgress] = useState<Progress>({ kind: 'busy', text: 'Loading the audit trail…' });
   const [publicKey, setPublicKey] = useState<AuditPublicKeyView | null>(null);
   const [signing, setSigning] = useState<AuditCheckpointSigningView | null>(null);
+  const [chain, setChain] = useState<AuditCheckpointsView | null>(null);
 
   const load = useCallback(async (shown: Filters, cursor: string | null) => {
     try {
@@ -65,8 +67,10 @@ export function AuditPage() {
   useEffect(() => {
     void (async () => {
       try {
-        const { head, signing: status } = await api<AuditCheckpointsView>('GET', '/api/v1/audit/checkpoints');
+        const checkpoints = await api<AuditCheckpointsView>('GET', '/api/v1/audit/checkpoints');
+        const { head, signing: status } = checkpoints;
         setSigning(status);
+        setChain(checkpoints);
         const latest = { ...NO_FILTERS, fromSequence: String(Math.max(1, head.sequence - PAGE + 1)) };
         setFilters(latest);
         await load(latest, null);
@@ -222,6 +226,71 @@ export function AuditPage() {
           </>
         ) : null}
       </Card>
+      {chain ? <RetentionCard chain={chain} canAdminister={canAdminister} /> : null}
     </main>
+  );
+}
+
+/**
+ * Retention: where the chain starts now, and (admins) a request to prune through a signed checkpoint. The server
+ * re-verifies what it removes and refuses records younger than its minimum retention; the refusal shows here.
+ */
+function RetentionCard({ chain, canAdminister }: { chain: AuditCheckpointsView; canAdminister: boolean }) {
+  const { progress, setProgress, run, busy } = useAction();
+  const [requested, setRequested] = useState<PendingOperationView | null>(null);
+  const prunable = chain.checkpoints.filter((checkpoint) => !chain.prune || checkpoint.sequence > chain.prune.throughSequence);
+  const [through, setThrough] = useState('');
+  const request = (event: FormEvent) => {
+    event.preventDefault();
+    const throughSequence = Number(through);
+    void run('Waiting for your passkey: it signs the prune request…', () => requestOperationAt('/api/v1/audit/prune', { throughSequence }), () => '').then((operation) => {
+      if (!operation) return;
+      setProgress(IDLE);
+      setRequested(operation);
+    });
+  };
+  return (
+    <Card title="Retention" testId="audit-retention">
+      <p data-testid="audit-chain-start">
+        {chain.prune ? (
+          <>
+            The chain starts at <strong>#{chain.prune.throughSequence + 1}</strong>: records through #{chain.prune.throughSequence} were pruned on{' '}
+            {formatDate(chain.prune.time)}, and verification starts from that signed prune.
+          </>
+        ) : (
+          <>Nothing has been pruned: the chain starts at #1.</>
+        )}
+      </p>
+      <p>
+        Archive before pruning: export the records through a checkpoint, check the file with <code>kmsctl audit verify --file</code>, and keep it apart from
+        the database. A prune removes the records through a signed checkpoint, once they are older than the server's minimum retention; Keyhold re-verifies
+        them first and refuses if they do not verify.
+      </p>
+      {canAdminister ? (
+        <form className="form-actions" onSubmit={request}>
+          <label>
+            Prune through checkpoint
+            <select value={through} onChange={(event) => setThrough(event.target.value)} required>
+              <option value="">choose a checkpoint</option>
+              {prunable.map((checkpoint) => (
+                <option key={checkpoint.sequence} value={checkpoint.sequence}>
+                  #{checkpoint.sequence} · signed {formatDate(checkpoint.time)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button className="primary" type="submit" disabled={busy || !through}>
+            Request prune
+          </button>
+        </form>
+      ) : null}
+      {canAdminister ? (
+        <p className="muted small">
+          A sensitive operation: your passkey signs the request, and it runs once enough administrators approved it under <Link to="/approvals">Approvals</Link>.
+        </p>
+      ) : null}
+      {requested ? <RequestedOperation operation={requested} what={`Prune through #${requested.operation.kind === 'prune-audit-records' ? requested.operation.throughSequence : ''}`} /> : null}
+      <Status progress={progress} />
+    </Card>
   );
 }

@@ -94,7 +94,7 @@ export class AuditPruner {
     if (newest > cutoff) {
       throw new ApiError(
         'INVALID_STATE',
-        `record #${throughSequence} is from ${newest.toISOString()}: records are kept at least ${this.minRetentionDays} days ` +
+        `record #${throughSequence} is from ${newest.toISOString()}: records are kept at least ${this.minRetentionDays} day${this.minRetentionDays === 1 ? '' : 's'} ` +
           `(KEYHOLD_AUDIT_MIN_RETENTION_DAYS), so prune through a checkpoint of a record before ${cutoff.toISOString()}`,
       );
     }

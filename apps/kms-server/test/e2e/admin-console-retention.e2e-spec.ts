@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { ManualClock } from '@keyhold/key-lifecycle';
+import { type TestAdmin, enrolAdmin, setupTokenOf, signIn } from '../support/test-admins';
+import { WAIT, browserSkip, launchChromium, openDevice, screenshot } from '../support/test-browser';
+import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
+
+describe('admin console in Chromium: audit retention', { skip: browserSkip }, () => {
+  let kh: TestKeyhold;
+  let browser: Browser;
+  let bob: TestAdmin;
+  let alice: Page;
+
+  const retention = () => alice.getByTestId('audit-retention');
+  const openAudit = async () => {
+    await alice.goto(`${kh.adminOrigin}/audit`, { waitUntil: 'domcontentloaded' });
+    await retention().waitFor(WAIT);
+  };
+
+  before(async () => {
+    // Today's clock: the browser keeps the session cookie only while its expiry (set on the server's clock) lies ahead.
+    const minute = 60_000;
+    kh = await startTestKeyhold({
+      admin: true,
+      clock: new ManualClock(new Date(Math.floor(Date.now() / minute) * minute)),
+      audit: { checkpoints: { intervalMs: 0, everyRecords: 0 }, minRetentionDays: 1 },
+    });
+    bob = await enrolAdmin(kh, 'bob', setupTokenOf(kh));
+    await kh.http().post('/v1/keys').send({ name: 'kept', algorithm: 'aes-256-gcm' }).expect(201);
+    for (let i = 0; i < 5; i += 1) await kh.http().post('/v1/keys/kept/encrypt').send({ plaintext: 'aGVsbG8=' }).expect(200);
+
+    // alice enrols in the browser: her passkey is the page's, and signs her requests.
+    browser = await launchChromium();
+    alice = (await openDevice(browser)).page;
+    const invitation = await kh.adminHttp(bob.session).post('/api/v1/admins/invitations').send({ role: 'admin' }).expect(201);
+    await alice.goto(invitation.body.link, { waitUntil: 'domcontentloaded' });
+    await alice.getByLabel('Your name').fill('alice');
+    await alice.getByRole('button', { name: 'Create passkey' }).click();
+    await alice.getByLabel('I saved them').check(WAIT);
+    await alice.getByRole('button', { name: 'Continue to Keyhold' }).click();
+    await alice.getByRole('heading', { name: 'Keys' }).waitFor(WAIT);
+  });
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    await kh?.stop();
+  });
+
+  it('an admin requests a prune through a checkpoint: refused while too recent, then done, and the page shows where the chain starts', async () => {
+    const signed = await kh.adminHttp(bob.session).post('/api/v1/audit/checkpoints').expect(200);
+    const through = signed.body.checkpoint.sequence as number;
+    await openAudit();
+    assert.match(await alice.getByTestId('audit-chain-start').innerText(), /Nothing has been pruned: the chain starts at #1\./);
+    await retention().getByLabel('Prune through checkpoint').selectOption(String(through));
+    await retention().getByRole('button', { name: 'Request prune' }).click();
+    await retention().getByText(/records are kept at least 1 day \(KEYHOLD_AUDIT_MIN_RETENTION_DAYS\)/).waitFor(WAIT);
+
+    // Two days on, alice's session has lapsed: the console sends her to sign in, and back.
+    kh.clock.advanceDays(2);
+    await alice.reload({ waitUntil: 'domcontentloaded' });
+    await alice.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await retention().waitFor(WAIT);
+    await retention().getByLabel('Prune through checkpoint').selectOption(String(through));
+    await screenshot(alice, 'audit-retention-request');
+    await retention().getByRole('button', { name: 'Request prune' }).click();
+    const outcome = retention().getByTestId('requested-operation');
+    await outcome.filter({ hasText: `Prune through #${through}: Approved and done.` }).waitFor(WAIT);
+    assert.equal(await outcome.getAttribute('data-status'), 'executed');
+    const [{ first }] = await kh.dataSource.query('SELECT min(sequence)::int AS first FROM keyhold_audit_records');
+    assert.equal(first, through + 1);
+
+    await openAudit();
+    assert.match(await alice.getByTestId('audit-chain-start').innerText(), new RegExp(`The chain starts at #${through + 1}: records through #${through} were pruned on`));
+    assert.equal(await retention().getByLabel('Prune through checkpoint').locator(`option[value="${through}"]`).count(), 0, 'not offered twice');
+    await screenshot(alice, 'audit-retention-done');
+  });
+
+  it('an auditor sees where the chain starts, without the request', async () => {
+    bob.session = await signIn(kh, bob.authenticator); // the clock moved on two days
+    const invitation = await kh.adminHttp(bob.session).post('/api/v1/admins/invitations').send({ role: 'auditor', name: 'audrey' }).expect(201);
+    const auditor = await enrolAdmin(kh, 'audrey', invitation.body.token);
+    const { context, page } = await openDevice(browser);
+    const [name, value] = auditor.session.cookie.split('=');
+    await context.addCookies([{ name, value, url: kh.adminOrigin, secure: true, httpOnly: true, sameSite: 'Strict' }]);
+    await page.goto(`${kh.adminOrigin}/audit`, { waitUntil: 'domcontentloaded' });
+    await page.getByTestId('audit-chain-start').getByText(/The chain starts at #\d+/).waitFor(WAIT);
+    assert.equal(await page.getByRole('button', { name: 'Request prune' }).count(), 0);
+    await context.close();
+  });
+});
