@@ -20,6 +20,7 @@ enough (docs/audit.md). verify exits 0 when the chain is intact, 1 at the first 
 Up to the head (no --to-sequence, or one past the last record), verify reads every signed checkpoint from
 the start of the range: one whose record is missing means records were deleted (a tail, the head rewound),
 and so does one in an export file. Records after the latest checkpoint are proven by the chain only.
+After Keyhold pruned old records, verify starts at the latest signed prune and checks its signature.
 `;
 
 const OPTIONS = {
