@@ -1,10 +1,10 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import type { AuditCheckpointSigningView, AuditCheckpointsView, AuditPageView, AuditPublicKeyView, AuditRecordView, PendingOperationView } from '@keyhold/contracts';
+import type { AuditCheckpointSigningView, AuditCheckpointsView, AuditPageView, AuditPublicKeyView, AuditRecordView, AuditRetentionView, PendingOperationView } from '@keyhold/contracts';
 import { api, apiText, messageOf } from './api';
 import { saveTextFile } from './download';
 import { formatDate } from './format';
 import { RequestedOperation, requestOperationAt } from './operations';
-import { Card, IDLE, Link, type Progress, Status, useAction } from './ui';
+import { Card, IDLE, Link, type Progress, Status, useAction, useResource } from './ui';
 
 const PAGE = 100;
 const OUTCOMES = ['', 'success', 'refused', 'error'] as const;
@@ -45,7 +45,6 @@ export function AuditPage({ canAdminister }: { canAdminister: boolean }) {
   const [progress, setProgress] = useState<Progress>({ kind: 'busy', text: 'Loading the audit trail…' });
   const [publicKey, setPublicKey] = useState<AuditPublicKeyView | null>(null);
   const [signing, setSigning] = useState<AuditCheckpointSigningView | null>(null);
-  const [chain, setChain] = useState<AuditCheckpointsView | null>(null);
 
   const load = useCallback(async (shown: Filters, cursor: string | null) => {
     try {
@@ -67,10 +66,8 @@ export function AuditPage({ canAdminister }: { canAdminister: boolean }) {
   useEffect(() => {
     void (async () => {
       try {
-        const checkpoints = await api<AuditCheckpointsView>('GET', '/api/v1/audit/checkpoints');
-        const { head, signing: status } = checkpoints;
+        const { head, signing: status } = await api<AuditCheckpointsView>('GET', '/api/v1/audit/checkpoints');
         setSigning(status);
-        setChain(checkpoints);
         const latest = { ...NO_FILTERS, fromSequence: String(Math.max(1, head.sequence - PAGE + 1)) };
         setFilters(latest);
         await load(latest, null);
@@ -226,19 +223,19 @@ export function AuditPage({ canAdminister }: { canAdminister: boolean }) {
           </>
         ) : null}
       </Card>
-      {chain ? <RetentionCard chain={chain} canAdminister={canAdminister} /> : null}
+      <RetentionCard canAdminister={canAdminister} />
     </main>
   );
 }
 
 /**
- * Retention: where the chain starts now, and (admins) a request to prune through a signed checkpoint. The server
- * re-verifies what it removes and refuses records younger than its minimum retention; the refusal shows here.
+ * Retention: where the chain starts now, and (admins) a request to prune through a signed checkpoint old enough
+ * to go. The server re-verifies what it removes; a refusal shows here as its message.
  */
-function RetentionCard({ chain, canAdminister }: { chain: AuditCheckpointsView; canAdminister: boolean }) {
+function RetentionCard({ canAdminister }: { canAdminister: boolean }) {
+  const { data: retention, progress: loading, reload } = useResource<AuditRetentionView>('/api/v1/audit/retention', 'retention');
   const { progress, setProgress, run, busy } = useAction();
   const [requested, setRequested] = useState<PendingOperationView | null>(null);
-  const prunable = chain.checkpoints.filter((checkpoint) => !chain.prune || checkpoint.sequence > chain.prune.throughSequence);
   const [through, setThrough] = useState('');
   const request = (event: FormEvent) => {
     event.preventDefault();
@@ -247,47 +244,56 @@ function RetentionCard({ chain, canAdminister }: { chain: AuditCheckpointsView; 
       if (!operation) return;
       setProgress(IDLE);
       setRequested(operation);
+      setThrough('');
+      reload();
     });
   };
   return (
     <Card title="Retention" testId="audit-retention">
-      <p data-testid="audit-chain-start">
-        {chain.prune ? (
-          <>
-            The chain starts at <strong>#{chain.prune.throughSequence + 1}</strong>: records through #{chain.prune.throughSequence} were pruned on{' '}
-            {formatDate(chain.prune.time)}, and verification starts from that signed prune.
-          </>
-        ) : (
-          <>Nothing has been pruned: the chain starts at #1.</>
-        )}
-      </p>
-      <p>
-        Archive before pruning: export the records through a checkpoint, check the file with <code>kmsctl audit verify --file</code>, and keep it apart from
-        the database. A prune removes the records through a signed checkpoint, once they are older than the server's minimum retention; Keyhold re-verifies
-        them first and refuses if they do not verify.
-      </p>
-      {canAdminister ? (
-        <form className="form-actions" onSubmit={request}>
-          <label>
-            Prune through checkpoint
-            <select value={through} onChange={(event) => setThrough(event.target.value)} required>
-              <option value="">choose a checkpoint</option>
-              {prunable.map((checkpoint) => (
-                <option key={checkpoint.sequence} value={checkpoint.sequence}>
-                  #{checkpoint.sequence} · signed {formatDate(checkpoint.time)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <button className="primary" type="submit" disabled={busy || !through}>
-            Request prune
-          </button>
-        </form>
-      ) : null}
-      {canAdminister ? (
-        <p className="muted small">
-          A sensitive operation: your passkey signs the request, and it runs once enough administrators approved it under <Link to="/approvals">Approvals</Link>.
-        </p>
+      <Status progress={loading} />
+      {retention ? (
+        <>
+          <p data-testid="audit-chain-start">
+            {retention.prune ? (
+              <>
+                The chain starts at <strong>#{retention.prune.throughSequence + 1}</strong>: records through #{retention.prune.throughSequence} were pruned on{' '}
+                {formatDate(retention.prune.time)}, and verification starts from that signed prune.
+              </>
+            ) : (
+              <>Nothing has been pruned: the chain starts at #1.</>
+            )}
+          </p>
+          <p>
+            Records are kept at least <strong>{retention.minRetentionDays}</strong> day{retention.minRetentionDays === 1 ? '' : 's'}: a prune goes through a
+            checkpoint signed before {formatDate(retention.cutoff)}. Archive first: export the records through that checkpoint, check the file with{' '}
+            <code>kmsctl audit verify --file</code>, and keep it apart from the database. Keyhold re-verifies the records before removing them and refuses if
+            they do not verify.
+          </p>
+          {canAdminister && retention.candidates.length === 0 ? <p className="empty">No checkpoint is old enough to prune through yet.</p> : null}
+          {canAdminister && retention.candidates.length > 0 ? (
+            <form className="form-actions" onSubmit={request}>
+              <label>
+                Prune through checkpoint
+                <select value={through} onChange={(event) => setThrough(event.target.value)} required>
+                  <option value="">choose a checkpoint</option>
+                  {retention.candidates.map((checkpoint) => (
+                    <option key={checkpoint.sequence} value={checkpoint.sequence}>
+                      #{checkpoint.sequence} · signed {formatDate(checkpoint.time)}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <button className="primary" type="submit" disabled={busy || !through}>
+                Request prune
+              </button>
+            </form>
+          ) : null}
+          {canAdminister ? (
+            <p className="muted small">
+              A sensitive operation: your passkey signs the request, and it runs once enough administrators approved it under <Link to="/approvals">Approvals</Link>.
+            </p>
+          ) : null}
+        </>
       ) : null}
       {requested ? <RequestedOperation operation={requested} what={`Prune through #${requested.operation.kind === 'prune-audit-records' ? requested.operation.throughSequence : ''}`} /> : null}
       <Status progress={progress} />

@@ -430,7 +430,7 @@ async function startAdminListener(
       approvals: new ApprovalsService(options.dataSource, repository, auth, webauthn, keys, now, seal.state, masterKeys, seal.generation, audit.pruner),
       seal,
       masterKeys,
-      audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer, exporter: new AuditExporter(audit.queries, audit.keys, now) },
+      audit: { queries: audit.queries, keys: audit.keys, checkpointer: audit.checkpointer, exporter: new AuditExporter(audit.queries, audit.keys, now), pruner: audit.pruner },
     }),
     httpsAdapter({ cert: listen.cert, key: listen.key, clientCa: listen.requireClientCa }, requestIdGenerator()),
     { logger: options.logger, bufferLogs: false },

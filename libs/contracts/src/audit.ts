@@ -65,6 +65,22 @@ export interface AuditPruneView {
   signature: string;
 }
 
+/** `GET /api/v1/audit/retention`: where the chain starts, and the checkpoints a prune may go through now. */
+export interface AuditRetentionView {
+  /** KEYHOLD_AUDIT_MIN_RETENTION_DAYS: records younger than this are never pruned. */
+  minRetentionDays: number;
+  /** Now less the minimum retention: a checkpoint signed before it may be pruned through. */
+  cutoff: string;
+  /** The latest prune (null: the chain still starts at record 1). */
+  prune: AuditPruneView | null;
+  /** The first record kept (null: none). */
+  firstSequence: number | null;
+  /** The latest checkpoints signed before the cutoff and after the latest prune, newest first (at most 20). */
+  candidates: AuditCheckpointView[];
+  /** The most records one prune removes: prune a larger backlog through successive checkpoints. */
+  maxRecordsPerPrune: number;
+}
+
 /** `POST /api/v1/audit/prune`: opens a sensitive operation that removes the records through a signed checkpoint. */
 export const auditPruneRequestSchema = z.object({ throughSequence: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict();
 export type AuditPruneRequest = z.output<typeof auditPruneRequestSchema>;

@@ -9,6 +9,7 @@ import {
   type AuditPublicKeyView,
   type AuditCheckpointsQuery,
   type AuditPruneRequest,
+  type AuditRetentionView,
   type AuditQuery,
   DEFAULT_CHECKPOINTS_LISTED,
   auditCheckpointsQuerySchema,
@@ -21,6 +22,7 @@ import { ZodPipe } from '../common/zod-body.pipe';
 import { type AuditCheckpointer, CheckpointRefusedError } from '../audit/audit-checkpointer';
 import type { AuditExporter } from '../audit/audit-export';
 import type { AuditKeys } from '../audit/audit-keys';
+import type { AuditPruner } from '../audit/audit-pruner';
 import type { AuditQueries } from '../audit/audit-queries';
 import type { AuditScope } from '../audit/audit-scope';
 import { RequestAuditScope } from '../audit/audit.decorator';
@@ -34,6 +36,8 @@ export interface AuditServices {
   keys: AuditKeys;
   checkpointer: AuditCheckpointer;
   exporter: AuditExporter;
+  /** Null with the audit trail off. */
+  pruner: AuditPruner | null;
 }
 
 const DEFAULT_PAGE = 100;
@@ -93,6 +97,13 @@ export class AuditController {
       if (error instanceof CheckpointRefusedError) throw new ApiError('INVALID_STATE', error.message);
       throw error;
     }
+  }
+
+  @Get('retention')
+  @Roles('admin', 'auditor')
+  retention(): Promise<AuditRetentionView> {
+    if (!this.audit.pruner) throw new ApiError('INVALID_STATE', 'the audit trail is off on this server');
+    return this.audit.pruner.retention();
   }
 
   /**

@@ -1,11 +1,17 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { AUDIT_LATEST_PRUNE, ApiError, type AuditPruneView, auditCheckpointFromRow, auditPruneFromRow } from '@keyhold/contracts';
+import { AUDIT_LATEST_PRUNE, ApiError, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow, auditPruneFromRow } from '@keyhold/contracts';
 import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
 import type { AuditScope } from './audit-scope';
 import { CHAIN_VERIFY_PAGE, verifyStoredChain } from './stored-chain';
 
 export const DEFAULT_AUDIT_MIN_RETENTION_DAYS = 90;
+/**
+ * The most records one prune removes. It re-verifies them on the instance that runs it (about 10 µs each) and removes
+ * them in one transaction, within the approving request: a bounded step keeps that to about a minute.
+ */
+export const MAX_PRUNE_RECORDS = 5_000_000;
+const RETENTION_CANDIDATES = 20;
 const DAY_MS = 86_400_000;
 
 /** What a prune removed, and the signed statement it left. */
@@ -31,6 +37,26 @@ export class AuditPruner {
     private readonly minRetentionDays: number,
     private readonly now: () => Date,
   ) {}
+
+  /** Where the chain starts, and the checkpoints a prune may go through now (what the console offers). */
+  async retention(): Promise<AuditRetentionView> {
+    const cutoff = this.cutoff();
+    const [pruneRow] = await this.dataSource.query(AUDIT_LATEST_PRUNE);
+    const prune = pruneRow ? auditPruneFromRow(pruneRow) : null;
+    const [first] = await this.dataSource.query('SELECT min(sequence)::text AS sequence FROM keyhold_audit_records');
+    const candidates: Array<Record<string, unknown>> = await this.dataSource.query(
+      'SELECT * FROM keyhold_audit_checkpoints WHERE time <= $1 AND sequence > $2 ORDER BY sequence DESC LIMIT $3',
+      [cutoff, prune?.throughSequence ?? 0, RETENTION_CANDIDATES],
+    );
+    return {
+      minRetentionDays: this.minRetentionDays,
+      cutoff: cutoff.toISOString(),
+      prune,
+      firstSequence: first?.sequence === null || first?.sequence === undefined ? null : Number(first.sequence),
+      candidates: candidates.map(auditCheckpointFromRow),
+      maxRecordsPerPrune: MAX_PRUNE_RECORDS,
+    };
+  }
 
   /** Refuses now what would be refused when the approved operation runs (it is checked again then, in full). */
   async checkPrunable(throughSequence: number): Promise<void> {
@@ -88,8 +114,15 @@ export class AuditPruner {
     if (previous && previous.throughSequence >= throughSequence) {
       throw new ApiError('INVALID_STATE', `the records through #${previous.throughSequence} were already pruned (${previous.time})`);
     }
+    const start = (previous?.throughSequence ?? 0) + 1;
+    if (throughSequence - start + 1 > MAX_PRUNE_RECORDS) {
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `#${start}..#${throughSequence} is more than ${MAX_PRUNE_RECORDS} records for one prune: prune through an earlier checkpoint first, then on from there`,
+      );
+    }
     const [record] = await manager.query('SELECT time FROM keyhold_audit_records WHERE sequence = $1', [throughSequence]);
-    const cutoff = new Date(this.now().getTime() - this.minRetentionDays * DAY_MS);
+    const cutoff = this.cutoff();
     const newest = (record?.time as Date | undefined) ?? new Date(checkpoint.time);
     if (newest > cutoff) {
       throw new ApiError(
@@ -100,5 +133,9 @@ export class AuditPruner {
     }
     const from: AuditChainPoint = previous ? { sequence: previous.throughSequence, hash: previous.anchorHash } : { sequence: 0, hash: GENESIS_HASH };
     return { checkpoint, from };
+  }
+
+  private cutoff(): Date {
+    return new Date(this.now().getTime() - this.minRetentionDays * DAY_MS);
   }
 }

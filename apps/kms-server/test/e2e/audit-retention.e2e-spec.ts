@@ -84,6 +84,9 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.equal(notCheckpoint.status, 400, notCheckpoint.text);
     assert.match(notCheckpoint.body.error.message, new RegExp(`no signed checkpoint at #${through - 1}`));
     for (const bad of [0, -3, 1.5, '12', null]) assert.equal((await requestPrune(alice, bad)).status, 400, `throughSequence ${JSON.stringify(bad)}`);
+    const early = await kh.adminHttp(auditor.session).get('/api/v1/audit/retention').expect(200);
+    assert.deepEqual([early.body.minRetentionDays, early.body.prune, early.body.firstSequence, early.body.candidates], [MIN_RETENTION_DAYS, null, 1, []]);
+    assert.equal(early.body.cutoff, new Date(kh.clock.now().getTime() - MIN_RETENTION_DAYS * 86_400_000).toISOString());
     const young = await requestPrune(alice, through);
     assert.equal(young.status, 409, young.text);
     assert.equal(young.body.error.code, 'INVALID_STATE');
@@ -101,6 +104,12 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     const before = Number((await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_audit_records WHERE sequence <= $1', [through]))[0].n);
     const checkpointsBefore = Number((await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_audit_checkpoints WHERE sequence < $1', [through]))[0].n);
 
+    const offered = await kh.adminHttp(auditor.session).get('/api/v1/audit/retention').expect(200);
+    const candidates = offered.body.candidates as Array<{ sequence: number; time: string }>;
+    // Both checkpoints signed so far are old enough now, the newest first.
+    assert.equal(candidates.length, 2);
+    assert.ok(candidates[0].sequence === through && candidates[1].sequence < through, JSON.stringify(candidates));
+
     const decided = await prune(through);
     assert.equal(decided.status, 'executed', JSON.stringify(decided.result));
     assert.equal(decided.result.recordsRemoved, before);
@@ -116,6 +125,8 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     const requests: Row[] = await kh.dataSource.query(`SELECT operation FROM keyhold_audit_records WHERE operation IN ('audit.prune-request', 'operations.approve') ORDER BY sequence`);
     assert.deepEqual(requests.map((row) => row.operation), ['audit.prune-request', 'operations.approve']);
 
+    const after = await kh.adminHttp(auditor.session).get('/api/v1/audit/retention').expect(200);
+    assert.deepEqual([after.body.prune.throughSequence, after.body.firstSequence, after.body.candidates], [through, through + 1, []]);
     const listed = await kh.adminHttp(auditor.session).get('/api/v1/audit/checkpoints').expect(200);
     assert.deepEqual([listed.body.prune.throughSequence, listed.body.prune.anchorHash], [through, decided.result.prune.anchorHash]);
 
