@@ -50,6 +50,11 @@ const DEP_CONSTRAINTS = [
     bannedExternalImports: [...DB, ...NEST, ...AUTH_SECRETS, ...ZOD],
   },
   {
+    sourceTag: 'type:metrics', // libs/metrics: the Prometheus registry, a leaf over node:perf_hooks
+    onlyDependOnLibsWithTags: [],
+    bannedExternalImports: [...DB, ...NEST, ...AUTH_SECRETS, ...ZOD],
+  },
+  {
     sourceTag: 'type:domain', // libs/key-lifecycle: framework-free
     onlyDependOnLibsWithTags: ['type:crypto', 'type:contracts'],
     bannedExternalImports: [...DB, ...NEST, ...AUTH_SECRETS, ...ZOD],
@@ -79,6 +84,7 @@ const DEP_CONSTRAINTS = [
       'type:infra',
       'type:migrations',
       'type:sdk',
+      'type:metrics',
     ],
     // zod is allowed here: the validation pipe (src/common/zod-body.pipe.ts) runs contracts' schemas.
     bannedExternalImports: [],
@@ -91,9 +97,9 @@ const DEP_CONSTRAINTS = [
     bannedExternalImports: [...NEST, ...AUTH_SECRETS_CLIENT_APP, 'typeorm', 'typeorm/*'],
   },
   {
-    // admin-console, k8s-kms-plugin: reach the server only through the SDK.
+    // admin-console, k8s-kms-plugin: reach the server only through the SDK (the plugin's metrics through libs/metrics).
     allSourceTags: ['type:app', 'scope:client'],
-    onlyDependOnLibsWithTags: ['type:contracts', 'type:sdk'],
+    onlyDependOnLibsWithTags: ['type:contracts', 'type:sdk', 'type:metrics'],
     bannedExternalImports: [...DB, ...NEST, ...AUTH_SECRETS_CLIENT_APP, ...ZOD],
   },
 ];

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 
 export const PROJECTS = [
+  'libs/metrics',
   'libs/contracts',
   'libs/crypto-core',
   'libs/key-lifecycle',

@@ -47,6 +47,8 @@ import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
 import { AuditExporter } from './audit/audit-export';
 import { AuditPruner, DEFAULT_AUDIT_MIN_RETENTION_DAYS } from './audit/audit-pruner';
+import { registerRequestMetrics } from './metrics/request-metrics';
+import { ServerMetrics } from './metrics/server-metrics';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
 import { AuditQueries } from './audit/audit-queries';
 import { SystemAuditScope } from './audit/audit-scope';
@@ -269,6 +271,18 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   // listener starts with the configured CA alone and adds Keyhold's CA once unsealed.
   let serviceIdentityCa = sealState.sealed ? await authority.existing() : await authority.ensure();
 
+  const metrics = new ServerMetrics({
+    sealed: () => sealState.sealed,
+    cachedKeys: () => cache.size,
+    audit: audit.trail.enabled
+      ? {
+          queuedRecords: () => audit.trail.queuedRecords,
+          writeFailures: () => audit.trail.writeFailures,
+          checkpointSigningOk: () => audit.checkpointer.signingStatus().status === 'ok',
+        }
+      : undefined,
+  });
+  audit.trail.onBatchCommitted((records, seconds) => metrics.auditBatchCommitted(records, seconds));
   const rateLimiter = new RateLimiter(options.rateLimit ?? { perSecond: 0, burst: 0 });
   const certificateClock = options.certificateClock ?? Date.now;
   const nextRequestId = requestIdGenerator();
@@ -283,9 +297,10 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     nextRequestId,
     closing: () => closing,
     audit: audit.trail.enabled ? new RequestRecorder({ plane: 'service', trail: audit.trail, keys: audit.keys, now: () => clock.now() }) : null,
+    metrics,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    ServicePlaneModule.register({ keys, crypto, health, sealState, grants, revocations, rateLimiter, certificateClock }),
+    ServicePlaneModule.register({ keys, crypto, health, sealState, grants, revocations, rateLimiter, certificateClock, metrics }),
     httpsAdapter(
       {
         cert: options.tls.cert,
@@ -298,6 +313,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(app);
+  registerRequestMetrics(app.getHttpAdapter().getInstance(), 'service', metrics);
   if (audit.trail.enabled) registerAuditHooks(app.getHttpAdapter().getInstance(), { plane: 'service', trail: audit.trail, keys: audit.keys, now: () => clock.now() });
   sealState.onChange(async (sealed) => {
     if (sealed || serviceIdentityCa) return;
@@ -322,7 +338,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   const identities = { grants: grantsRepository, grantPolicy: grants, authority, revocations };
   const seal = { state: sealState, unsealer, generation: sealGeneration };
   const masterKeyParts = { ring: masterKey, service: masterKeys, rewrap };
-  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal, audit, masterKeys) : null;
+  const admin = options.admin ? await startAdminListener(options, options.admin, keys, identities, clock, seal, audit, masterKeys, metrics) : null;
   audit.checkpointer.start();
 
   return {
@@ -407,6 +423,7 @@ async function startAdminListener(
   seal: KeyholdServer['seal'],
   audit: KeyholdAudit,
   masterKeys: MasterKeyService,
+  metrics: ServerMetrics,
 ): Promise<NonNullable<KeyholdServer['admin']>> {
   const now = () => clock.now();
   const repository = new AdminRepository(options.dataSource);
@@ -436,6 +453,7 @@ async function startAdminListener(
     { logger: options.logger, bufferLogs: false },
   );
   configureFastify(adminApp);
+  registerRequestMetrics(adminApp.getHttpAdapter().getInstance(), 'admin', metrics);
   if (audit.trail.enabled) registerAuditHooks(adminApp.getHttpAdapter().getInstance(), { plane: 'admin', trail: audit.trail, keys: audit.keys, now });
   adminApp.getHttpAdapter().getInstance().addHook('onSend', (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
     // The admin plane is only ever read by its own console: no framing, no sniffing, no caching of answers.

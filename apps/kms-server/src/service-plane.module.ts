@@ -19,6 +19,8 @@ import { ApiErrorFilter } from './common/api-error.filter';
 import { CryptoOpsService } from './crypto-ops/crypto-ops.service';
 import { HealthController } from './health/health.controller';
 import { HealthService } from './health/health.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { ServerMetrics } from './metrics/server-metrics';
 import { KeysController } from './keys/keys.controller';
 import { KeysService } from './keys/keys.service';
 import { SEAL_STATE, ServicePlaneSealGuard } from './seal/seal.guard';
@@ -33,10 +35,11 @@ export interface ServicePlaneServices {
   revocations: RevocationCheck;
   rateLimiter: RateLimiter;
   certificateClock: CertificateClock;
+  metrics: ServerMetrics;
 }
 
 /**
- * The service plane (mTLS listener): key lifecycle and health. The cryptographic operations are served ahead
+ * The service plane (mTLS listener): key lifecycle, health and metrics. The cryptographic operations are served ahead
  * of this module by CryptoHttpHandler (crypto-ops/crypto-http-handler.ts), with the same checks. Every route passes
  * the mTLS guard, the per-identity rate limit, the grant guard, then the seal guard (503 SEALED); errors leave through one filter in the contract's shape.
  */
@@ -46,11 +49,12 @@ export class ServicePlaneModule {
     return {
       module: ServicePlaneModule,
       imports: [PassportModule],
-      controllers: [KeysController, HealthController],
+      controllers: [KeysController, HealthController, MetricsController],
       providers: [
         { provide: KeysService, useValue: services.keys },
         { provide: CryptoOpsService, useValue: services.crypto },
         { provide: HealthService, useValue: services.health },
+        { provide: ServerMetrics, useValue: services.metrics },
         { provide: GRANT_POLICY_SOURCE, useValue: services.grants },
         { provide: RATE_LIMITER, useValue: services.rateLimiter },
         { provide: CERTIFICATE_CLOCK, useValue: services.certificateClock },

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ApiError } from '@keyhold/contracts';
-import type { AuditChainPoint, AuditEntry } from '@keyhold/crypto-core';
+import type { AuditChainPoint, AuditEntry, AuditRecord } from '@keyhold/crypto-core';
 import { AUDIT_STATEMENT_TIMEOUT_MS, ChainAppender, appendLocked } from './chain-appender';
 import { type GroupCommitOptions, GroupCommitter, QueueFullError } from './group-committer';
 
@@ -34,6 +34,8 @@ export class AuditTrail {
   private readonly appender: ChainAppender;
   private readonly committer: GroupCommitter<AuditEntry[], number[]>;
   private readonly listeners: Array<(head: number, committed: AuditChainPoint | null) => void> = [];
+  private readonly batchListeners: Array<(records: number, seconds: number) => void> = [];
+  private failedBatches = 0;
 
   constructor(private readonly options: AuditTrailOptions) {
     this.appender = new ChainAppender(options.databaseUrl, (error) =>
@@ -49,6 +51,16 @@ export class AuditTrail {
   /** Group-committed batches so far (tests compare it with the number of records). */
   get batchesWritten(): number {
     return this.committer.batches;
+  }
+
+  /** Records waiting for their group commit. */
+  get queuedRecords(): number {
+    return this.committer.queued;
+  }
+
+  /** Group commits that failed (each failed every request in it). */
+  get writeFailures(): number {
+    return this.failedBatches;
   }
 
   /** Appends records of one request together (contiguous sequences); resolves once they are committed. */
@@ -89,6 +101,11 @@ export class AuditTrail {
     this.listeners.push(listener);
   }
 
+  /** Called after each group commit with its records and how long it took to commit. */
+  onBatchCommitted(listener: (records: number, seconds: number) => void): void {
+    this.batchListeners.push(listener);
+  }
+
   drain(): Promise<void> {
     return this.committer.drain();
   }
@@ -105,7 +122,16 @@ export class AuditTrail {
 
   /** One group commit: every request's entries in one batch; each request gets its own (contiguous) sequences. */
   private async commitGroups(groups: AuditEntry[][]): Promise<number[][]> {
-    const records = await this.appender.append(groups.length === 1 ? groups[0] : groups.flat());
+    const started = performance.now();
+    let records: AuditRecord[];
+    try {
+      records = await this.appender.append(groups.length === 1 ? groups[0] : groups.flat());
+    } catch (error) {
+      this.failedBatches += 1;
+      throw error;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    for (const listener of this.batchListeners) listener(records.length, seconds);
     const last = records[records.length - 1];
     this.notify(last.sequence, { sequence: last.sequence, hash: last.hash });
     let offset = 0;

@@ -47,6 +47,11 @@ export class GroupCommitter<TItem, TResult> {
   /** Batches written, for tests and metrics: fewer than items under concurrency is the point. */
   batches = 0;
 
+  /** Records (weight) waiting for a batch. */
+  get queued(): number {
+    return this.queuedWeight;
+  }
+
   constructor(
     private readonly write: (items: TItem[]) => Promise<TResult[]>,
     private readonly options: GroupCommitOptions,

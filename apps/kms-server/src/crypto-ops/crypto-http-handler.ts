@@ -17,6 +17,7 @@ import { errorAnswer } from '../common/api-error.filter';
 import { requireKeyName } from '../common/key-name.pipe';
 import { parseRequestPart } from '../common/zod-body.pipe';
 import { type RequestRecorder, auditUnavailableBody } from '../audit/request-audit';
+import type { ServerMetrics } from '../metrics/server-metrics';
 import type { SealState } from '../seal/seal-state';
 import { sealedError } from '../seal/seal-state';
 import type { CryptoOpsService } from './crypto-ops.service';
@@ -35,6 +36,7 @@ export interface CryptoHttpDependencies {
   closing: () => boolean;
   /** The audit trail (null only with KEYHOLD_AUDIT=off in development). */
   audit: RequestRecorder | null;
+  metrics: ServerMetrics;
 }
 
 const KEY_ROUTE_PATH = /^\/v1\/keys\/([^/]+)\/([a-z]+(?:\/batch)?)$/;
@@ -71,6 +73,7 @@ export class CryptoHttpHandler {
   }
 
   private async serve(request: IncomingMessage, response: ServerResponse, route: CryptoRoute, encodedKeyName: string | null, batch: boolean): Promise<void> {
+    const started = performance.now();
     const requestId = this.deps.nextRequestId();
     let caller: ServiceIdentity | null = null;
     let pathKeyName = '';
@@ -128,6 +131,7 @@ export class CryptoHttpHandler {
       }
     }
     send(response, answer.status, JSON.stringify(answer.body), requestId, answer.headers);
+    this.deps.metrics.cryptoAnswered(batch ? `${route.requirement.operation}.batch` : route.requirement.operation, answer.status, (performance.now() - started) / 1000);
   }
 }
 
