@@ -37,8 +37,8 @@ export const BATCH_ROUTES = new Set([
   'POST /v1/keys/:name/reencrypt/batch',
 ]);
 
-/** Health probes come every few seconds from load balancers and touch no key: not operations, not recorded. */
-export const UNAUDITED_SERVICE_ROUTES = new Set(['GET /v1/health']);
+/** Health probes and metrics scrapes come every few seconds and touch no key: not operations, not recorded. */
+export const UNAUDITED_SERVICE_ROUTES = new Set(['GET /v1/health', 'GET /v1/metrics']);
 
 export const ADMIN_OPERATIONS: Readonly<Record<string, string>> = {
   'POST /api/v1/enrolment/options': 'admin.enrolment-options',

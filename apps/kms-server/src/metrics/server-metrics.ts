@@ -13,7 +13,7 @@ export interface ServerMetricSources {
 }
 
 /**
- * The server's Prometheus metrics (GET /v1/metrics, docs/operations.md): the cryptographic operations by operation
+ * The server's Prometheus metrics (GET /v1/metrics; README, Metrics): the cryptographic operations by operation
  * and status, the other routes of both planes by route and status, the audit trail's group commits, the seal, the
  * key cache, and the process. Labels are operation names, route templates and status codes: never key names,
  * identities, key material or request content.

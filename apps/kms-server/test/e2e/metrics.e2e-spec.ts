@@ -16,6 +16,7 @@ describe('metrics: GET /v1/metrics in the Prometheus text format, for any client
   const scrape = async () => {
     const response = await kh.http().get('/v1/metrics').expect(200);
     assert.equal(response.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(response.headers['keyhold-audit-sequence'], undefined, 'a scrape touches no key: not recorded, like health');
     assert.equal(response.headers['cache-control'], 'no-store');
     return response.text;
   };
