@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { AUDIT_LATEST_PRUNE, ApiError, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow, auditPruneFromRow } from '@keyhold/contracts';
-import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature, verifyPruneSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
 import type { AuditScope } from './audit-scope';
 import { CHAIN_VERIFY_PAGE, verifyStoredChain } from './stored-chain';
@@ -70,9 +70,12 @@ export class AuditPruner {
     return this.dataSource.transaction(async (manager) => {
       // One prune at a time; readers (kmsctl, exports) are not held up.
       await manager.query('LOCK TABLE keyhold_audit_prunes IN EXCLUSIVE MODE');
-      const { checkpoint, from } = await this.prerequisites(manager, throughSequence);
+      const { checkpoint, previous, from } = await this.prerequisites(manager, throughSequence);
       if (!verifyCheckpointSignature(signing.publicKeyPem, checkpoint)) {
         throw new ApiError('INVALID_STATE', `checkpoint #${throughSequence} does not verify under the audit public key: nothing was pruned`);
+      }
+      if (previous && !verifyPruneSignature(signing.publicKeyPem, previous)) {
+        throw new ApiError('INVALID_STATE', `the previous prune (through #${previous.throughSequence}) does not verify under the audit public key: nothing was pruned`);
       }
       const broken = await verifyStoredChain((sql, parameters) => manager.query(sql, parameters), from, { sequence: checkpoint.sequence, hash: checkpoint.headHash }, CHAIN_VERIFY_PAGE);
       if (broken) {
@@ -133,7 +136,7 @@ export class AuditPruner {
       );
     }
     const from: AuditChainPoint = previous ? { sequence: previous.throughSequence, hash: previous.anchorHash } : { sequence: 0, hash: GENESIS_HASH };
-    return { checkpoint, from };
+    return { checkpoint, previous, from };
   }
 
   private cutoff(): Date {

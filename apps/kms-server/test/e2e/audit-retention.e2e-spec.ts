@@ -236,6 +236,22 @@ describe('audit retention: pruning through a signed checkpoint, and verification
         assert.equal(await firstSequence(), first, 'nothing was removed');
       },
     );
+    // The previous prune, which these records continue from, must still be Keyhold's.
+    const [{ signature }]: Row[] = await kh.dataSource.query('SELECT signature FROM keyhold_audit_prunes');
+    await tampered(
+      async () => {
+        await kh.dataSource.query(`UPDATE keyhold_audit_prunes SET signature = $1`, [Buffer.alloc(64, 7).toString('base64')]);
+        return async () => {
+          await kh.dataSource.query('UPDATE keyhold_audit_prunes SET signature = $1', [signature]);
+        };
+      },
+      async () => {
+        const refused = await prune(through);
+        assert.equal(refused.status, 'failed');
+        assert.match(refused.result.error.message, /the previous prune \(through #\d+\) does not verify under the audit public key: nothing was pruned/);
+        assert.equal(await firstSequence(), first, 'nothing was removed');
+      },
+    );
     const decided = await prune(through);
     assert.equal(decided.status, 'executed', JSON.stringify(decided.result));
     assert.equal(await firstSequence(), through + 1);
