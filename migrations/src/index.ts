@@ -12,6 +12,7 @@ import { ApprovalInterruptedStatus1764540000000 } from './1764540000000-Approval
 import { UniqueAdminNames1764550000000 } from './1764550000000-UniqueAdminNames';
 import { IndexChallengeExpiry1764560000000 } from './1764560000000-IndexChallengeExpiry';
 import { CreateAuditPrunes1764570000000 } from './1764570000000-CreateAuditPrunes';
+import { IndexAuditCheckpointTime1764580000000 } from './1764580000000-IndexAuditCheckpointTime';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -27,4 +28,5 @@ export const KEYHOLD_MIGRATIONS = [
   UniqueAdminNames1764550000000,
   IndexChallengeExpiry1764560000000,
   CreateAuditPrunes1764570000000,
+  IndexAuditCheckpointTime1764580000000,
 ];

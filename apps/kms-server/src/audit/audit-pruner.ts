@@ -46,7 +46,7 @@ export class AuditPruner {
     const prune = pruneRow ? auditPruneFromRow(pruneRow) : null;
     const [first] = await this.dataSource.query('SELECT min(sequence)::text AS sequence FROM keyhold_audit_records');
     const candidates: Array<Record<string, unknown>> = await this.dataSource.query(
-      'SELECT * FROM keyhold_audit_checkpoints WHERE time <= $1 AND sequence > $2 ORDER BY sequence DESC LIMIT $3',
+      'SELECT * FROM keyhold_audit_checkpoints WHERE time <= $1 AND sequence > $2 ORDER BY time DESC, sequence DESC LIMIT $3',
       [cutoff, prune?.throughSequence ?? 0, RETENTION_CANDIDATES],
     );
     return {
