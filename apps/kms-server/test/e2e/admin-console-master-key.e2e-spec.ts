@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
-import { DESKTOP, NARROW, WAIT, browserSkip, horizontalOverflow, launchChromium, openDevice, screenshot } from '../support/test-browser';
+import { DESKTOP, NARROW, WAIT, browserSkip, enrolThroughInvitation, horizontalOverflow, launchChromium, openDevice, screenshot } from '../support/test-browser';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 // The Master key screen in Chromium, with a quorum of 2: alice (a browser, a virtual passkey) requests a rotation and
@@ -47,12 +47,7 @@ describe('admin console in Chromium: the master key', { skip: browserSkip }, () 
     browser = await launchChromium();
     alice = (await openDevice(browser)).page;
     const invitation = await kh.adminHttp(bob.session).post('/api/v1/admins/invitations').send({ role: 'admin' }).expect(201);
-    await alice.goto(invitation.body.link, { waitUntil: 'domcontentloaded' });
-    await alice.getByLabel('Your name').fill('alice');
-    await alice.getByRole('button', { name: 'Create passkey' }).click();
-    await alice.getByLabel('I saved them').check(WAIT);
-    await alice.getByRole('button', { name: 'Continue to Keyhold' }).click();
-    await alice.getByRole('heading', { name: 'Keys' }).waitFor(WAIT);
+    await enrolThroughInvitation(alice, invitation.body.link, 'alice');
     // Raised once alice is admin: with a quorum of 2 no single admin may make another admin.
     const quorum = await kh.adminHttp(bob.session).post('/api/v1/operations').send({ kind: 'set-quorum', approvals: 2 }).expect(201);
     assert.equal((await approveAsBob(quorum.body.operation.id)).status, 'executed');

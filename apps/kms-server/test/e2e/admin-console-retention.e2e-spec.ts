@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
 import { type TestAdmin, enrolAdmin, setupTokenOf, signIn } from '../support/test-admins';
-import { WAIT, browserSkip, launchChromium, openDevice, screenshot } from '../support/test-browser';
+import { WAIT, browserSkip, enrolThroughInvitation, launchChromium, openDevice, screenshot } from '../support/test-browser';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
 
 describe('admin console in Chromium: audit retention', { skip: browserSkip }, () => {
@@ -34,12 +34,7 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
     browser = await launchChromium();
     alice = (await openDevice(browser)).page;
     const invitation = await kh.adminHttp(bob.session).post('/api/v1/admins/invitations').send({ role: 'admin' }).expect(201);
-    await alice.goto(invitation.body.link, { waitUntil: 'domcontentloaded' });
-    await alice.getByLabel('Your name').fill('alice');
-    await alice.getByRole('button', { name: 'Create passkey' }).click();
-    await alice.getByLabel('I saved them').check(WAIT);
-    await alice.getByRole('button', { name: 'Continue to Keyhold' }).click();
-    await alice.getByRole('heading', { name: 'Keys' }).waitFor(WAIT);
+    await enrolThroughInvitation(alice, invitation.body.link, 'alice');
   });
   after(async () => {
     await browser?.close().catch(() => undefined);

@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'pg';
-import { randomToken } from '@keyhold/crypto-core';
+import { type AuditReader, createAuditReader } from '../support/audit-reader';
 import { kmsctl } from '../support/kmsctl';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf, signIn } from '../support/test-admins';
 import { type TestKeyhold, startTestKeyhold } from '../support/test-keyhold';
@@ -17,8 +16,7 @@ describe('audit retention: pruning through a signed checkpoint, and verification
   let alice: TestAdmin;
   let auditor: TestAdmin;
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-retention-'));
-  const reader = `keyhold_retention_reader_${randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
-  const readerPassword = randomToken(18);
+  let reader: AuditReader;
   let readerUrl = '';
   let publicKeyFile = '';
 
@@ -56,24 +54,14 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     kh = await startTestKeyhold({ admin: true, audit: { checkpoints: { intervalMs: 0, everyRecords: 0 }, minRetentionDays: MIN_RETENTION_DAYS } });
     alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
     auditor = await inviteAdmin(kh, alice, 'audrey', 'auditor');
-    await kh.dataSource.query(`CREATE ROLE ${reader} LOGIN PASSWORD '${readerPassword}'`);
-    await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_records, keyhold_audit_checkpoints, keyhold_audit_chain_head, keyhold_audit_prunes TO ${reader}`);
-    await kh.dataSource.query(`GRANT SELECT (purpose, public_key) ON keyhold_audit_keys TO ${reader}`);
-    const url = new URL(kh.database.url);
-    url.username = reader;
-    url.password = readerPassword;
-    readerUrl = url.toString();
-    const key = await kh.adminHttp(auditor.session).get('/api/v1/audit/public-key').expect(200);
-    publicKeyFile = join(dir, 'audit-public-key.pem');
-    writeFileSync(publicKeyFile, key.body.publicKeyPem);
+    reader = await createAuditReader(kh, auditor.session, dir);
+    readerUrl = reader.url;
+    publicKeyFile = reader.publicKeyFile;
     await kh.http().post('/v1/keys').send({ name: 'retained', algorithm: 'aes-256-gcm' }).expect(201);
   });
   after(async () => {
     await kh.stop();
-    const client = new Client({ connectionString: process.env.KEYHOLD_TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP ROLE IF EXISTS ${reader}`).catch(() => undefined);
-    await client.end();
+    await reader?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -199,13 +187,13 @@ describe('audit retention: pruning through a signed checkpoint, and verification
   });
 
   it('kmsctl says which GRANT a read-only role without the prunes lacks', async () => {
-    await kh.dataSource.query(`REVOKE SELECT ON keyhold_audit_prunes FROM ${reader}`);
+    await kh.dataSource.query(`REVOKE SELECT ON keyhold_audit_prunes FROM ${reader.role}`);
     try {
       const result = await verifyDatabase();
       assert.equal(result.code, 2, result.stdout + result.stderr);
       assert.match(result.stderr, /cannot read keyhold_audit_prunes, which verification needs: GRANT SELECT ON keyhold_audit_prunes TO/);
     } finally {
-      await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_prunes TO ${reader}`);
+      await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_prunes TO ${reader.role}`);
     }
   });
 

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'pg';
 import { auditRecordFromRow } from '@keyhold/contracts';
-import { type AuditCheckpoint, chainRecords, publicKeyFingerprint, randomToken, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { type AuditCheckpoint, chainRecords, publicKeyFingerprint, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { type AuditReader, createAuditReader } from '../support/audit-reader';
 import { holdAnExport } from '../support/held-export';
 import { kmsctl } from '../support/kmsctl';
 import { type TestAdmin, enrolAdmin, inviteAdmin, setupTokenOf } from '../support/test-admins';
@@ -19,8 +19,7 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
   let admin: TestAdmin;
   let auditor: TestAdmin;
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-audit-'));
-  const reader = `keyhold_audit_reader_${randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
-  const readerPassword = randomToken(18);
+  let reader: AuditReader;
   let readerUrl = '';
   let publicKeyFile = '';
 
@@ -50,23 +49,13 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     admin = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
     auditor = await inviteAdmin(kh, admin, 'audrey', 'auditor');
     // kmsctl reads with a role that can only SELECT the audit tables (and only the public column of the keys).
-    await kh.dataSource.query(`CREATE ROLE ${reader} LOGIN PASSWORD '${readerPassword}'`);
-    await kh.dataSource.query(`GRANT SELECT ON keyhold_audit_records, keyhold_audit_checkpoints, keyhold_audit_chain_head, keyhold_audit_prunes TO ${reader}`);
-    await kh.dataSource.query(`GRANT SELECT (purpose, public_key) ON keyhold_audit_keys TO ${reader}`);
-    const url = new URL(kh.database.url);
-    url.username = reader;
-    url.password = readerPassword;
-    readerUrl = url.toString();
-    const key = await kh.adminHttp(auditor.session).get('/api/v1/audit/public-key').expect(200);
-    publicKeyFile = join(dir, 'audit-public-key.pem');
-    writeFileSync(publicKeyFile, key.body.publicKeyPem);
+    reader = await createAuditReader(kh, auditor.session, dir);
+    readerUrl = reader.url;
+    publicKeyFile = reader.publicKeyFile;
   });
   after(async () => {
     await kh.stop();
-    const client = new Client({ connectionString: process.env.KEYHOLD_TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP ROLE IF EXISTS ${reader}`).catch(() => undefined);
-    await client.end();
+    await reader?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -103,3 +103,13 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 export function horizontalOverflow(page: Page): Promise<number> {
   return page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
 }
+
+/** Enrols an administrator in the browser from an invitation link: the new passkey is the page's own. */
+export async function enrolThroughInvitation(page: Page, link: string, name: string): Promise<void> {
+  await page.goto(link, { waitUntil: 'domcontentloaded' });
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Create passkey' }).click();
+  await page.getByLabel('I saved them').check(WAIT);
+  await page.getByRole('button', { name: 'Continue to Keyhold' }).click();
+  await page.getByRole('heading', { name: 'Keys' }).waitFor(WAIT);
+}
