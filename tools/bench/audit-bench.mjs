@@ -5,6 +5,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requestOnce } from './load.mjs';
 
 export const AUDIT_TARGET = 0.8;
 export const AUDIT_ROUNDS = 3;
@@ -16,7 +17,9 @@ const pct = (value) => (Number.isFinite(value) ? `${(value * 100).toFixed(0)} %`
 /**
  * Starts Keyhold with KEYHOLD_AUDIT=off in its own home, creates the bench key, and measures encrypt at each
  * level with `run` (the bench's own runner, so the same load generator and warm-up), alternating with the
- * audited Keyhold (`audited`: its origin and pid) for AUDIT_ROUNDS rounds each. Returns one row a level.
+ * audited Keyhold (`audited`: its origin, pid and TLS settings) for AUDIT_ROUNDS rounds each; each audited round
+ * also gets its group commits (records per batch, and the time from sending a batch to its commit, from the
+ * server's /v1/metrics before and after it). Returns one row a level.
  */
 export async function measureWithoutAudit({ startKeyhold, stopChild, run, post, expectOk, keyName, encryptPath, payload, levels, roots, cleanup, log, certDir, audited }) {
   const home = mkdtempSync(join(tmpdir(), 'keyhold-bench-noaudit-'));
@@ -39,7 +42,9 @@ export async function measureWithoutAudit({ startKeyhold, stopChild, run, post, 
       for (let round = 1; round <= AUDIT_ROUNDS; round += 1) {
         // CPU sampling and quiet-waiting follow the server under load; the other one idles meanwhile.
         roots.keyhold = audited.pid;
-        on.push(await run(`Keyhold encrypt (audit on, round ${round})`, audited.origin, encryptPath, payload, concurrency));
+        const before = await auditBatchTotals(audited);
+        const result = await run(`Keyhold encrypt (audit on, round ${round})`, audited.origin, encryptPath, payload, concurrency);
+        on.push({ ...result, batches: batchesBetween(before, await auditBatchTotals(audited)) });
         roots.keyhold = keyhold.proc.pid;
         off.push(await run(`Keyhold encrypt (audit off, round ${round})`, keyhold.origin, encryptPath, payload, concurrency));
       }
@@ -50,6 +55,29 @@ export async function measureWithoutAudit({ startKeyhold, stopChild, run, post, 
     roots.keyhold = measured;
     await stopChild(keyhold.proc);
   }
+}
+
+/** The audit group-commit totals in the server's metrics (records, batches, seconds); null if unreadable. */
+async function auditBatchTotals({ origin, tls }) {
+  try {
+    const { status, text } = await requestOnce({ origin, path: '/v1/metrics', tls });
+    if (status !== 200) return null;
+    const value = (series) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1] ?? NaN);
+    return {
+      records: value('keyhold_audit_records_total'),
+      batches: value('keyhold_audit_batch_duration_seconds_count'),
+      seconds: value('keyhold_audit_batch_duration_seconds_sum'),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Mean records per batch and mean batch time (ms) between two readings (the warm-up included). */
+function batchesBetween(before, after) {
+  if (!before || !after || !(after.batches > before.batches)) return null;
+  const batches = after.batches - before.batches;
+  return { records: (after.records - before.records) / batches, ms: ((after.seconds - before.seconds) * 1000) / batches };
 }
 
 const median = (values) => {
@@ -72,19 +100,21 @@ export function auditTable(rows) {
   const lines = [
     `Audit trail cost (encrypt, group commit on; target: with audit ≥ ${pct(AUDIT_TARGET)} of without). ` +
       `The two Keyholds run side by side and are measured in ${AUDIT_ROUNDS} alternating rounds each per level; ` +
-      'the table shows medians, and the ratio of each round to the round without audit right after it:',
+      'the table shows medians, the ratio of each round to the round without audit right after it, and the audited ' +
+      "rounds' group commits (records per batch; ms from sending a batch to its commit, as the server thread sees it):",
     '',
-    '| concurrency | with audit req/s | p50 ms | p99 ms | without audit req/s | p50 ms | p99 ms | with / without (medians) | per round |',
-    '|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| concurrency | with audit req/s | p50 ms | p99 ms | without audit req/s | p50 ms | p99 ms | with / without (medians) | per round | batches per round (records, ms) |',
+    '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const { concurrency, on: onRounds, off: offRounds } of rows) {
     const on = summary(onRounds);
     const off = summary(offRounds);
     const ratio = on.throughput / off.throughput;
     const perRound = onRounds.map((result, index) => pct(result.throughput / offRounds[index].throughput)).join(', ');
+    const batches = onRounds.map((result) => (result.batches ? `${result.batches.records.toFixed(1)}, ${result.batches.ms.toFixed(2)}` : '–')).join('; ');
     const verdict = Number.isFinite(ratio) ? ` (${ratio >= AUDIT_TARGET ? 'met' : '**NOT met**'})` : '';
     lines.push(
-      `| ${concurrency} | ${rps(on.throughput)} | ${ms(on.p50)} | ${ms(on.p99)} | ${rps(off.throughput)} | ${ms(off.p50)} | ${ms(off.p99)} | **${pct(ratio)}**${verdict} | ${perRound} |`,
+      `| ${concurrency} | ${rps(on.throughput)} | ${ms(on.p50)} | ${ms(on.p99)} | ${rps(off.throughput)} | ${ms(off.p50)} | ${ms(off.p99)} | **${pct(ratio)}**${verdict} | ${perRound} | ${batches} |`,
     );
   }
   lines.push('', auditNotes(rows));

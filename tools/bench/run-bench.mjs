@@ -763,7 +763,7 @@ async function main() {
       cleanup,
       log,
       certDir,
-      audited: { origin: keyhold.origin, pid: keyhold.proc.pid },
+      audited: { origin: keyhold.origin, pid: keyhold.proc.pid, tls: keyhold.tls },
     });
   }
   let pluginRows = null;
