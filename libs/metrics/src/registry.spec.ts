@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { eventLoopDelaySeconds, registerProcessMetrics } from './process-metrics';
 import { Counter, Gauge, Histogram, MetricsRegistry, labelText } from './registry';
 
 describe('metrics registry: Prometheus text exposition', () => {
@@ -42,5 +43,26 @@ describe('metrics registry: Prometheus text exposition', () => {
     const registry = new MetricsRegistry();
     registry.register(new Counter('keyhold_twice_total', 'Once.'));
     assert.throws(() => registry.register(new Gauge('keyhold_twice_total', 'Twice.')), /registered twice/);
+  });
+});
+
+describe('process metrics', () => {
+  it("reports the event loop's delay without the sampling interval the histogram includes", () => {
+    assert.equal(eventLoopDelaySeconds(10_215_423), 0.000215423);
+    assert.equal(eventLoopDelaySeconds(25_000_000), 0.015);
+    assert.equal(eventLoopDelaySeconds(9_000_000), 0, 'never negative');
+  });
+
+  it('renders the process series', () => {
+    const registry = new MetricsRegistry();
+    const process = registerProcessMetrics(registry);
+    try {
+      const text = registry.render();
+      for (const series of ['process_resident_memory_bytes', 'nodejs_heap_used_bytes', 'process_cpu_seconds_total', 'process_start_time_seconds', 'nodejs_eventloop_delay_seconds{quantile="0.99"}']) {
+        assert.match(text, new RegExp(`^${series.replace(/[{}.]/g, '\\$&')} \\d`, 'm'), series);
+      }
+    } finally {
+      process.stop();
+    }
   });
 });
