@@ -15,5 +15,8 @@ for entry in v['records']:
 cp = v['checkpoint']['checkpoint']
 assert json.dumps(['keyhold.audit.checkpoint.v1', cp['sequence'], cp['headHash'], cp['time'], cp['keyFingerprint']], separators=(',', ':')) == v['checkpoint']['checkpointCanonical']
 assert cp['headHash'] == prev
-print('audit-chain-v1: %d records and the checkpoint canonical form agree (verify the Ed25519 signature with any RFC 8032 library)' % len(v['records']))
+pr = v['prune']['prune']
+assert json.dumps(['keyhold.audit.prune.v1', pr['throughSequence'], pr['anchorHash'], pr['time'], pr['keyFingerprint']], separators=(',', ':')) == v['prune']['pruneCanonical']
+assert pr['anchorHash'] == cp['headHash'] and pr['throughSequence'] == cp['sequence']
+print('audit-chain-v1: %d records and the checkpoint and prune canonical forms agree (verify the Ed25519 signature with any RFC 8032 library)' % len(v['records']))
 sys.exit(0)

@@ -13,6 +13,7 @@ const vectors = JSON.parse(readFileSync(join(__dirname, '..', '..', 'test-vector
   ed25519: { privateKeyPkcs8Hex: string; publicKeyPem: string; fingerprint: string };
   records: Array<{ record: AuditRecord; canonical: string }>;
   checkpoint: { checkpoint: AuditCheckpoint; checkpointCanonical: string };
+  prune: { prune: AuditPrune; pruneCanonical: string };
 };
 const vectorRecords = vectors.records.map((entry) => entry.record);
 
@@ -197,6 +198,14 @@ describe('audit verifier: signed checkpoints without their records (truncation)'
 });
 
 describe('audit verifier: a chain pruned by Keyhold starts at a signed prune', () => {
+  it('the vector prune has its documented canonical form and signature, under the vector key', () => {
+    const { prune, pruneCanonical } = vectors.prune;
+    assert.equal(pruneBytes(prune).toString('utf8'), pruneCanonical);
+    assert.equal(verifyPruneSignature(vectors.ed25519.publicKeyPem, prune), true);
+    assert.deepEqual(signPrune(Buffer.from(vectors.ed25519.privateKeyPkcs8Hex, 'hex'), prune), prune);
+  });
+
+
   const keys = generateEd25519KeyPair();
   const fingerprint = publicKeyFingerprint(keys.publicKeyPem);
   const records = chain(10);
