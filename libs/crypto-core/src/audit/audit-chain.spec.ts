@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateEd25519KeyPair, publicKeyFingerprint } from '../ed25519';
@@ -198,6 +199,12 @@ describe('audit verifier: signed checkpoints without their records (truncation)'
 });
 
 describe('audit verifier: a chain pruned by Keyhold starts at a signed prune', () => {
+  it('an independent checker (Python, standard library only) agrees with the vectors', { skip: !existsSync('/usr/bin/python3') && 'no /usr/bin/python3' }, () => {
+    const checked = spawnSync('/usr/bin/python3', [join(__dirname, '..', '..', 'test-vectors', 'verify-audit-chain-v1.py')], { encoding: 'utf8' });
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.match(checked.stdout, /5 records and the checkpoint and prune canonical forms agree/);
+  });
+
   it('the vector prune has its documented canonical form and signature, under the vector key', () => {
     const { prune, pruneCanonical } = vectors.prune;
     assert.equal(pruneBytes(prune).toString('utf8'), pruneCanonical);
