@@ -126,6 +126,14 @@ export function describeOperation(operation: SensitiveOperation, nameOf: (id: st
           Retire master-key version <strong>v{operation.version}</strong>: its key is deleted (refused while anything still uses it)
         </>
       );
+    case 'set-audit-retention':
+      return operation.days === null ? (
+        <>Stop pruning the audit trail by itself: records are then pruned only by request</>
+      ) : (
+        <>
+          Prune audit records older than <strong>{operation.days} days</strong> by itself, hourly, through the latest checkpoint old enough
+        </>
+      );
     case 'prune-audit-records':
       return (
         <>

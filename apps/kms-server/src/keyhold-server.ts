@@ -46,7 +46,7 @@ import { ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
 import { AuditExporter } from './audit/audit-export';
-import { AuditPruner, DEFAULT_AUDIT_MIN_RETENTION_DAYS } from './audit/audit-pruner';
+import { AuditPruner, DEFAULT_AUDIT_MIN_RETENTION_DAYS, DEFAULT_RETENTION_INTERVAL_MS } from './audit/audit-pruner';
 import { registerRequestMetrics } from './metrics/request-metrics';
 import { ServerMetrics } from './metrics/server-metrics';
 import { AuditKeys, auditKeysRewrapTarget } from './audit/audit-keys';
@@ -115,7 +115,14 @@ export interface KeyholdServerOptions {
   /** The background rewrap after a master-key rotation (it runs with the scheduler; tests call runOnce). */
   masterKeyRewrap?: RewrapOptions;
   /** The audit trail: on unless `enabled: false` (development only: the config refuses it in production). */
-  audit?: { enabled?: boolean; groupCommit?: GroupCommitOptions; checkpoints?: CheckpointPolicy; minRetentionDays?: number };
+  audit?: {
+    enabled?: boolean;
+    groupCommit?: GroupCommitOptions;
+    checkpoints?: CheckpointPolicy;
+    minRetentionDays?: number;
+    /** How often the standing retention looks for records to prune (it runs with the scheduler). */
+    retentionIntervalMs?: number;
+  };
 }
 
 export interface KeyholdAudit {
@@ -332,6 +339,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
   if (options.startScheduler !== false) {
     scheduler.start();
     rewrap.start();
+    audit.pruner?.start();
   }
   await app.listen({ host: options.host, port: options.port });
   const port = listeningPort(app, options.port);
@@ -361,6 +369,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
       await usage.flush();
       await scheduler.stop();
       await rewrap.stop();
+      await audit.pruner?.stop();
       await backstop.stop();
       await admin?.app.close();
       closing = true;
@@ -395,7 +404,12 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     if (sealed) keys.forget();
     else await keys.ensure(now());
   });
-  const pruner = trail.enabled ? new AuditPruner(options.dataSource, keys, options.audit?.minRetentionDays ?? DEFAULT_AUDIT_MIN_RETENTION_DAYS, now) : null;
+  const pruner = trail.enabled
+    ? new AuditPruner(options.dataSource, keys, options.audit?.minRetentionDays ?? DEFAULT_AUDIT_MIN_RETENTION_DAYS, now, {
+        audit: new SystemAuditScope(trail, 'system:retention', now),
+        intervalMs: options.audit?.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS,
+      })
+    : null;
   return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource.manager), pruner };
 }
 

@@ -103,6 +103,8 @@ export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('retire-master-key-version'), version: z.number().int().min(1).max(2_147_483_647) }).strict(),
   /** Removes the audit records through a signed checkpoint (docs/audit.md, retention). */
   z.object({ kind: z.literal('prune-audit-records'), throughSequence: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict(),
+  /** A standing retention: Keyhold prunes records older than `days` by itself (null: only by request). */
+  z.object({ kind: z.literal('set-audit-retention'), days: z.number().int().min(1).max(36_500).nullable() }).strict(),
 ]);
 /** One Shamir unseal share, as kmsctl init printed it. */
 export const unsealShareRequestSchema = z.object({ share: z.string().min(1).max(512) }).strict();

@@ -79,11 +79,17 @@ export interface AuditRetentionView {
   candidates: AuditCheckpointView[];
   /** The most records one prune removes: prune a larger backlog through successive checkpoints. */
   maxRecordsPerPrune: number;
+  /** The standing retention: records older than this many days are pruned by Keyhold itself (null: only by request). */
+  policyDays: number | null;
 }
 
 /** `POST /api/v1/audit/prune`: opens a sensitive operation that removes the records through a signed checkpoint. */
 export const auditPruneRequestSchema = z.object({ throughSequence: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict();
 export type AuditPruneRequest = z.output<typeof auditPruneRequestSchema>;
+
+/** `POST /api/v1/audit/retention-policy`: opens a sensitive operation that sets (or, with null, ends) the standing retention. */
+export const auditRetentionPolicyRequestSchema = z.object({ days: z.number().int().min(1).max(36_500).nullable() }).strict();
+export type AuditRetentionPolicyRequest = z.output<typeof auditRetentionPolicyRequestSchema>;
 
 /**
  * Whether this instance's checkpointer signs. Before signing, it re-verifies the chain from the latest signed

@@ -318,6 +318,9 @@ export class ApprovalsService {
       case 'prune-audit-records':
         await this.auditPrunerService().checkPrunable(operation.throughSequence);
         return;
+      case 'set-audit-retention':
+        this.auditPrunerService().checkPolicy(operation.days);
+        return;
       case 'remove-passkey':
         if (!(await this.admins.listPasskeys(operation.adminId)).some((passkey) => passkey.id === operation.passkeyId)) {
           throw new ApiError('NOT_FOUND', 'no such passkey of that administrator');
@@ -389,6 +392,8 @@ export class ApprovalsService {
         return this.masterKeyService().retire(operation.version, audit);
       case 'prune-audit-records':
         return this.auditPrunerService().prune(operation.throughSequence, audit);
+      case 'set-audit-retention':
+        return this.auditPrunerService().setPolicy(operation.days, audit);
       case 'remove-passkey': {
         // A lost or stolen passkey: every session of its administrator ends with it.
         await this.auth.removePasskey(operation.adminId, operation.passkeyId, null, audit);

@@ -9,12 +9,14 @@ import {
   type AuditPublicKeyView,
   type AuditCheckpointsQuery,
   type AuditPruneRequest,
+  type AuditRetentionPolicyRequest,
   type AuditRetentionView,
   type AuditQuery,
   DEFAULT_CHECKPOINTS_LISTED,
   auditCheckpointsQuerySchema,
   auditFilterSchema,
   auditPruneRequestSchema,
+  auditRetentionPolicyRequestSchema,
   auditQuerySchema,
 } from '@keyhold/contracts';
 import { publicKeyFingerprint } from '@keyhold/crypto-core';
@@ -114,6 +116,17 @@ export class AuditController {
   @Roles('admin')
   prune(@Req() request: WithUser, @Body(new ZodPipe(auditPruneRequestSchema)) body: AuditPruneRequest, @RequestAuditScope() audit?: AuditScope) {
     return this.approvals.request(request.user.admin, { kind: 'prune-audit-records', throughSequence: body.throughSequence }, audit, 'audit.prune-request');
+  }
+
+  /** Requests `set-audit-retention`: once approved, Keyhold prunes records older than `days` by itself (null: stops). */
+  @Post('retention-policy')
+  @Roles('admin')
+  setRetentionPolicy(
+    @Req() request: WithUser,
+    @Body(new ZodPipe(auditRetentionPolicyRequestSchema)) body: AuditRetentionPolicyRequest,
+    @RequestAuditScope() audit?: AuditScope,
+  ) {
+    return this.approvals.request(request.user.admin, { kind: 'set-audit-retention', days: body.days }, audit, 'audit.retention-policy-request');
   }
 
   @Get('public-key')

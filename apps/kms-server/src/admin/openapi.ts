@@ -20,6 +20,7 @@ import {
   unsealShareRequestSchema,
   auditFilterSchema,
   auditPruneRequestSchema,
+  auditRetentionPolicyRequestSchema,
   auditQuerySchema,
   regenerateRecoveryCodesRequestSchema,
   removePasskeyRequestSchema,
@@ -103,6 +104,7 @@ export const ADMIN_ROUTES: Route[] = [
   { method: 'post', path: '/api/v1/audit/checkpoints', summary: 'Sign a checkpoint of the current chain head now, after re-verifying the chain since the last one (409 INVALID_STATE when it does not verify: nothing is signed)', access: AUDIT },
   { method: 'get', path: '/api/v1/audit/retention', summary: 'Audit retention: the minimum retention and its cutoff, the latest signed prune, the first record kept, and the latest checkpoints a prune may go through now', access: AUDIT },
   { method: 'post', path: '/api/v1/audit/prune', summary: 'Audit retention: requests `prune-audit-records` (`{throughSequence}`, a signed checkpoint older than the minimum retention); once approved the records through it are re-verified, removed with the checkpoints before it, and replaced by a signed prune that verification starts from', access: ['admin'], body: auditPruneRequestSchema },
+  { method: 'post', path: '/api/v1/audit/retention-policy', summary: 'Audit retention: requests `set-audit-retention` (`{days}`, at least the minimum retention; null ends it); once approved, every instance prunes the records older than that by itself, hourly, through the latest checkpoint old enough, recorded as by system:retention', access: ['admin'], body: auditRetentionPolicyRequestSchema },
   { method: 'get', path: '/api/v1/audit/public-key', summary: 'The Ed25519 public key that signs audit checkpoints (PEM) and its fingerprint', access: AUDIT },
 ];
 

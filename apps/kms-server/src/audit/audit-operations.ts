@@ -88,6 +88,7 @@ export const ADMIN_OPERATIONS: Readonly<Record<string, string>> = {
   'GET /api/v1/audit/public-key': 'audit.public-key',
   'GET /api/v1/audit/retention': 'audit.retention',
   'POST /api/v1/audit/prune': 'audit.prune-request',
+  'POST /api/v1/audit/retention-policy': 'audit.retention-policy-request',
   'GET /api/v1/keys/:name/usage': 'keys.usage',
   // The key lifecycle on the admin plane has the service plane's names; the record's plane tells them apart.
   ...Object.fromEntries(

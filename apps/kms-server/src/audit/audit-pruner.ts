@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AUDIT_LATEST_PRUNE, ApiError, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow, auditPruneFromRow } from '@keyhold/contracts';
 import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature, verifyPruneSignature } from '@keyhold/crypto-core';
@@ -14,6 +15,21 @@ export const DEFAULT_AUDIT_MIN_RETENTION_DAYS = 90;
 export const MAX_PRUNE_RECORDS = 5_000_000;
 const RETENTION_CANDIDATES = 20;
 const DAY_MS = 86_400_000;
+/** The standing retention's setting in keyhold_settings (days; absent: prune only by request). */
+const RETENTION_POLICY_SETTING = 'audit_retention_days';
+/** How often each instance looks for records the standing retention has made due. */
+export const DEFAULT_RETENTION_INTERVAL_MS = 60 * 60_000;
+/** Prunes one pass makes at most (each up to MAX_PRUNE_RECORDS): a larger backlog is worked off over passes. */
+const PRUNES_PER_PASS = 4;
+
+type Signing = NonNullable<Awaited<ReturnType<AuditKeys['signing']>>>;
+
+/** The standing retention: who records its prunes, and how often it looks. */
+export interface RetentionSchedule {
+  /** Records the prunes it makes (`system:retention`). */
+  audit: AuditScope;
+  intervalMs: number;
+}
 
 /** What a prune removed, and the signed statement it left. */
 export interface AuditPruneResult {
@@ -30,14 +46,113 @@ export interface AuditPruneResult {
  * What is removed is evidence, so it is re-verified first: from the previous prune (or the genesis) to the
  * checkpoint, which must be validly signed and the chain must pass through it. A range that does not verify is
  * refused and nothing is removed. Archive first: `kmsctl audit export` of the range, verified, kept elsewhere.
+ *
+ * Prunes are made by request (an approved operation), or by a standing retention that admins approved once
+ * (`set-audit-retention`): every instance then looks each interval for the latest checkpoint older than it, and
+ * prunes through it in bounded steps, each recorded as by `system:retention`.
  */
 export class AuditPruner {
+  private readonly logger = new Logger('AuditPruner');
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly keys: AuditKeys,
     private readonly minRetentionDays: number,
     private readonly now: () => Date,
+    private readonly schedule: RetentionSchedule | null = null,
   ) {}
+
+  start(): void {
+    if (!this.schedule) return;
+    this.timer = setInterval(() => void this.pruneDue().catch(() => undefined), this.schedule.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): Promise<unknown> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    return this.running ?? Promise.resolve();
+  }
+
+  /** The standing retention in days (null: prune only by request). */
+  async policyDays(manager: EntityManager = this.dataSource.manager): Promise<number | null> {
+    const [row] = await manager.query(`SELECT value FROM keyhold_settings WHERE name = $1`, [RETENTION_POLICY_SETTING]);
+    return row ? Number(row.value) : null;
+  }
+
+  /** Refuses a standing retention shorter than the minimum retention (which no prune goes below anyway). */
+  checkPolicy(days: number | null): void {
+    if (days !== null && days < this.minRetentionDays) {
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `a retention of ${days} days is shorter than the minimum retention of this server, ${this.minRetentionDays} days (KEYHOLD_AUDIT_MIN_RETENTION_DAYS)`,
+      );
+    }
+  }
+
+  /** Sets (or, with null, ends) the standing retention, recorded as `audit.set-retention` in the same transaction. */
+  async setPolicy(days: number | null, audit?: AuditScope): Promise<{ days: number | null }> {
+    this.checkPolicy(days);
+    await this.dataSource.transaction(async (manager) => {
+      if (days === null) {
+        await manager.query(`DELETE FROM keyhold_settings WHERE name = $1`, [RETENTION_POLICY_SETTING]);
+      } else {
+        await manager.query(
+          `INSERT INTO keyhold_settings (name, value, updated_at) VALUES ($1, $2, $3)
+           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+          [RETENTION_POLICY_SETTING, JSON.stringify(days), this.now()],
+        );
+      }
+      await audit?.record(manager, { operation: 'audit.set-retention', keyName: null, keyVersion: null });
+    });
+    return { days };
+  }
+
+  /**
+   * One pass of the standing retention: prunes through the latest checkpoint older than it, in steps of at most
+   * MAX_PRUNE_RECORDS, up to PRUNES_PER_PASS of them. Nothing while sealed or without a policy. A prune refused
+   * because its records do not verify is logged as an error: that is evidence of tampering, and it stays.
+   */
+  pruneDue(): Promise<AuditPruneResult[]> {
+    const pass = (async () => {
+      const results: AuditPruneResult[] = [];
+      try {
+        const days = await this.policyDays();
+        const signing = days === null ? null : await this.keys.signing();
+        if (days === null || !signing || !this.schedule) return results;
+        for (let step = 0; step < PRUNES_PER_PASS; step += 1) {
+          const pruned = await this.dataSource.transaction(async (manager) => {
+            await lockPrunes(manager);
+            const through = await this.dueCheckpoint(manager, days);
+            return through === null ? null : this.pruneLocked(manager, signing, through, this.schedule?.audit);
+          });
+          if (!pruned) break;
+          results.push(pruned);
+          this.logger.log({ msg: 'audit records pruned by the standing retention', throughSequence: pruned.prune.throughSequence, records: pruned.recordsRemoved });
+        }
+      } catch (error) {
+        this.logger.error({ msg: 'the standing audit retention could not prune', err: (error as Error).message });
+        throw error;
+      }
+      return results;
+    })();
+    this.running = pass.finally(() => (this.running = null)).catch(() => undefined);
+    return pass;
+  }
+
+  /** The latest checkpoint older than `days` (and the minimum retention) within one prune's reach of the previous prune. */
+  private async dueCheckpoint(manager: EntityManager, days: number): Promise<number | null> {
+    const cutoff = new Date(this.now().getTime() - Math.max(days, this.minRetentionDays) * DAY_MS);
+    const [previousRow] = await manager.query(AUDIT_LATEST_PRUNE);
+    const after = previousRow ? Number(previousRow.through_sequence) : 0;
+    const [row] = await manager.query(
+      'SELECT sequence FROM keyhold_audit_checkpoints WHERE time <= $1 AND sequence > $2 AND sequence <= $3 ORDER BY time DESC, sequence DESC LIMIT 1',
+      [cutoff, after, after + MAX_PRUNE_RECORDS],
+    );
+    return row ? Number(row.sequence) : null;
+  }
 
   /** Where the chain starts, and the checkpoints a prune may go through now (what the console offers). */
   async retention(): Promise<AuditRetentionView> {
@@ -56,6 +171,7 @@ export class AuditPruner {
       firstSequence: first?.sequence === null || first?.sequence === undefined ? null : Number(first.sequence),
       candidates: candidates.map(auditCheckpointFromRow),
       maxRecordsPerPrune: MAX_PRUNE_RECORDS,
+      policyDays: await this.policyDays(),
     };
   }
 
@@ -68,38 +184,42 @@ export class AuditPruner {
     const signing = await this.keys.signing();
     if (!signing) throw new ApiError('SEALED', 'Keyhold is sealed: the audit signing key is not open');
     return this.dataSource.transaction(async (manager) => {
-      // One prune at a time; readers (kmsctl, exports) are not held up.
-      await manager.query('LOCK TABLE keyhold_audit_prunes IN EXCLUSIVE MODE');
-      const { checkpoint, previous, from } = await this.prerequisites(manager, throughSequence);
-      if (!verifyCheckpointSignature(signing.publicKeyPem, checkpoint)) {
-        throw new ApiError('INVALID_STATE', `checkpoint #${throughSequence} does not verify under the audit public key: nothing was pruned`);
-      }
-      if (previous && !verifyPruneSignature(signing.publicKeyPem, previous)) {
-        throw new ApiError('INVALID_STATE', `the previous prune (through #${previous.throughSequence}) does not verify under the audit public key: nothing was pruned`);
-      }
-      const broken = await verifyStoredChain((sql, parameters) => manager.query(sql, parameters), from, { sequence: checkpoint.sequence, hash: checkpoint.headHash }, CHAIN_VERIFY_PAGE);
-      if (broken) {
-        throw new ApiError(
-          'INVALID_STATE',
-          `the records to prune do not verify (${broken}): they are evidence, and nothing was pruned; find the first broken link with kmsctl audit verify`,
-        );
-      }
-      const prune = signPrune(signing.privateKeyDer, {
-        throughSequence,
-        anchorHash: checkpoint.headHash,
-        time: this.now().toISOString(),
-        keyFingerprint: signing.fingerprint,
-      });
-      await manager.query(
-        'INSERT INTO keyhold_audit_prunes (through_sequence, anchor_hash, time, key_fingerprint, signature) VALUES ($1, $2, $3, $4, $5)',
-        [prune.throughSequence, prune.anchorHash, prune.time, prune.keyFingerprint, prune.signature],
-      );
-      const [, recordsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_records WHERE sequence <= $1', [throughSequence]);
-      // The checkpoint pruned through stays: the checkpointer signs on from the latest one.
-      const [, checkpointsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_checkpoints WHERE sequence < $1', [throughSequence]);
-      await audit?.record(manager, { operation: 'audit.prune', keyName: null, keyVersion: null });
-      return { prune, recordsRemoved, checkpointsRemoved };
+      await lockPrunes(manager);
+      return this.pruneLocked(manager, signing, throughSequence, audit);
     });
+  }
+
+  /** The prune itself, in a transaction that holds the prunes' lock. */
+  private async pruneLocked(manager: EntityManager, signing: Signing, throughSequence: number, audit?: AuditScope): Promise<AuditPruneResult> {
+    const { checkpoint, previous, from } = await this.prerequisites(manager, throughSequence);
+    if (!verifyCheckpointSignature(signing.publicKeyPem, checkpoint)) {
+      throw new ApiError('INVALID_STATE', `checkpoint #${throughSequence} does not verify under the audit public key: nothing was pruned`);
+    }
+    if (previous && !verifyPruneSignature(signing.publicKeyPem, previous)) {
+      throw new ApiError('INVALID_STATE', `the previous prune (through #${previous.throughSequence}) does not verify under the audit public key: nothing was pruned`);
+    }
+    const broken = await verifyStoredChain((sql, parameters) => manager.query(sql, parameters), from, { sequence: checkpoint.sequence, hash: checkpoint.headHash }, CHAIN_VERIFY_PAGE);
+    if (broken) {
+      throw new ApiError(
+        'INVALID_STATE',
+        `the records to prune do not verify (${broken}): they are evidence, and nothing was pruned; find the first broken link with kmsctl audit verify`,
+      );
+    }
+    const prune = signPrune(signing.privateKeyDer, {
+      throughSequence,
+      anchorHash: checkpoint.headHash,
+      time: this.now().toISOString(),
+      keyFingerprint: signing.fingerprint,
+    });
+    await manager.query(
+      'INSERT INTO keyhold_audit_prunes (through_sequence, anchor_hash, time, key_fingerprint, signature) VALUES ($1, $2, $3, $4, $5)',
+      [prune.throughSequence, prune.anchorHash, prune.time, prune.keyFingerprint, prune.signature],
+    );
+    const [, recordsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_records WHERE sequence <= $1', [throughSequence]);
+    // The checkpoint pruned through stays: the checkpointer signs on from the latest one.
+    const [, checkpointsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_checkpoints WHERE sequence < $1', [throughSequence]);
+    await audit?.record(manager, { operation: 'audit.prune', keyName: null, keyVersion: null });
+    return { prune, recordsRemoved, checkpointsRemoved };
   }
 
   /**
@@ -142,4 +262,9 @@ export class AuditPruner {
   private cutoff(): Date {
     return new Date(this.now().getTime() - this.minRetentionDays * DAY_MS);
   }
+}
+
+/** One prune at a time, across instances; readers (kmsctl, exports) are not held up. */
+async function lockPrunes(manager: EntityManager): Promise<void> {
+  await manager.query('LOCK TABLE keyhold_audit_prunes IN EXCLUSIVE MODE');
 }

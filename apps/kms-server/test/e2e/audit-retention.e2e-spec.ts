@@ -30,15 +30,24 @@ describe('audit retention: pruning through a signed checkpoint, and verification
   };
   const firstSequence = async (): Promise<number> => Number((await kh.dataSource.query('SELECT min(sequence)::text AS first FROM keyhold_audit_records'))[0].first);
   const requestPrune = (admin: TestAdmin, throughSequence: unknown) => kh.adminHttp(admin.session).post('/api/v1/audit/prune').send({ throughSequence });
-  /** Requests the prune and approves it with the requester's passkey (a quorum of one): the operation as decided. */
-  const prune = async (throughSequence: number) => {
-    const requested = await requestPrune(alice, throughSequence);
+  /** Requests a sensitive operation and approves it with the requester's passkey (a quorum of one): the operation as decided. */
+  const requestAndApprove = async (path: string, body: object, operation: object) => {
+    const requested = await kh.adminHttp(alice.session).post(path).send(body);
     assert.equal(requested.status, 201, requested.text);
-    assert.deepEqual(requested.body.operation.operation, { kind: 'prune-audit-records', throughSequence });
+    assert.deepEqual(requested.body.operation.operation, operation);
     const response = await alice.authenticator.getAssertion(requested.body.assertionOptions);
     const approved = await kh.adminHttp(alice.session).post(`/api/v1/operations/${requested.body.operation.id}/approvals`).send({ response });
     assert.equal(approved.status, 200, approved.text);
     return approved.body;
+  };
+  const prune = (throughSequence: number) =>
+    requestAndApprove('/api/v1/audit/prune', { throughSequence }, { kind: 'prune-audit-records', throughSequence });
+  const setRetention = (days: number | null) => requestAndApprove('/api/v1/audit/retention-policy', { days }, { kind: 'set-audit-retention', days });
+  /** The server's clock moves on: sessions lapse, so both admins sign in again. */
+  const advanceDays = async (days: number) => {
+    kh.clock.advanceDays(days);
+    alice.session = await signIn(kh, alice.authenticator);
+    auditor.session = await signIn(kh, auditor.authenticator);
   };
   /** Runs `change` on the database, then `check`, then puts back what `change` returned a way to restore. */
   const tampered = async (change: () => Promise<() => Promise<void>>, check: () => Promise<void>) => {
@@ -85,9 +94,7 @@ describe('audit retention: pruning through a signed checkpoint, and verification
 
   it('prunes through an old enough checkpoint: the records and earlier checkpoints go, a signed prune stays, and the chain still verifies', async () => {
     const through = await checkpoint(); // the latest: the records of the refusals above are in it
-    kh.clock.advanceDays(MIN_RETENTION_DAYS + 1);
-    alice.session = await signIn(kh, alice.authenticator);
-    auditor.session = await signIn(kh, auditor.authenticator);
+    await advanceDays(MIN_RETENTION_DAYS + 1);
     await encrypt(5);
     const before = Number((await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_audit_records WHERE sequence <= $1', [through]))[0].n);
     const checkpointsBefore = Number((await kh.dataSource.query('SELECT count(*)::int AS n FROM keyhold_audit_checkpoints WHERE sequence < $1', [through]))[0].n);
@@ -199,13 +206,9 @@ describe('audit retention: pruning through a signed checkpoint, and verification
 
   it('refuses to prune records that do not verify (nothing is removed), then prunes on from the previous prune', async () => {
     await encrypt(5);
-    kh.clock.advanceDays(MIN_RETENTION_DAYS + 1);
-    alice.session = await signIn(kh, alice.authenticator);
-    auditor.session = await signIn(kh, auditor.authenticator);
+    await advanceDays(MIN_RETENTION_DAYS + 1);
     const through = await checkpoint();
-    kh.clock.advanceDays(MIN_RETENTION_DAYS + 1);
-    alice.session = await signIn(kh, alice.authenticator);
-    auditor.session = await signIn(kh, auditor.authenticator);
+    await advanceDays(MIN_RETENTION_DAYS + 1);
     const first = await firstSequence();
     const victim = first + 2;
     const [row]: Row[] = await kh.dataSource.query('SELECT request_id FROM keyhold_audit_records WHERE sequence = $1', [victim]);
@@ -248,4 +251,37 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.equal(again.status, 409);
     assert.match(again.body.error.message, new RegExp(`the records through #${through} were already pruned`));
   });
+
+  it('a standing retention, approved once, prunes by itself through the latest checkpoint old enough, recorded as system:retention', async () => {
+    const short = await kh.adminHttp(alice.session).post('/api/v1/audit/retention-policy').send({ days: MIN_RETENTION_DAYS - 1 });
+    assert.equal(short.status, 400, short.text);
+    assert.match(short.body.error.message, /a retention of 29 days is shorter than the minimum retention of this server, 30 days/);
+    assert.equal((await kh.adminHttp(auditor.session).post('/api/v1/audit/retention-policy').send({ days: 40 })).status, 403);
+    const set = await setRetention(40);
+    assert.deepEqual([set.status, set.result], ['executed', { days: 40 }]);
+    assert.equal((await kh.adminHttp(auditor.session).get('/api/v1/audit/retention').expect(200)).body.policyDays, 40);
+    const [change]: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE operation = 'audit.set-retention'`);
+    assert.equal(change.actor, `admin:${alice.id}`, 'the change is recorded as by the admin whose approval made it');
+
+    await encrypt(5);
+    const old = await checkpoint();
+    assert.deepEqual(await kh.server.audit.pruner?.pruneDue(), [], 'nothing is 40 days old yet');
+    await advanceDays(41);
+    await encrypt(3);
+    const young = await checkpoint();
+    const pruned = await kh.server.audit.pruner?.pruneDue();
+    assert.deepEqual(pruned?.map((result) => result.prune.throughSequence), [old]);
+    assert.equal(await firstSequence(), old + 1);
+    const [record]: Row[] = await kh.dataSource.query(`SELECT * FROM keyhold_audit_records WHERE operation = 'audit.prune' ORDER BY sequence DESC LIMIT 1`);
+    assert.deepEqual([record.actor, record.plane, record.outcome], ['system:retention', 'system', 'success']);
+    assert.equal((await verifyDatabase()).code, 0);
+
+    // Ended (null): nothing is pruned by itself any more, however old.
+    assert.equal((await setRetention(null)).status, 'executed');
+    await advanceDays(41);
+    assert.deepEqual(await kh.server.audit.pruner?.pruneDue(), []);
+    assert.ok((await firstSequence()) <= young, 'the younger checkpoint was not pruned');
+    assert.equal((await kh.adminHttp(auditor.session).get('/api/v1/audit/retention').expect(200)).body.policyDays, null);
+  });
+
 });
