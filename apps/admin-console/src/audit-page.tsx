@@ -237,6 +237,18 @@ function RetentionCard({ canAdminister }: { canAdminister: boolean }) {
   const { progress, setProgress, run, busy } = useAction();
   const [requested, setRequested] = useState<PendingOperationView | null>(null);
   const [through, setThrough] = useState('');
+  const [days, setDays] = useState('');
+  const requestPolicy = (requestedDays: number | null) => {
+    void run('Waiting for your passkey: it signs the retention request…', () => requestOperationAt('/api/v1/audit/retention-policy', { days: requestedDays }), () => '').then(
+      (operation) => {
+        if (!operation) return;
+        setProgress(IDLE);
+        setRequested(operation);
+        setDays('');
+        reload();
+      },
+    );
+  };
   const request = (event: FormEvent) => {
     event.preventDefault();
     const throughSequence = Number(through);
@@ -269,6 +281,38 @@ function RetentionCard({ canAdminister }: { canAdminister: boolean }) {
             <code>kmsctl audit verify --file</code>, and keep it apart from the database. Keyhold re-verifies the records before removing them and refuses if
             they do not verify.
           </p>
+          <p data-testid="audit-retention-policy">
+            {retention.policyDays === null ? (
+              <>Keyhold prunes only by request.</>
+            ) : (
+              <>
+                Keyhold prunes by itself, hourly, the records older than <strong>{retention.policyDays}</strong> days, through the latest checkpoint old
+                enough.
+              </>
+            )}
+          </p>
+          {canAdminister ? (
+            <form
+              className="form-actions"
+              onSubmit={(event) => {
+                event.preventDefault();
+                requestPolicy(Number(days));
+              }}
+            >
+              <label>
+                Keep records for (days)
+                <input inputMode="numeric" value={days} onChange={(event) => setDays(event.target.value)} min={retention.minRetentionDays} type="number" required />
+              </label>
+              <button type="submit" disabled={busy || !days}>
+                Request retention
+              </button>
+              {retention.policyDays !== null ? (
+                <button type="button" disabled={busy} onClick={() => requestPolicy(null)}>
+                  Stop pruning by itself
+                </button>
+              ) : null}
+            </form>
+          ) : null}
           {canAdminister && retention.candidates.length === 0 ? <p className="empty">No checkpoint is old enough to prune through yet.</p> : null}
           {canAdminister && retention.candidates.length > 0 ? (
             <form className="form-actions" onSubmit={request}>
@@ -295,8 +339,16 @@ function RetentionCard({ canAdminister }: { canAdminister: boolean }) {
           ) : null}
         </>
       ) : null}
-      {requested ? <RequestedOperation operation={requested} what={`Prune through #${requested.operation.kind === 'prune-audit-records' ? requested.operation.throughSequence : ''}`} /> : null}
+      {requested ? <RequestedOperation operation={requested} what={requestedLabel(requested)} /> : null}
       <Status progress={progress} />
     </Card>
   );
+}
+
+/** How the card names an operation it requested. */
+function requestedLabel(operation: PendingOperationView): string {
+  const requested = operation.operation;
+  if (requested.kind === 'prune-audit-records') return `Prune through #${requested.throughSequence}`;
+  if (requested.kind === 'set-audit-retention') return requested.days === null ? 'Stop pruning by itself' : `Keep records for ${requested.days} days`;
+  return requested.kind;
 }

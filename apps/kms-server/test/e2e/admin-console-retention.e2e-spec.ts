@@ -75,8 +75,22 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
     await screenshot(alice, 'audit-retention-done');
   });
 
-  it('an auditor sees where the chain starts, without the request', async () => {
+  it('an admin sets a standing retention, and ends it', async () => {
     bob.session = await signIn(kh, bob.authenticator); // the clock moved on two days
+    await openAudit();
+    assert.match(await alice.getByTestId('audit-retention-policy').innerText(), /Keyhold prunes only by request\./);
+    await retention().getByLabel('Keep records for (days)').fill('3');
+    await retention().getByRole('button', { name: 'Request retention' }).click();
+    await retention().getByTestId('requested-operation').filter({ hasText: 'Keep records for 3 days: Approved and done.' }).waitFor(WAIT);
+    await alice.getByTestId('audit-retention-policy').getByText(/Keyhold prunes by itself, hourly, the records older than 3 days/).waitFor(WAIT);
+    assert.equal((await kh.adminHttp(bob.session).get('/api/v1/audit/retention').expect(200)).body.policyDays, 3);
+    await screenshot(alice, 'audit-retention-policy');
+    await retention().getByRole('button', { name: 'Stop pruning by itself' }).click();
+    await retention().getByTestId('requested-operation').filter({ hasText: 'Stop pruning by itself: Approved and done.' }).waitFor(WAIT);
+    await alice.getByTestId('audit-retention-policy').getByText('Keyhold prunes only by request.').waitFor(WAIT);
+  });
+
+  it('an auditor sees where the chain starts, without the request', async () => {
     const invitation = await kh.adminHttp(bob.session).post('/api/v1/admins/invitations').send({ role: 'auditor', name: 'audrey' }).expect(201);
     const auditor = await enrolAdmin(kh, 'audrey', invitation.body.token);
     const { context, page } = await openDevice(browser);
@@ -85,6 +99,7 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
     await page.goto(`${kh.adminOrigin}/audit`, { waitUntil: 'domcontentloaded' });
     await page.getByTestId('audit-chain-start').getByText(/The chain starts at #\d+/).waitFor(WAIT);
     assert.equal(await page.getByRole('button', { name: 'Request prune' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Request retention' }).count(), 0);
     await context.close();
   });
 });
