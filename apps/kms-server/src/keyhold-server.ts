@@ -286,6 +286,7 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
           queuedRecords: () => audit.trail.queuedRecords,
           writeFailures: () => audit.trail.writeFailures,
           checkpointSigningOk: () => audit.checkpointer.signingStatus().status === 'ok',
+          retentionFailures: () => audit.pruner?.retentionFailures ?? 0,
         }
       : undefined,
   });

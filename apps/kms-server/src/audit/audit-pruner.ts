@@ -55,6 +55,7 @@ export class AuditPruner {
   private readonly logger = new Logger('AuditPruner');
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
+  private failedPasses = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -74,6 +75,11 @@ export class AuditPruner {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     return this.running ?? Promise.resolve();
+  }
+
+  /** Passes of the standing retention that failed (a range that does not verify, the database away): for the metrics. */
+  get retentionFailures(): number {
+    return this.failedPasses;
   }
 
   /** The standing retention in days (null: prune only by request). */
@@ -133,6 +139,7 @@ export class AuditPruner {
           this.logger.log({ msg: 'audit records pruned by the standing retention', throughSequence: pruned.prune.throughSequence, records: pruned.recordsRemoved });
         }
       } catch (error) {
+        this.failedPasses += 1;
         this.logger.error({ msg: 'the standing audit retention could not prune', err: (error as Error).message });
         throw error;
       }

@@ -9,6 +9,7 @@ export interface ServerMetricSources {
     queuedRecords(): number;
     writeFailures(): number;
     checkpointSigningOk(): boolean;
+    retentionFailures(): number;
   };
 }
 
@@ -51,6 +52,13 @@ export class ServerMetrics {
           'keyhold_audit_checkpoint_signing_ok',
           "1 when this instance's last checkpoint attempt signed (or none was refused); 0 after a refusal: the chain since the last checkpoint did not verify.",
           () => (audit.checkpointSigningOk() ? 1 : 0),
+        ),
+      );
+      this.registry.register(
+        new Counter(
+          'keyhold_audit_retention_failures_total',
+          'Passes of the standing retention that could not prune: the records due do not verify (tampering), or the database failed.',
+          audit.retentionFailures,
         ),
       );
     }

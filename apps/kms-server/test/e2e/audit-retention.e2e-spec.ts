@@ -269,6 +269,20 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     await advanceDays(41);
     await encrypt(3);
     const young = await checkpoint();
+    // A record altered in the range due: the pass fails, removes nothing, and the metrics count it.
+    await tampered(
+      async () => {
+        await kh.dataSource.query(`UPDATE keyhold_audit_records SET outcome = 'error' WHERE sequence = $1`, [old]);
+        return async () => {
+          await kh.dataSource.query(`UPDATE keyhold_audit_records SET outcome = 'success' WHERE sequence = $1`, [old]);
+        };
+      },
+      async () => {
+        await assert.rejects(kh.server.audit.pruner?.pruneDue() ?? Promise.resolve(), new RegExp(`record #${old} was altered`));
+        const metrics = (await kh.http().get('/v1/metrics').expect(200)).text;
+        assert.match(metrics, /^keyhold_audit_retention_failures_total 1$/m);
+      },
+    );
     const pruned = await kh.server.audit.pruner?.pruneDue();
     assert.deepEqual(pruned?.map((result) => result.prune.throughSequence), [old]);
     assert.equal(await firstSequence(), old + 1);
