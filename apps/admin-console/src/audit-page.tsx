@@ -238,27 +238,21 @@ function RetentionCard({ canAdminister }: { canAdminister: boolean }) {
   const [requested, setRequested] = useState<PendingOperationView | null>(null);
   const [through, setThrough] = useState('');
   const [days, setDays] = useState('');
-  const requestPolicy = (requestedDays: number | null) => {
-    void run('Waiting for your passkey: it signs the retention request…', () => requestOperationAt('/api/v1/audit/retention-policy', { days: requestedDays }), () => '').then(
-      (operation) => {
-        if (!operation) return;
-        setProgress(IDLE);
-        setRequested(operation);
-        setDays('');
-        reload();
-      },
-    );
-  };
-  const request = (event: FormEvent) => {
-    event.preventDefault();
-    const throughSequence = Number(through);
-    void run('Waiting for your passkey: it signs the prune request…', () => requestOperationAt('/api/v1/audit/prune', { throughSequence }), () => '').then((operation) => {
+  /** Opens the operation at `path` (the passkey signs it); then shows where it stands and reloads the card. */
+  const requestAt = (what: string, path: string, body: object) => {
+    void run(`Waiting for your passkey: it signs the ${what} request…`, () => requestOperationAt(path, body), () => '').then((operation) => {
       if (!operation) return;
       setProgress(IDLE);
       setRequested(operation);
+      setDays('');
       setThrough('');
       reload();
     });
+  };
+  const requestPolicy = (requestedDays: number | null) => requestAt('retention', '/api/v1/audit/retention-policy', { days: requestedDays });
+  const request = (event: FormEvent) => {
+    event.preventDefault();
+    requestAt('prune', '/api/v1/audit/prune', { throughSequence: Number(through) });
   };
   return (
     <Card title="Retention" testId="audit-retention">

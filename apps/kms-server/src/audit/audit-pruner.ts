@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { AUDIT_LATEST_PRUNE, ApiError, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow, auditPruneFromRow } from '@keyhold/contracts';
+import { ApiError, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow } from '@keyhold/contracts';
 import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature, verifyPruneSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
+import { AuditQueries } from './audit-queries';
 import type { AuditScope } from './audit-scope';
 import { CHAIN_VERIFY_PAGE, verifyStoredChain } from './stored-chain';
 
@@ -83,8 +84,8 @@ export class AuditPruner {
   }
 
   /** The standing retention in days (null: prune only by request). */
-  async policyDays(manager: EntityManager = this.dataSource.manager): Promise<number | null> {
-    const [row] = await manager.query(`SELECT value FROM keyhold_settings WHERE name = $1`, [RETENTION_POLICY_SETTING]);
+  async policyDays(): Promise<number | null> {
+    const [row] = await this.dataSource.query(`SELECT value FROM keyhold_settings WHERE name = $1`, [RETENTION_POLICY_SETTING]);
     return row ? Number(row.value) : null;
   }
 
@@ -122,17 +123,19 @@ export class AuditPruner {
    * because its records do not verify is logged as an error: that is evidence of tampering, and it stays.
    */
   pruneDue(): Promise<AuditPruneResult[]> {
+    const schedule = this.schedule;
     const pass = (async () => {
       const results: AuditPruneResult[] = [];
+      if (!schedule) return results;
       try {
         const days = await this.policyDays();
         const signing = days === null ? null : await this.keys.signing();
-        if (days === null || !signing || !this.schedule) return results;
+        if (days === null || !signing) return results;
         for (let step = 0; step < PRUNES_PER_PASS; step += 1) {
           const pruned = await this.dataSource.transaction(async (manager) => {
             await lockPrunes(manager);
             const through = await this.dueCheckpoint(manager, days);
-            return through === null ? null : this.pruneLocked(manager, signing, through, this.schedule?.audit);
+            return through === null ? null : this.pruneLocked(manager, signing, through, schedule.audit);
           });
           if (!pruned) break;
           results.push(pruned);
@@ -151,12 +154,10 @@ export class AuditPruner {
 
   /** The latest checkpoint older than `days` (and the minimum retention) within one prune's reach of the previous prune. */
   private async dueCheckpoint(manager: EntityManager, days: number): Promise<number | null> {
-    const cutoff = new Date(this.now().getTime() - Math.max(days, this.minRetentionDays) * DAY_MS);
-    const [previousRow] = await manager.query(AUDIT_LATEST_PRUNE);
-    const after = previousRow ? Number(previousRow.through_sequence) : 0;
+    const after = (await new AuditQueries(manager).latestPrune())?.throughSequence ?? 0;
     const [row] = await manager.query(
       'SELECT sequence FROM keyhold_audit_checkpoints WHERE time <= $1 AND sequence > $2 AND sequence <= $3 ORDER BY time DESC, sequence DESC LIMIT 1',
-      [cutoff, after, after + MAX_PRUNE_RECORDS],
+      [this.cutoff(Math.max(days, this.minRetentionDays)), after, after + MAX_PRUNE_RECORDS],
     );
     return row ? Number(row.sequence) : null;
   }
@@ -164,8 +165,7 @@ export class AuditPruner {
   /** Where the chain starts, and the checkpoints a prune may go through now (what the console offers). */
   async retention(): Promise<AuditRetentionView> {
     const cutoff = this.cutoff();
-    const [pruneRow] = await this.dataSource.query(AUDIT_LATEST_PRUNE);
-    const prune = pruneRow ? auditPruneFromRow(pruneRow) : null;
+    const prune = await new AuditQueries(this.dataSource.manager).latestPrune();
     const [first] = await this.dataSource.query('SELECT min(sequence)::text AS sequence FROM keyhold_audit_records');
     const candidates: Array<Record<string, unknown>> = await this.dataSource.query(
       'SELECT * FROM keyhold_audit_checkpoints WHERE time <= $1 AND sequence > $2 ORDER BY time DESC, sequence DESC LIMIT $3',
@@ -175,7 +175,7 @@ export class AuditPruner {
       minRetentionDays: this.minRetentionDays,
       cutoff: cutoff.toISOString(),
       prune,
-      firstSequence: first?.sequence === null || first?.sequence === undefined ? null : Number(first.sequence),
+      firstSequence: first?.sequence ? Number(first.sequence) : null,
       candidates: candidates.map(auditCheckpointFromRow),
       maxRecordsPerPrune: MAX_PRUNE_RECORDS,
       policyDays: await this.policyDays(),
@@ -240,8 +240,7 @@ export class AuditPruner {
       throw new ApiError('VALIDATION_FAILED', `there is no signed checkpoint at #${throughSequence}: records are pruned through a checkpoint (GET /api/v1/audit/checkpoints lists them)`);
     }
     const checkpoint = auditCheckpointFromRow(row);
-    const [previousRow] = await manager.query(AUDIT_LATEST_PRUNE);
-    const previous = previousRow ? auditPruneFromRow(previousRow) : null;
+    const previous = await new AuditQueries(manager).latestPrune();
     if (previous && previous.throughSequence >= throughSequence) {
       throw new ApiError('INVALID_STATE', `the records through #${previous.throughSequence} were already pruned (${previous.time})`);
     }
@@ -266,8 +265,9 @@ export class AuditPruner {
     return { checkpoint, previous, from };
   }
 
-  private cutoff(): Date {
-    return new Date(this.now().getTime() - this.minRetentionDays * DAY_MS);
+  /** The time before which records are `days` old (by default the minimum retention). */
+  private cutoff(days: number = this.minRetentionDays): Date {
+    return new Date(this.now().getTime() - days * DAY_MS);
   }
 }
 
