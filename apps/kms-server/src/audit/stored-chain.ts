@@ -1,5 +1,5 @@
 import { type AuditRecordView, auditRecordFromRow, auditRecordsQuery } from '@keyhold/contracts';
-import { type AuditChainPoint, verifyAuditChain } from '@keyhold/crypto-core';
+import { type AuditChainPoint, verifyAuditChainInPages } from '@keyhold/crypto-core';
 
 /**
  * Records read per query while re-verifying stored records (before a checkpoint, before a prune). It runs on the
@@ -14,25 +14,40 @@ type Query = (sql: string, parameters?: unknown[]) => Promise<Array<Record<strin
 /**
  * Re-verifies the stored records after `from` (a signed point: a checkpoint, a prune, or the genesis) up to and
  * including `to`, page by page, each page anchored on the last record of the one before; the chain must end at
- * `to` exactly. Returns why it fails, or null. `checkPage` may add a check of its own on each page.
+ * `to` exactly. Returns why it fails, or null. `checkPage` may add a check of its own on each verified page (or
+ * do something with it, such as archive it).
  */
 export async function verifyStoredChain(
   query: Query,
   from: AuditChainPoint,
   to: AuditChainPoint,
   pageSize: number,
-  checkPage: (records: readonly AuditRecordView[]) => string | null = () => null,
+  checkPage: (records: readonly AuditRecordView[]) => string | null | Promise<string | null> = () => null,
 ): Promise<string | null> {
-  let anchor = from;
-  for (;;) {
-    const page = auditRecordsQuery({ toSequence: to.sequence }, anchor.sequence, pageSize);
-    const records = (await query(page.text, page.values)).map(auditRecordFromRow);
-    const last = records.length < pageSize;
-    const result = verifyAuditChain(records, { anchor, head: last ? to : undefined });
-    if (!result.ok) return result.broken.message;
-    const refusal = checkPage(records);
-    if (refusal) return refusal;
-    if (last) return null;
-    anchor = { sequence: result.lastSequence as number, hash: result.lastHash as string };
+  async function* pages(): AsyncGenerator<AuditRecordView[]> {
+    let after = from.sequence;
+    for (;;) {
+      const page = auditRecordsQuery({ toSequence: to.sequence }, after, pageSize);
+      const records = (await query(page.text, page.values)).map(auditRecordFromRow);
+      yield records;
+      if (records.length < pageSize) return;
+      after = records[records.length - 1].sequence;
+    }
+  }
+  let refusal: string | null = null;
+  const stop = new Error('refused by checkPage');
+  try {
+    const result = await verifyAuditChainInPages(pages(), {
+      anchor: from,
+      head: to,
+      onPage: async (records) => {
+        refusal = await checkPage(records as readonly AuditRecordView[]);
+        if (refusal) throw stop;
+      },
+    });
+    return result.ok ? null : result.broken.message;
+  } catch (error) {
+    if (error === stop) return refusal;
+    throw error;
   }
 }

@@ -7,7 +7,7 @@ import { generateEd25519KeyPair, publicKeyFingerprint } from '../ed25519';
 import { type AuditCheckpoint, checkpointBytes, signCheckpoint, verifyCheckpointSignature } from './audit-checkpoint';
 import { type AuditEntry, type AuditRecord, GENESIS_HASH, canonicalRecordBytes, chainHash, chainRecords } from './audit-record';
 import { type AuditPrune, pruneBytes, signPrune, verifyPruneSignature } from './audit-prune';
-import { verifyAuditChain } from './audit-verifier';
+import { type VerifyOptions, verifyAuditChain, verifyAuditChainInPages } from './audit-verifier';
 
 // Compiled to dist/audit/audit-chain.spec.js: the vectors sit in ../../test-vectors from there.
 const vectors = JSON.parse(readFileSync(join(__dirname, '..', '..', 'test-vectors', 'audit-chain-v1.json'), 'utf8')) as {
@@ -256,5 +256,76 @@ describe('audit verifier: a chain pruned by Keyhold starts at a signed prune', (
     const checkpoint = checkpointAt(4);
     const asPrune: AuditPrune = { throughSequence: 4, anchorHash: checkpoint.headHash, time: checkpoint.time, keyFingerprint: fingerprint, signature: checkpoint.signature };
     assert.equal(verifyPruneSignature(keys.publicKeyPem, asPrune), false);
+  });
+});
+
+describe('audit verifier in pages: the same result as the whole chain, in bounded memory', () => {
+  const keys = generateEd25519KeyPair();
+  const fingerprint = publicKeyFingerprint(keys.publicKeyPem);
+  const records = chain(9);
+  const signAt = (sequence: number, from: readonly AuditRecord[] = records) =>
+    signCheckpoint(keys.privateKeyDer, { sequence, headHash: from[sequence - 1].hash, time: from[sequence - 1].time, keyFingerprint: fingerprint });
+  const checkpoints = [signAt(3), signAt(6), signAt(9)];
+  const publicKeyPem = keys.publicKeyPem;
+  const altered = records.map((r, i) => (i === 4 ? { ...r, operation: 'decrypt' } : r));
+  const rewritten = chainRecords(0, GENESIS_HASH, records.map((r, i) => ({ ...r, operation: i === 2 ? 'datakey' : r.operation })));
+  const forgedPrune = signPrune(keys.privateKeyDer, { throughSequence: 3, anchorHash: records[2].hash, time: records[2].time, keyFingerprint: fingerprint });
+  const scenarios: Array<[string, readonly AuditRecord[], VerifyOptions]> = [
+    ['intact, with checkpoints and the head', records, { checkpoints, publicKeyPem, head: records[8] }],
+    ['intact, no options', records, {}],
+    ['empty, nothing known', [], {}],
+    ['an altered record', altered, { checkpoints, publicKeyPem }],
+    ['a deleted record', [...records.slice(0, 4), ...records.slice(5)], { checkpoints, publicKeyPem }],
+    ['a deleted tail, head rewound', records.slice(0, 7), { checkpoints, publicKeyPem, head: records[6] }],
+    ['a deleted tail, head kept', records.slice(0, 7), { publicKeyPem, head: records[8] }],
+    ['the head behind the records', records, { head: records[3] }],
+    ['the head behind the records, another hash', records, { head: { sequence: 4, hash: records[2].hash } }],
+    ['rewritten and re-hashed', rewritten, { checkpoints, publicKeyPem }],
+    ['a forged checkpoint', records, { checkpoints: [{ ...checkpoints[1], sequence: 7 }], publicKeyPem }],
+    ['cut short at the start', records.slice(4), { checkpoints, publicKeyPem }],
+    ['anchored', records.slice(3), { checkpoints, publicKeyPem, anchor: records[2] }],
+    ['anchored on the wrong hash', records.slice(3), { anchor: { sequence: 3, hash: records[1].hash } }],
+    ['after a prune', records.slice(3), { checkpoints, publicKeyPem, prune: forgedPrune }],
+    ['after a prune, without it', records.slice(3), { checkpoints, publicKeyPem }],
+    ['after a prune, records deleted after it', records.slice(4), { checkpoints, publicKeyPem, prune: forgedPrune }],
+    ['a prune under another key', records.slice(3), { publicKeyPem: generateEd25519KeyPair().publicKeyPem, prune: forgedPrune }],
+    ['an inserted record', [...records.slice(0, 5), { ...records[5], prevHash: 'ab'.repeat(32) }, ...records.slice(6)], {}],
+  ];
+
+  async function* inPages(all: readonly AuditRecord[], size: number) {
+    for (let at = 0; at < all.length; at += size) yield all.slice(at, at + size);
+  }
+
+  for (const [name, input, options] of scenarios) {
+    it(name, async () => {
+      const whole = verifyAuditChain(input, options);
+      for (const size of [1, 2, 3, 4, 100]) {
+        const seen: number[] = [];
+        const paged = await verifyAuditChainInPages(inPages(input, size), { ...options, onPage: (page) => void seen.push(page.length) });
+        // A failure counts what was read up to it (the pages after it are never read).
+        if (whole.ok) assert.deepEqual(paged, whole, `pages of ${size}`);
+        else assert.deepEqual(!paged.ok && paged.broken, whole.broken, `pages of ${size}`);
+        if (whole.ok) assert.equal(seen.reduce((a, b) => a + b, 0), input.length, 'every page is handed on once verified');
+      }
+    });
+  }
+
+  it('a record moved across a page boundary is still the first broken link, by sequence', async () => {
+    const swapped = [records[0], records[1], records[3], records[2], ...records.slice(4)];
+    const whole = verifyAuditChain(swapped);
+    const paged = await verifyAuditChainInPages(inPages(swapped, 3));
+    assert.deepEqual(!whole.ok && [whole.broken.kind, whole.broken.position], ['reordered', 2]);
+    assert.deepEqual(!paged.ok && [paged.broken.kind, paged.broken.position], ['deleted', 2]);
+  });
+
+  it('a page handler that fails stops the verification with its error', async () => {
+    await assert.rejects(
+      verifyAuditChainInPages(inPages(records, 4), {
+        onPage: () => {
+          throw new Error('archive full');
+        },
+      }),
+      /archive full/,
+    );
   });
 });

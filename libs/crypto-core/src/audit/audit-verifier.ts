@@ -46,6 +46,8 @@ export interface VerifyOptions {
   prune?: AuditPrune;
   /** The chain head as the database reports it: a tail deleted after the last record is caught with it. */
   head?: AuditChainPoint;
+  /** Where the first record stands in a larger input read in parts (positions are reported from it); default 0. */
+  firstPosition?: number;
 }
 
 /** A point of the chain: a record's sequence and hash. */
@@ -66,7 +68,13 @@ export interface AuditChainPoint {
  */
 export function verifyAuditChain(records: readonly AuditRecord[], options: VerifyOptions = {}): AuditVerification {
   const checkpoints = options.checkpoints ?? [];
-  const fail = (broken: AuditBreak): AuditVerification => ({ ok: false, records: records.length, checkpoints: checkpoints.length, broken });
+  const offset = options.firstPosition ?? 0;
+  const fail = (broken: AuditBreak): AuditVerification => ({
+    ok: false,
+    records: records.length,
+    checkpoints: checkpoints.length,
+    broken: { ...broken, position: broken.position === null ? null : broken.position + offset },
+  });
   const successorOf = new Map<string, number>(); // prevHash -> position, to tell reordering from deletion
   const positionOfHash = new Map<string, number>();
   records.forEach((record, position) => {
@@ -96,10 +104,10 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
       const after = previous ? `#${previous.sequence}` : 'the start of the range';
       const message =
         kind === 'reordered'
-          ? `record #${record.sequence} at position ${position} does not follow ${after}: records are out of their chain order`
+          ? `record #${record.sequence} at position ${position + offset} does not follow ${after}: records are out of their chain order`
           : kind === 'deleted'
             ? `after ${after} the chain continues at #${record.sequence}: record(s) #${expectedSequence}..#${record.sequence - 1} were deleted`
-            : `record #${record.sequence} at position ${position} does not link to ${after}: it was inserted (or its predecessor was rewritten)`;
+            : `record #${record.sequence} at position ${position + offset} does not link to ${after}: it was inserted (or its predecessor was rewritten)`;
       return fail({ kind, sequence: kind === 'deleted' ? expectedSequence : record.sequence, position, message });
     }
     if (record.sequence !== expectedSequence) {
@@ -208,4 +216,88 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
     lastCheckpointSequence,
     prunedThrough: prune?.throughSequence ?? null,
   };
+}
+
+export interface PagedVerifyOptions extends VerifyOptions {
+  /** Called with each page once it verified (before the next is checked); a rejection stops the verification. */
+  onPage?: (records: readonly AuditRecord[]) => void | Promise<void>;
+}
+
+/**
+ * `verifyAuditChain` over records that arrive in pages (read from a database or a file), holding at most two pages
+ * at a time: a chain of any length verifies in bounded memory. Each page is anchored on the last record of the one
+ * before; the checkpoints go with the page that holds their record (those past the last record, with the head,
+ * with the last page). The result is the one the whole chain would give, with one difference: a record moved
+ * across a page boundary is told apart from a deleted or inserted one only within its page, so the kind of such a
+ * break may read `deleted` or `inserted` where the whole chain says `reordered` (at the same position). A failure
+ * counts the records and checkpoints read up to it, not the whole input.
+ */
+export async function verifyAuditChainInPages(pages: AsyncIterable<readonly AuditRecord[]>, options: PagedVerifyOptions = {}): Promise<AuditVerification> {
+  const checkpoints = [...(options.checkpoints ?? [])].sort((a, b) => a.sequence - b.sequence);
+  const iterator = pages[Symbol.asyncIterator]();
+  let records = 0;
+  let checkpointsChecked = 0;
+  let firstSequence: number | null = null;
+  let lastPoint: AuditChainPoint | null = null;
+  let lastCheckpointSequence: number | null = null;
+  let nextCheckpoint = 0;
+  /** The record at the head's sequence when an earlier page held it (a head behind the records is checked against it). */
+  let atHead: { record: AuditRecord; position: number } | null = null;
+  let current = await iterator.next();
+  for (;;) {
+    const page = current.done ? [] : current.value;
+    const following = current.done ? current : await iterator.next();
+    const final = following.done === true;
+    if (page.length === 0 && !final) {
+      current = following;
+      continue;
+    }
+    let take = checkpoints.length;
+    if (!final) {
+      const through = page[page.length - 1].sequence;
+      take = nextCheckpoint;
+      while (take < checkpoints.length && checkpoints[take].sequence <= through) take += 1;
+    }
+    const result = verifyAuditChain(page, {
+      checkpoints: checkpoints.slice(nextCheckpoint, take),
+      publicKeyPem: options.publicKeyPem,
+      ...(lastPoint ? { anchor: lastPoint } : { anchor: options.anchor, prune: options.prune }),
+      head: final ? options.head : undefined,
+      firstPosition: records,
+    });
+    if (!result.ok) {
+      let { broken } = result;
+      const head = options.head;
+      // The head behind the records, its record in an earlier page: what the whole chain reports of it.
+      if (final && head && atHead && broken.kind === 'inserted' && broken.sequence === head.sequence + 1) {
+        broken =
+          atHead.record.hash === head.hash
+            ? { ...broken, position: atHead.position + 1 }
+            : { kind: 'altered', sequence: head.sequence, position: atHead.position, message: `record #${head.sequence} does not match the chain head` };
+      }
+      return { ok: false, records: records + result.records, checkpoints: checkpointsChecked + result.checkpoints, broken };
+    }
+    const headInPage = options.head ? page.findIndex((record) => record.sequence === options.head?.sequence) : -1;
+    if (headInPage >= 0) atHead = { record: page[headInPage], position: records + headInPage };
+    records += result.records;
+    checkpointsChecked += result.checkpoints;
+    nextCheckpoint = take;
+    firstSequence ??= result.firstSequence;
+    if (result.lastSequence !== null && result.lastHash !== null) lastPoint = { sequence: result.lastSequence, hash: result.lastHash };
+    lastCheckpointSequence = result.lastCheckpointSequence ?? lastCheckpointSequence;
+    if (page.length > 0) await options.onPage?.(page);
+    if (final) {
+      return {
+        ok: true,
+        records,
+        checkpoints: checkpointsChecked,
+        firstSequence,
+        lastSequence: lastPoint?.sequence ?? null,
+        lastHash: lastPoint?.hash ?? null,
+        lastCheckpointSequence,
+        prunedThrough: options.prune?.throughSequence ?? null,
+      };
+    }
+    current = following;
+  }
 }
