@@ -1,6 +1,6 @@
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { type AuditExportLine, type AuditFilter, auditExportCheckpointRange } from '@keyhold/contracts';
-import { publicKeyFingerprint, verifyAuditChain } from '@keyhold/crypto-core';
+import { publicKeyFingerprint, verifyAuditChainInPages } from '@keyhold/crypto-core';
 import { type AuditMaterial, AuditDatabase, UsageError, contentFilters, readExportFile } from './audit-source';
 
 export interface Output {
@@ -15,29 +15,33 @@ export interface Output {
 export async function verifyCommand(options: { file?: string; databaseUrl?: string; publicKey?: string; fromSequence?: number; toSequence?: number }, io: Output): Promise<number> {
   if (!options.publicKey) throw new UsageError('--public-key FILE is required: the audit public key saved from `kmsctl audit public-key` or the admin API (never trust the one in the database being checked)');
   const publicKeyPem = readFileSync(options.publicKey, 'utf8');
-  let material: AuditMaterial;
+  const verify = async (material: AuditMaterial) => {
+    if (material.filteredBy.length > 0) {
+      throw new UsageError(`this export is filtered by ${material.filteredBy.join(', ')}: records are missing by design, so it cannot be verified as a chain; export a time or sequence range without those filters`);
+    }
+    const result = await verifyAuditChainInPages(material.pages, {
+      checkpoints: material.checkpoints,
+      publicKeyPem,
+      anchor: material.anchor,
+      prune: material.prune,
+      head: material.head,
+    });
+    return { result, prune: material.prune };
+  };
+  let verified: Awaited<ReturnType<typeof verify>>;
   if (options.file) {
-    material = readExportFile(options.file);
+    verified = await verify(await readExportFile(options.file));
   } else if (options.databaseUrl) {
     const db = await AuditDatabase.connect(options.databaseUrl);
     try {
-      material = await db.material(options.fromSequence ?? 1, options.toSequence);
+      verified = await db.material(options.fromSequence ?? 1, options.toSequence, verify);
     } finally {
       await db.close();
     }
   } else {
     throw new UsageError('give --file EXPORT.jsonl or --database-url URL');
   }
-  if (material.filteredBy.length > 0) {
-    throw new UsageError(`this export is filtered by ${material.filteredBy.join(', ')}: records are missing by design, so it cannot be verified as a chain; export a time or sequence range without those filters`);
-  }
-  const result = verifyAuditChain(material.records, {
-    checkpoints: material.checkpoints,
-    publicKeyPem,
-    anchor: material.anchor,
-    prune: material.prune,
-    head: material.head,
-  });
+  const { result, prune } = verified;
   if (!result.ok) {
     io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind}): ${result.broken.message}`);
     return 1;
@@ -47,7 +51,7 @@ export async function verifyCommand(options: { file?: string; databaseUrl?: stri
   const covered = result.lastCheckpointSequence === null
     ? 'no signed checkpoint within the range: the chain is consistent, but neither its content nor its end is proven'
     : `latest signed checkpoint #${result.lastCheckpointSequence}; ${Number(result.lastSequence) - result.lastCheckpointSequence} record(s) after it are chained but not yet signed`;
-  const pruned = material.prune ? `; records through #${material.prune.throughSequence} were pruned by Keyhold at ${material.prune.time} (signed prune verified)` : '';
+  const pruned = prune ? `; records through #${prune.throughSequence} were pruned by Keyhold at ${prune.time} (signed prune verified)` : '';
   io.out(`OK: ${result.records} record(s) ${range}, ${result.checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}${pruned}`);
   return 0;
 }

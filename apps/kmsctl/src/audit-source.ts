@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
 import pg from 'pg';
 import {
   AUDIT_CHAIN_HEAD,
@@ -19,9 +21,12 @@ import { GENESIS_HASH } from '@keyhold/crypto-core';
 const PAGE = 5000;
 const INSUFFICIENT_PRIVILEGE = '42501';
 
-/** What `verify` needs: records in the order given, checkpoints, and what is known about the chain around them. */
+/**
+ * What `verify` needs: the records in the order given, read page by page (a chain of any length verifies in bounded
+ * memory), the checkpoints, and what is known about the chain around them.
+ */
 export interface AuditMaterial {
-  records: AuditRecordView[];
+  pages: AsyncIterable<AuditRecordView[]>;
   checkpoints: AuditCheckpointView[];
   /** The record before the first one (sequence 0 and the genesis hash from 1), when known. */
   anchor?: { sequence: number; hash: string };
@@ -33,30 +38,71 @@ export interface AuditMaterial {
   filteredBy: string[];
 }
 
-/** Reads a JSON Lines export (header, prune, records, checkpoints), keeping the line order: order is evidence. */
-export function readExportFile(path: string): AuditMaterial {
-  const records: AuditRecordView[] = [];
+/** The lines of an export file, plain or gzip-compressed (told by its first bytes, whatever its name). */
+async function* exportLines(path: string): AsyncGenerator<{ text: string; number: number }> {
+  let magic: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    magic = Buffer.alloc(2);
+    readSync(fd, magic, 0, 2, 0);
+    closeSync(fd);
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  const file = createReadStream(path);
+  const input = magic[0] === 0x1f && magic[1] === 0x8b ? file.pipe(createGunzip()) : file;
+  file.on('error', (error) => input.destroy(error));
+  let number = 0;
+  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+    number += 1;
+    yield { text, number };
+  }
+}
+
+function parseExportLine(path: string, text: string, number: number): AuditExportLine {
+  let line: AuditExportLine;
+  try {
+    line = JSON.parse(text) as AuditExportLine;
+  } catch {
+    throw new UsageError(`${path}:${number}: not a JSON line`);
+  }
+  if (!['header', 'record', 'checkpoint', 'prune'].includes(line?.type)) {
+    throw new UsageError(`${path}:${number}: unknown line type ${JSON.stringify(line?.type)}`);
+  }
+  return line;
+}
+
+/**
+ * Reads a JSON Lines export (header, prune, records, checkpoints; plain or gzip), keeping the line order: order is
+ * evidence. The file is read twice: once for what comes with the records (checkpoints, the prune, the filters),
+ * then for the records, page by page, as verification goes.
+ */
+export async function readExportFile(path: string, pageSize = PAGE): Promise<AuditMaterial> {
   const checkpoints: AuditCheckpointView[] = [];
   let prune: AuditPruneView | undefined;
   let filteredBy: string[] = [];
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .forEach((text, index) => {
-      if (text.trim() === '') return;
-      let line: AuditExportLine;
-      try {
-        line = JSON.parse(text) as AuditExportLine;
-      } catch {
-        throw new UsageError(`${path}:${index + 1}: not a JSON line`);
+  for await (const { text, number } of exportLines(path)) {
+    if (text.trim() === '') continue;
+    const { type, ...rest } = parseExportLine(path, text, number);
+    if (type === 'checkpoint') checkpoints.push(rest as AuditCheckpointView);
+    else if (type === 'prune') prune = rest as AuditPruneView;
+    else if (type === 'header') filteredBy = contentFilters((rest as { filters?: AuditFilter }).filters ?? {});
+  }
+  async function* pages(): AsyncGenerator<AuditRecordView[]> {
+    let page: AuditRecordView[] = [];
+    for await (const { text, number } of exportLines(path)) {
+      if (text.trim() === '') continue;
+      const { type, ...rest } = parseExportLine(path, text, number);
+      if (type !== 'record') continue;
+      page.push(rest as AuditRecordView);
+      if (page.length === pageSize) {
+        yield page;
+        page = [];
       }
-      const { type, ...rest } = line;
-      if (type === 'record') records.push(rest as AuditRecordView);
-      else if (type === 'checkpoint') checkpoints.push(rest as AuditCheckpointView);
-      else if (type === 'prune') prune = rest as AuditPruneView;
-      else if (type === 'header') filteredBy = contentFilters((rest as { filters?: AuditFilter }).filters ?? {});
-      else throw new UsageError(`${path}:${index + 1}: unknown line type ${JSON.stringify(type)}`);
-    });
-  return { records, checkpoints, prune, filteredBy };
+    }
+    yield page;
+  }
+  return { pages: pages(), checkpoints, prune, filteredBy };
 }
 
 /** A read-only connection to Keyhold's database (a role with SELECT on the keyhold_audit_* tables is enough). */
@@ -75,16 +121,21 @@ export class AuditDatabase {
     return this.client.end();
   }
 
-  /** Records matching `filter`, in sequence order, read page by page. */
-  async *records(filter: AuditFilter): AsyncGenerator<AuditRecordView> {
+  /** Records matching `filter`, in sequence order, a page at a time. */
+  async *recordPages(filter: AuditFilter): AsyncGenerator<AuditRecordView[]> {
     let after = 0;
     for (;;) {
       const query = auditRecordsQuery(filter, after, PAGE);
       const { rows } = await this.client.query(query.text, query.values);
-      for (const row of rows) yield auditRecordFromRow(row);
+      yield rows.map(auditRecordFromRow);
       if (rows.length < PAGE) return;
       after = Number(rows[rows.length - 1].sequence);
     }
+  }
+
+  /** Records matching `filter`, in sequence order, read page by page. */
+  async *records(filter: AuditFilter): AsyncGenerator<AuditRecordView> {
+    for await (const page of this.recordPages(filter)) yield* page;
   }
 
   async checkpoints(fromSequence: number, toSequence: number): Promise<AuditCheckpointView[]> {
@@ -126,28 +177,32 @@ export class AuditDatabase {
    * records, checkpoints and head agree while Keyhold keeps appending. When the range runs to the head (no end,
    * or an end past the last record) the head and every checkpoint from the start of the range come along: a
    * signed checkpoint past the last record is how a deleted tail with a rewound head is caught. A range from before
-   * the latest prune starts after it, anchored on it.
+   * the latest prune starts after it, anchored on it. `use` runs within the snapshot, while the records are read.
    */
-  material(requestedFrom: number, toSequence: number | undefined): Promise<AuditMaterial> {
+  material<T>(requestedFrom: number, toSequence: number | undefined, use: (material: AuditMaterial) => Promise<T>): Promise<T> {
     return this.snapshot(async () => {
       const head = await this.head();
       const latestPrune = await this.latestPrune();
       const prune = latestPrune && requestedFrom <= latestPrune.throughSequence + 1 ? latestPrune : undefined;
       const fromSequence = prune ? prune.throughSequence + 1 : requestedFrom;
-      const records: AuditRecordView[] = [];
-      for await (const record of this.records({ fromSequence, toSequence })) records.push(record);
-      const last = records.length ? records[records.length - 1].sequence : fromSequence - 1;
+      const last = toSequence === undefined ? head.sequence : await this.lastSequenceIn(fromSequence, toSequence);
       const toHead = toSequence === undefined || toSequence >= head.sequence || last < toSequence;
       const anchorHash = prune ? undefined : fromSequence > 1 ? await this.hashOf(fromSequence - 1) : GENESIS_HASH;
-      return {
-        records,
+      return use({
+        pages: this.recordPages({ fromSequence, toSequence }),
         checkpoints: await this.checkpoints(fromSequence, toHead ? Number.MAX_SAFE_INTEGER : toSequence),
         anchor: anchorHash === undefined ? undefined : { sequence: fromSequence - 1, hash: anchorHash },
         prune,
         head: toHead ? head : undefined,
         filteredBy: [],
-      };
+      });
     });
+  }
+
+  /** The last record in a sequence range (fromSequence - 1 when it holds none). */
+  private async lastSequenceIn(fromSequence: number, toSequence: number): Promise<number> {
+    const { rows } = await this.client.query('SELECT max(sequence)::text AS last FROM keyhold_audit_records WHERE sequence >= $1 AND sequence <= $2', [fromSequence, toSequence]);
+    return rows[0]?.last ? Number(rows[0].last) : fromSequence - 1;
   }
 
   /** Runs `read` in one snapshot (a read-only REPEATABLE READ transaction): what it reads agrees with itself. */

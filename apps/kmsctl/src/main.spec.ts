@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { GENESIS_HASH, chainRecords, generateEd25519KeyPair, publicKeyFingerprint, signCheckpoint } from '@keyhold/crypto-core';
 import { run } from './main';
 
@@ -76,5 +79,57 @@ describe('kmsctl', () => {
     const chainOnly = capture();
     assert.equal(await run(['audit', 'verify', '--file', unsigned, '--public-key', keyFile], chainOnly.io), 0);
     assert.match(chainOnly.out[0], /^OK: 4 record\(s\) #1\.\.#4, 0 checkpoint\(s\).*no signed checkpoint/);
+  });
+
+  it('verifies an export far larger than its heap, plain or gzip-compressed, reading it page by page', async () => {
+    const keys = generateEd25519KeyPair();
+    const keyFile = join(dir, 'big-key.pem');
+    writeFileSync(keyFile, keys.publicKeyPem);
+    const count = 150_000;
+    const alteredAt = 120_001;
+    const fingerprint = publicKeyFingerprint(keys.publicKeyPem);
+    // About 75 MB of JSON Lines, checked by a kmsctl whose whole heap is 48 MB: it cannot hold the file.
+    async function writeExport(path: string, gzip: boolean, alter: boolean): Promise<void> {
+      async function* lines() {
+        yield `${JSON.stringify({ type: 'header', format: 'keyhold-audit-export-v1', exportedAt: '2026-01-02T00:00:00.000Z', filters: {}, keyFingerprint: fingerprint })}\n`;
+        let head: { sequence: number; hash: string; time?: string } = { sequence: 0, hash: GENESIS_HASH };
+        const checkpoints = [];
+        for (let start = 0; start < count; start += 1000) {
+          const page = chainRecords(head.sequence, head.hash, Array.from({ length: 1000 }, (_, i) => ({
+            time: new Date(Date.UTC(2026, 0, 1) + start + i).toISOString(),
+            plane: 'service' as const,
+            actor: 'spiffe://test/app',
+            operation: 'encrypt',
+            keyName: 'payments',
+            keyVersion: 3,
+            outcome: 'success' as const,
+            errorCode: null,
+            requestId: `request-${start + i}-${'x'.repeat(300)}`,
+            sourceAddress: '10.0.0.7',
+            contextHmac: null,
+          })));
+          head = page[page.length - 1];
+          if (head.sequence % 50_000 === 0) checkpoints.push(signCheckpoint(keys.privateKeyDer, { sequence: head.sequence, headHash: head.hash, time: head.time as string, keyFingerprint: fingerprint }));
+          yield page.map((record) => JSON.stringify({ type: 'record', ...record, ...(alter && record.sequence === alteredAt ? { keyVersion: 2 } : {}) })).join('\n') + '\n';
+        }
+        yield checkpoints.map((checkpoint) => JSON.stringify({ type: 'checkpoint', ...checkpoint })).join('\n') + '\n';
+      }
+      await (gzip ? pipeline(lines, createGzip(), createWriteStream(path)) : pipeline(lines, createWriteStream(path)));
+    }
+    const kmsctl = (file: string) =>
+      spawnSync(process.execPath, ['--max-old-space-size=48', join(__dirname, 'main.js'), 'audit', 'verify', '--file', file, '--public-key', keyFile], { encoding: 'utf8' });
+
+    const plain = join(dir, 'big.jsonl');
+    await writeExport(plain, false, false);
+    assert.ok(statSync(plain).size > 70_000_000, 'the file is larger than the heap');
+    const ok = kmsctl(plain);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^OK: 150000 record\(s\) #1\.\.#150000, 3 checkpoint\(s\)/);
+
+    const compressed = join(dir, 'big.jsonl.gz');
+    await writeExport(compressed, true, true);
+    const broken = kmsctl(compressed);
+    assert.equal(broken.status, 1, broken.stderr);
+    assert.equal(broken.stdout.trim(), `BROKEN at #${alteredAt} (altered): record #${alteredAt} was altered: its content no longer matches its hash`);
   });
 });
