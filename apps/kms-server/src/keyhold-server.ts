@@ -46,6 +46,7 @@ import { ShamirUnsealer } from './seal/shamir-seal';
 import { ServicePlaneModule } from './service-plane.module';
 import { AuditCheckpointer, type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY } from './audit/audit-checkpointer';
 import { AuditExporter } from './audit/audit-export';
+import { checkArchiveFolder } from './audit/audit-archive';
 import { AuditPruner, DEFAULT_AUDIT_MIN_RETENTION_DAYS, DEFAULT_RETENTION_INTERVAL_MS } from './audit/audit-pruner';
 import { registerRequestMetrics } from './metrics/request-metrics';
 import { ServerMetrics } from './metrics/server-metrics';
@@ -122,6 +123,8 @@ export interface KeyholdServerOptions {
     minRetentionDays?: number;
     /** How often the standing retention looks for records to prune (it runs with the scheduler). */
     retentionIntervalMs?: number;
+    /** Every prune first archives what it removes in this folder (checked at start: it must be writable). */
+    archiveDir?: string;
   };
 }
 
@@ -406,10 +409,17 @@ async function startAudit(options: KeyholdServerOptions, masterKey: MasterKey, s
     else await keys.ensure(now());
   });
   const pruner = trail.enabled
-    ? new AuditPruner(options.dataSource, keys, options.audit?.minRetentionDays ?? DEFAULT_AUDIT_MIN_RETENTION_DAYS, now, {
-        audit: new SystemAuditScope(trail, 'system:retention', now),
-        intervalMs: options.audit?.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS,
-      })
+    ? new AuditPruner(
+        options.dataSource,
+        keys,
+        options.audit?.minRetentionDays ?? DEFAULT_AUDIT_MIN_RETENTION_DAYS,
+        now,
+        {
+          audit: new SystemAuditScope(trail, 'system:retention', now),
+          intervalMs: options.audit?.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS,
+        },
+        checkArchiveFolder(options.audit?.archiveDir),
+      )
     : null;
   return { trail, keys, checkpointer, queries: new AuditQueries(options.dataSource.manager), pruner };
 }

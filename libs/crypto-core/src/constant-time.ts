@@ -13,6 +13,17 @@ export function sha256(data: Uint8Array | string): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
+/** SHA-256 of data that arrives in parts (a file as it is written): `update` each part, then `hex` once. */
+export interface Sha256Accumulator {
+  update(data: Uint8Array): void;
+  hex(): string;
+}
+
+export function sha256Accumulator(): Sha256Accumulator {
+  const hash = createHash('sha256');
+  return { update: (data) => void hash.update(data), hex: () => hash.digest('hex') };
+}
+
 /** HMAC-SHA256 (RFC 2104) of `data` under `key`; a string is MACed as its UTF-8 bytes. Compare in constant time. */
 export function hmacSha256(key: Uint8Array, data: Uint8Array | string): Buffer {
   return createHmac('sha256', key).update(data).digest();

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { ApiError, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow } from '@keyhold/contracts';
+import { ApiError, type AuditExportLine, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow } from '@keyhold/contracts';
 import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature, verifyPruneSignature } from '@keyhold/crypto-core';
+import { type AuditArchiveFile, AuditArchiveWriter } from './audit-archive';
 import type { AuditKeys } from './audit-keys';
 import { AuditQueries } from './audit-queries';
 import type { AuditScope } from './audit-scope';
@@ -32,11 +33,12 @@ export interface RetentionSchedule {
   intervalMs: number;
 }
 
-/** What a prune removed, and the signed statement it left. */
+/** What a prune removed, the signed statement it left, and the archive of what it removed (when archiving). */
 export interface AuditPruneResult {
   prune: AuditPruneView;
   recordsRemoved: number;
   checkpointsRemoved: number;
+  archive: AuditArchiveFile | null;
 }
 
 /**
@@ -46,7 +48,9 @@ export interface AuditPruneResult {
  *
  * What is removed is evidence, so it is re-verified first: from the previous prune (or the genesis) to the
  * checkpoint, which must be validly signed and the chain must pass through it. A range that does not verify is
- * refused and nothing is removed. Archive first: `kmsctl audit export` of the range, verified, kept elsewhere.
+ * refused and nothing is removed. With an archive folder (KEYHOLD_AUDIT_ARCHIVE_DIR) the verified records go into a
+ * file there first, complete on disk before anything is deleted; without one, operators archive with `kmsctl audit
+ * export` of the range, verified, kept elsewhere.
  *
  * Prunes are made by request (an approved operation), or by a standing retention that admins approved once
  * (`set-audit-retention`): every instance then looks each interval for the latest checkpoint older than it, and
@@ -64,6 +68,8 @@ export class AuditPruner {
     private readonly minRetentionDays: number,
     private readonly now: () => Date,
     private readonly schedule: RetentionSchedule | null = null,
+    /** KEYHOLD_AUDIT_ARCHIVE_DIR: every prune first writes what it removes there (null: operators archive). */
+    private readonly archiveFolder: string | null = null,
   ) {}
 
   start(): void {
@@ -139,7 +145,7 @@ export class AuditPruner {
           });
           if (!pruned) break;
           results.push(pruned);
-          this.logger.log({ msg: 'audit records pruned by the standing retention', throughSequence: pruned.prune.throughSequence, records: pruned.recordsRemoved });
+          this.logger.log({ msg: 'audit records pruned by the standing retention', throughSequence: pruned.prune.throughSequence, records: pruned.recordsRemoved, archive: pruned.archive?.file });
         }
       } catch (error) {
         this.failedPasses += 1;
@@ -205,12 +211,47 @@ export class AuditPruner {
     if (previous && !verifyPruneSignature(signing.publicKeyPem, previous)) {
       throw new ApiError('INVALID_STATE', `the previous prune (through #${previous.throughSequence}) does not verify under the audit public key: nothing was pruned`);
     }
-    const broken = await verifyStoredChain((sql, parameters) => manager.query(sql, parameters), from, { sequence: checkpoint.sequence, hash: checkpoint.headHash }, CHAIN_VERIFY_PAGE);
-    if (broken) {
-      throw new ApiError(
-        'INVALID_STATE',
-        `the records to prune do not verify (${broken}): they are evidence, and nothing was pruned; find the first broken link with kmsctl audit verify`,
+    const archive = this.archiveFolder ? await archiving(from, throughSequence, () => AuditArchiveWriter.create(this.archiveFolder as string, from.sequence + 1, throughSequence)) : null;
+    let archived: AuditArchiveFile | null = null;
+    try {
+      if (archive) {
+        const header: AuditExportLine = {
+          type: 'header',
+          format: 'keyhold-audit-export-v1',
+          exportedAt: this.now().toISOString(),
+          filters: { fromSequence: from.sequence + 1, toSequence: throughSequence },
+          keyFingerprint: signing.fingerprint,
+        };
+        await archiving(from, throughSequence, () => archive.write(previous ? [header, { type: 'prune', ...previous }] : [header]));
+      }
+      // The archive gets the records as they verify: what it holds is what was checked.
+      const broken = await verifyStoredChain(
+        (sql, parameters) => manager.query(sql, parameters),
+        from,
+        { sequence: checkpoint.sequence, hash: checkpoint.headHash },
+        CHAIN_VERIFY_PAGE,
+        async (records) => {
+          if (archive) await archiving(from, throughSequence, () => archive.write(records.map((record) => ({ type: 'record', ...record }))));
+          return null;
+        },
       );
+      if (broken) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `the records to prune do not verify (${broken}): they are evidence, and nothing was pruned; find the first broken link with kmsctl audit verify`,
+        );
+      }
+      if (archive) {
+        const checkpoints: Array<Record<string, unknown>> = await manager.query(
+          'SELECT * FROM keyhold_audit_checkpoints WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence',
+          [from.sequence, throughSequence],
+        );
+        await archiving(from, throughSequence, () => archive.write(checkpoints.map((row) => ({ type: 'checkpoint', ...auditCheckpointFromRow(row) }))));
+        archived = await archiving(from, throughSequence, () => archive.finish());
+      }
+    } catch (error) {
+      await archive?.abort();
+      throw error;
     }
     const prune = signPrune(signing.privateKeyDer, {
       throughSequence,
@@ -226,7 +267,7 @@ export class AuditPruner {
     // The checkpoint pruned through stays: the checkpointer signs on from the latest one.
     const [, checkpointsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_checkpoints WHERE sequence < $1', [throughSequence]);
     await audit?.record(manager, { operation: 'audit.prune', keyName: null, keyVersion: null });
-    return { prune, recordsRemoved, checkpointsRemoved };
+    return { prune, recordsRemoved, checkpointsRemoved, archive: archived };
   }
 
   /**
@@ -268,6 +309,16 @@ export class AuditPruner {
   /** The time before which records are `days` old (by default the minimum retention). */
   private cutoff(days: number = this.minRetentionDays): Date {
     return new Date(this.now().getTime() - days * DAY_MS);
+  }
+}
+
+/** A file-system failure while archiving refuses the prune (503: a full or read-only disk passes), removing nothing. */
+async function archiving<T>(from: AuditChainPoint, throughSequence: number, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ApiError('UNAVAILABLE', `the archive of #${from.sequence + 1}..#${throughSequence} could not be written in KEYHOLD_AUDIT_ARCHIVE_DIR (${code}): nothing was pruned`);
   }
 }
 

@@ -62,6 +62,7 @@ const environmentSchema = z.object({
   KEYHOLD_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   KEYHOLD_AUDIT_CHECKPOINT_RECORDS: z.coerce.number().int().min(0).max(100_000_000).default(10_000),
   KEYHOLD_AUDIT_MIN_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(DEFAULT_AUDIT_MIN_RETENTION_DAYS),
+  KEYHOLD_AUDIT_ARCHIVE_DIR: z.string().min(1).optional(),
 });
 
 export interface KeyholdConfig {
@@ -104,6 +105,8 @@ export interface KeyholdConfig {
     checkpoints: { intervalMs: number; everyRecords: number };
     /** Records younger than this are never pruned (docs/audit.md, retention). */
     minRetentionDays: number;
+    /** Where every prune first archives the records it removes (absent: operators archive them). */
+    archiveDir?: string;
   };
 }
 
@@ -248,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       groupCommit: { maxDelayMs: e.KEYHOLD_AUDIT_COMMIT_DELAY_MS, maxBatch: e.KEYHOLD_AUDIT_COMMIT_MAX_RECORDS },
       checkpoints: { intervalMs: e.KEYHOLD_AUDIT_CHECKPOINT_SECONDS * 1000, everyRecords: e.KEYHOLD_AUDIT_CHECKPOINT_RECORDS },
       minRetentionDays: e.KEYHOLD_AUDIT_MIN_RETENTION_DAYS,
+      archiveDir: e.KEYHOLD_AUDIT_ARCHIVE_DIR,
     },
   };
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +20,22 @@ describe('audit retention: pruning through a signed checkpoint, and verification
   let reader: AuditReader;
   let readerUrl = '';
   let publicKeyFile = '';
+  /** KEYHOLD_AUDIT_ARCHIVE_DIR: every prune writes what it removes here first. */
+  const archiveDir = join(dir, 'archive');
+  mkdirSync(archiveDir);
+  /** The archive a prune made: named in its result, complete (its size and SHA-256 as reported), and it verifies offline. */
+  const checkArchive = async (result: { archive: { file: string; bytes: number; sha256: string; records: number } }, first: number, through: number) => {
+    assert.equal(result.archive.file, `keyhold-audit-${first}-${through}.jsonl.gz`);
+    const path = join(archiveDir, result.archive.file);
+    assert.equal(statSync(path).size, result.archive.bytes);
+    assert.equal(createHash('sha256').update(readFileSync(path)).digest('hex'), result.archive.sha256);
+    assert.equal(result.archive.records, through - first + 1);
+    assert.deepEqual(readdirSync(archiveDir).filter((name) => name.endsWith('.partial')), [], 'no partial file is left');
+    const verified = await kmsctl(['audit', 'verify', '--file', path, '--public-key', publicKeyFile]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, new RegExp(`^OK: ${through - first + 1} record\\(s\\) #${first}\\.\\.#${through}, \\d+ checkpoint\\(s\\) .*latest signed checkpoint #${through}; 0 record\\(s\\) after it`));
+    return verified.stdout;
+  };
 
   const verifyDatabase = (...args: string[]) => kmsctl(['audit', 'verify', '--public-key', publicKeyFile, ...args], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
   const encrypt = async (count: number) => {
@@ -60,7 +77,7 @@ describe('audit retention: pruning through a signed checkpoint, and verification
   };
 
   before(async () => {
-    kh = await startTestKeyhold({ admin: true, audit: { checkpoints: { intervalMs: 0, everyRecords: 0 }, minRetentionDays: MIN_RETENTION_DAYS, retentionIntervalMs: 50 } });
+    kh = await startTestKeyhold({ admin: true, audit: { checkpoints: { intervalMs: 0, everyRecords: 0 }, minRetentionDays: MIN_RETENTION_DAYS, retentionIntervalMs: 50, archiveDir } });
     alice = await enrolAdmin(kh, 'alice', setupTokenOf(kh));
     auditor = await inviteAdmin(kh, alice, 'audrey', 'auditor');
     reader = await createAuditReader(kh, auditor.session, dir);
@@ -111,6 +128,8 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.equal(decided.result.checkpointsRemoved, checkpointsBefore);
     assert.equal(decided.result.prune.throughSequence, through);
     assert.equal(await firstSequence(), through + 1);
+    // What it removed is in the archive folder, verified as it was written, and verifies offline from the genesis.
+    await checkArchive(decided.result, 1, through);
     const kept: Row[] = await kh.dataSource.query('SELECT sequence FROM keyhold_audit_checkpoints ORDER BY sequence');
     assert.deepEqual(kept.map((row) => Number(row.sequence)), [through], 'the checkpoint pruned through stays; the ones before it go');
 
@@ -225,6 +244,7 @@ describe('audit retention: pruning through a signed checkpoint, and verification
         assert.equal(refused.result.error.code, 'INVALID_STATE');
         assert.match(refused.result.error.message, new RegExp(`the records to prune do not verify \\(record #${victim} was altered.*nothing was pruned`));
         assert.equal(await firstSequence(), first, 'nothing was removed');
+        assert.deepEqual(readdirSync(archiveDir).filter((name) => name.includes(`-${through}.`)), [], 'nor archived: the partial file is gone');
       },
     );
     // The previous prune, which these records continue from, must still be Keyhold's.
@@ -247,6 +267,8 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.equal(decided.status, 'executed', JSON.stringify(decided.result));
     assert.equal(await firstSequence(), through + 1);
     assert.equal((await verifyDatabase()).code, 0);
+    // The second archive starts after the first prune, which it carries: it verifies on its own, from that prune.
+    assert.match(await checkArchive(decided.result, first, through), new RegExp(`records through #${first - 1} were pruned by Keyhold .* \\(signed prune verified\\)`));
     const again = await requestPrune(alice, through);
     assert.equal(again.status, 409);
     assert.match(again.body.error.message, new RegExp(`the records through #${through} were already pruned`));
@@ -303,4 +325,30 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.equal((await kh.adminHttp(auditor.session).get('/api/v1/audit/retention').expect(200)).body.policyDays, null);
   });
 
+  it('refuses to prune, removing nothing, when the archive cannot be written; the standing retention archives too', async () => {
+    await encrypt(4);
+    const through = await checkpoint();
+    await advanceDays(MIN_RETENTION_DAYS + 1);
+    const first = await firstSequence();
+    renameSync(archiveDir, `${archiveDir}.away`);
+    try {
+      const refused = await prune(through);
+      assert.equal(refused.status, 'failed');
+      assert.equal(refused.result.error.code, 'UNAVAILABLE');
+      assert.equal(refused.result.error.message, `the archive of #${first}..#${through} could not be written in KEYHOLD_AUDIT_ARCHIVE_DIR (ENOENT): nothing was pruned`);
+      assert.equal(await firstSequence(), first, 'nothing was removed');
+    } finally {
+      renameSync(`${archiveDir}.away`, archiveDir);
+    }
+    // A standing retention's prune goes through the same archive.
+    assert.equal((await setRetention(MIN_RETENTION_DAYS)).status, 'executed');
+    try {
+      const [pruned] = (await kh.server.audit.pruner?.pruneDue()) ?? [];
+      assert.equal(pruned?.prune.throughSequence, through);
+      await checkArchive(pruned as never, first, through);
+      assert.ok(existsSync(join(archiveDir, `keyhold-audit-1-${first - 1}.jsonl.gz`)) || readdirSync(archiveDir).length >= 3, 'earlier archives stay');
+    } finally {
+      await setRetention(null);
+    }
+  });
 });

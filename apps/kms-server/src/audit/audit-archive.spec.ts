@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { AuditArchiveWriter, checkArchiveFolder } from './audit-archive';
+
+describe('audit archive', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyhold-archive-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses at start a folder that is missing or a file; none set is none', () => {
+    assert.equal(checkArchiveFolder(undefined), null);
+    assert.equal(checkArchiveFolder(dir), dir);
+    assert.throws(() => checkArchiveFolder(join(dir, 'missing')), /KEYHOLD_AUDIT_ARCHIVE_DIR=.*missing: no such folder \(ENOENT\)/);
+    writeFileSync(join(dir, 'a-file'), '');
+    assert.throws(() => checkArchiveFolder(join(dir, 'a-file')), /KEYHOLD_AUDIT_ARCHIVE_DIR=.*a-file: not a folder/);
+  });
+
+  it('writes JSON Lines, gzip-compressed, under its final name only once complete, owner-only', async () => {
+    const writer = await AuditArchiveWriter.create(dir, 11, 20);
+    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('keyhold-audit-11')), ['keyhold-audit-11-20.jsonl.gz.partial']);
+    const lines = Array.from({ length: 10 }, (_, i) => ({ type: 'record', sequence: 11 + i }) as never);
+    await writer.write([{ type: 'header', format: 'keyhold-audit-export-v1', exportedAt: '2026-01-01T00:00:00.000Z', filters: {}, keyFingerprint: null }]);
+    await writer.write(lines);
+    const archived = await writer.finish();
+    const path = join(dir, 'keyhold-audit-11-20.jsonl.gz');
+    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('keyhold-audit-11')), ['keyhold-audit-11-20.jsonl.gz']);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const bytes = readFileSync(path);
+    assert.deepEqual(archived, { file: 'keyhold-audit-11-20.jsonl.gz', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), records: 10 });
+    const text = gunzipSync(bytes).toString('utf8').trim().split('\n');
+    assert.equal(text.length, 11);
+    assert.deepEqual(JSON.parse(text[10]), { type: 'record', sequence: 20 });
+  });
+
+  it('abort leaves nothing behind', async () => {
+    const writer = await AuditArchiveWriter.create(dir, 21, 30);
+    await writer.write([{ type: 'record', sequence: 21 } as never]);
+    await writer.abort();
+    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('keyhold-audit-21')), []);
+  });
+});
