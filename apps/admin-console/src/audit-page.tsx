@@ -271,9 +271,20 @@ function RetentionCard({ canAdminister }: { canAdminister: boolean }) {
           </p>
           <p>
             Records are kept at least <strong>{retention.minRetentionDays}</strong> day{retention.minRetentionDays === 1 ? '' : 's'}: a prune goes through a
-            checkpoint signed before {formatDate(retention.cutoff)}. Archive first: export the records through that checkpoint, check the file with{' '}
-            <code>kmsctl audit verify --file</code>, and keep it apart from the database. Keyhold re-verifies the records before removing them and refuses if
-            they do not verify.
+            checkpoint signed before {formatDate(retention.cutoff)}. Keyhold re-verifies the records before removing them and refuses if they do not verify.
+          </p>
+          <p data-testid="audit-archiving">
+            {retention.archiving ? (
+              <>
+                Each prune first archives the records it removes in the server&apos;s archive folder (<code>KEYHOLD_AUDIT_ARCHIVE_DIR</code>), as a file that{' '}
+                <code>kmsctl audit verify --file</code> checks; a prune whose archive cannot be written removes nothing.
+              </>
+            ) : (
+              <>
+                Archive first: export the records through that checkpoint, check the file with <code>kmsctl audit verify --file</code>, and keep it apart from
+                the database (or set <code>KEYHOLD_AUDIT_ARCHIVE_DIR</code> on the server, and every prune archives first).
+              </>
+            )}
           </p>
           <p data-testid="audit-retention-policy">
             {retention.policyDays === null ? (
@@ -334,9 +345,22 @@ function RetentionCard({ canAdminister }: { canAdminister: boolean }) {
         </>
       ) : null}
       {requested ? <RequestedOperation operation={requested} what={requestedLabel(requested)} /> : null}
+      {requested && archiveOf(requested) ? (
+        <p data-testid="prune-archive">
+          Archived first as <code>{archiveOf(requested)?.file}</code>: {archiveOf(requested)?.records} records, {archiveOf(requested)?.bytes} bytes, SHA-256{' '}
+          <code>{archiveOf(requested)?.sha256}</code>.
+        </p>
+      ) : null}
       <Status progress={progress} />
     </Card>
   );
+}
+
+/** The archive an executed prune wrote first (when the server archives). */
+function archiveOf(operation: PendingOperationView): { file: string; records: number; bytes: number; sha256: string } | null {
+  if (operation.status !== 'executed' || operation.operation.kind !== 'prune-audit-records') return null;
+  const archive = (operation.result as { archive?: { file: string; records: number; bytes: number; sha256: string } | null } | null)?.archive;
+  return archive ?? null;
 }
 
 /** How the card names an operation it requested. */

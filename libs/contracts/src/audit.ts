@@ -81,6 +81,8 @@ export interface AuditRetentionView {
   maxRecordsPerPrune: number;
   /** The standing retention: records older than this many days are pruned by Keyhold itself (null: only by request). */
   policyDays: number | null;
+  /** Whether every prune first archives what it removes in the server's KEYHOLD_AUDIT_ARCHIVE_DIR (false: archive first yourself). */
+  archiving: boolean;
 }
 
 /** `POST /api/v1/audit/prune`: opens a sensitive operation that removes the records through a signed checkpoint. */

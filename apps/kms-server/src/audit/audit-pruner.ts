@@ -185,6 +185,7 @@ export class AuditPruner {
       candidates: candidates.map(auditCheckpointFromRow),
       maxRecordsPerPrune: MAX_PRUNE_RECORDS,
       policyDays: await this.policyDays(),
+      archiving: this.archiveFolder !== null,
     };
   }
 

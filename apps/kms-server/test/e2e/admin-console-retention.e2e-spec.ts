@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ManualClock } from '@keyhold/key-lifecycle';
@@ -11,6 +14,7 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
   let browser: Browser;
   let bob: TestAdmin;
   let alice: Page;
+  const archiveDir = mkdtempSync(join(tmpdir(), 'keyhold-console-archive-'));
 
   const retention = () => alice.getByTestId('audit-retention');
   const openAudit = async () => {
@@ -24,7 +28,7 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
     kh = await startTestKeyhold({
       admin: true,
       clock: new ManualClock(new Date(Math.floor(Date.now() / minute) * minute)),
-      audit: { checkpoints: { intervalMs: 0, everyRecords: 0 }, minRetentionDays: 1 },
+      audit: { checkpoints: { intervalMs: 0, everyRecords: 0 }, minRetentionDays: 1, archiveDir },
     });
     bob = await enrolAdmin(kh, 'bob', setupTokenOf(kh));
     await kh.http().post('/v1/keys').send({ name: 'kept', algorithm: 'aes-256-gcm' }).expect(201);
@@ -39,6 +43,7 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
   after(async () => {
     await browser?.close().catch(() => undefined);
     await kh?.stop();
+    rmSync(archiveDir, { recursive: true, force: true });
   });
 
   it('an admin prunes through a checkpoint once it is old enough; a prune of records that do not verify fails with the reason', async () => {
@@ -48,6 +53,7 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
     assert.match(await alice.getByTestId('audit-chain-start').innerText(), /Nothing has been pruned: the chain starts at #1\./);
     assert.match(await retention().innerText(), /Records are kept at least 1 day:[\s\S]*No checkpoint is old enough to prune through yet\./);
     assert.equal(await retention().getByRole('button', { name: 'Request prune' }).count(), 0);
+    assert.match(await alice.getByTestId('audit-archiving').innerText(), /Each prune first archives the records it removes in the server's archive folder \(KEYHOLD_AUDIT_ARCHIVE_DIR\)/);
 
     // Two days on, alice's session has lapsed: the console sends her to sign in, and back.
     kh.clock.advanceDays(2);
@@ -68,6 +74,9 @@ describe('admin console in Chromium: audit retention', { skip: browserSkip }, ()
     await retention().getByRole('button', { name: 'Request prune' }).click();
     await outcome.filter({ hasText: `Prune through #${through}: Approved and done.` }).waitFor(WAIT);
     assert.equal(await outcome.getAttribute('data-status'), 'executed');
+    const archive = `keyhold-audit-1-${through}.jsonl.gz`;
+    assert.match(await retention().getByTestId('prune-archive').innerText(), new RegExp(`^Archived first as ${archive.replace(/\./g, '\\.')}: ${through} records, \\d+ bytes, SHA-256 [0-9a-f]{64}\\.$`));
+    assert.ok(existsSync(join(archiveDir, archive)));
     const [{ first }] = await kh.dataSource.query('SELECT min(sequence)::int AS first FROM keyhold_audit_records');
     assert.equal(first, through + 1);
     await alice.getByTestId('audit-chain-start').getByText(`The chain starts at #${through + 1}: records through #${through} were pruned on`).waitFor(WAIT);

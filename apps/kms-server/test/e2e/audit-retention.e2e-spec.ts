@@ -99,7 +99,7 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.match(notCheckpoint.body.error.message, new RegExp(`no signed checkpoint at #${through - 1}`));
     for (const bad of [0, -3, 1.5, '12', null]) assert.equal((await requestPrune(alice, bad)).status, 400, `throughSequence ${JSON.stringify(bad)}`);
     const early = await kh.adminHttp(auditor.session).get('/api/v1/audit/retention').expect(200);
-    assert.deepEqual([early.body.minRetentionDays, early.body.prune, early.body.firstSequence, early.body.candidates], [MIN_RETENTION_DAYS, null, 1, []]);
+    assert.deepEqual([early.body.minRetentionDays, early.body.prune, early.body.firstSequence, early.body.candidates, early.body.archiving], [MIN_RETENTION_DAYS, null, 1, [], true]);
     assert.equal(early.body.cutoff, new Date(kh.clock.now().getTime() - MIN_RETENTION_DAYS * 86_400_000).toISOString());
     const young = await requestPrune(alice, through);
     assert.equal(young.status, 409, young.text);
