@@ -53,9 +53,15 @@ async function* exportLines(path: string): AsyncGenerator<{ text: string; number
   const input = magic[0] === 0x1f && magic[1] === 0x8b ? file.pipe(createGunzip()) : file;
   file.on('error', (error) => input.destroy(error));
   let number = 0;
-  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-    number += 1;
-    yield { text, number };
+  try {
+    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+      number += 1;
+      yield { text, number };
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    // A gzip file cut short, say: no verdict on a file that cannot be read to its end.
+    throw new Error(`cannot read ${path} after line ${number}: ${(error as Error).message}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -131,5 +131,12 @@ describe('kmsctl', () => {
     const broken = kmsctl(compressed);
     assert.equal(broken.status, 1, broken.stderr);
     assert.equal(broken.stdout.trim(), `BROKEN at #${alteredAt} (altered): record #${alteredAt} was altered: its content no longer matches its hash`);
+
+    // A compressed export cut short cannot be read to its end: no verdict, exit code 2.
+    const cut = join(dir, 'cut.jsonl.gz');
+    writeFileSync(cut, readFileSync(compressed).subarray(0, 200_000));
+    const unreadable = kmsctl(cut);
+    assert.equal(unreadable.status, 2, unreadable.stdout);
+    assert.match(unreadable.stderr, /^kmsctl: cannot read .*cut\.jsonl\.gz after line \d+: unexpected end of file/);
   });
 });

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { ApiError, type AuditExportLine, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow } from '@keyhold/contracts';
+import { ApiError, type AuditCheckpointView, type AuditExportLine, type AuditPruneView, type AuditRetentionView, auditCheckpointFromRow } from '@keyhold/contracts';
 import { type AuditChainPoint, GENESIS_HASH, signPrune, verifyCheckpointSignature, verifyPruneSignature } from '@keyhold/crypto-core';
 import { type AuditArchiveFile, AuditArchiveWriter } from './audit-archive';
 import type { AuditKeys } from './audit-keys';
@@ -212,48 +212,7 @@ export class AuditPruner {
     if (previous && !verifyPruneSignature(signing.publicKeyPem, previous)) {
       throw new ApiError('INVALID_STATE', `the previous prune (through #${previous.throughSequence}) does not verify under the audit public key: nothing was pruned`);
     }
-    const archive = this.archiveFolder ? await archiving(from, throughSequence, () => AuditArchiveWriter.create(this.archiveFolder as string, from.sequence + 1, throughSequence)) : null;
-    let archived: AuditArchiveFile | null = null;
-    try {
-      if (archive) {
-        const header: AuditExportLine = {
-          type: 'header',
-          format: 'keyhold-audit-export-v1',
-          exportedAt: this.now().toISOString(),
-          filters: { fromSequence: from.sequence + 1, toSequence: throughSequence },
-          keyFingerprint: signing.fingerprint,
-        };
-        await archiving(from, throughSequence, () => archive.write(previous ? [header, { type: 'prune', ...previous }] : [header]));
-      }
-      // The archive gets the records as they verify: what it holds is what was checked.
-      const broken = await verifyStoredChain(
-        (sql, parameters) => manager.query(sql, parameters),
-        from,
-        { sequence: checkpoint.sequence, hash: checkpoint.headHash },
-        CHAIN_VERIFY_PAGE,
-        async (records) => {
-          if (archive) await archiving(from, throughSequence, () => archive.write(records.map((record) => ({ type: 'record', ...record }))));
-          return null;
-        },
-      );
-      if (broken) {
-        throw new ApiError(
-          'INVALID_STATE',
-          `the records to prune do not verify (${broken}): they are evidence, and nothing was pruned; find the first broken link with kmsctl audit verify`,
-        );
-      }
-      if (archive) {
-        const checkpoints: Array<Record<string, unknown>> = await manager.query(
-          'SELECT * FROM keyhold_audit_checkpoints WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence',
-          [from.sequence, throughSequence],
-        );
-        await archiving(from, throughSequence, () => archive.write(checkpoints.map((row) => ({ type: 'checkpoint', ...auditCheckpointFromRow(row) }))));
-        archived = await archiving(from, throughSequence, () => archive.finish());
-      }
-    } catch (error) {
-      await archive?.abort();
-      throw error;
-    }
+    const archive = await this.verifyAndArchive(manager, signing, from, checkpoint, previous);
     const prune = signPrune(signing.privateKeyDer, {
       throughSequence,
       anchorHash: checkpoint.headHash,
@@ -268,7 +227,63 @@ export class AuditPruner {
     // The checkpoint pruned through stays: the checkpointer signs on from the latest one.
     const [, checkpointsRemoved]: [unknown, number] = await manager.query('DELETE FROM keyhold_audit_checkpoints WHERE sequence < $1', [throughSequence]);
     await audit?.record(manager, { operation: 'audit.prune', keyName: null, keyVersion: null });
-    return { prune, recordsRemoved, checkpointsRemoved, archive: archived };
+    return { prune, recordsRemoved, checkpointsRemoved, archive };
+  }
+
+  /**
+   * Re-verifies the records to remove, from the previous prune (or the genesis) to the checkpoint; when archiving,
+   * writes them to the archive as they verify (what it holds is what was checked), and the archive is complete on
+   * disk when this returns. Throws, removing nothing and leaving no file, when either fails.
+   */
+  private async verifyAndArchive(
+    manager: EntityManager,
+    signing: Signing,
+    from: AuditChainPoint,
+    checkpoint: AuditCheckpointView,
+    previous: AuditPruneView | null,
+  ): Promise<AuditArchiveFile | null> {
+    const through = checkpoint.sequence;
+    const step = <T>(run: () => Promise<T>) => archiving(from, through, run);
+    const folder = this.archiveFolder;
+    const archive = folder ? await step(() => AuditArchiveWriter.create(folder, from.sequence + 1, through)) : null;
+    try {
+      if (archive) {
+        const header: AuditExportLine = {
+          type: 'header',
+          format: 'keyhold-audit-export-v1',
+          exportedAt: this.now().toISOString(),
+          filters: { fromSequence: from.sequence + 1, toSequence: through },
+          keyFingerprint: signing.fingerprint,
+        };
+        await step(() => archive.write(previous ? [header, { type: 'prune', ...previous }] : [header]));
+      }
+      const broken = await verifyStoredChain(
+        (sql, parameters) => manager.query(sql, parameters),
+        from,
+        { sequence: through, hash: checkpoint.headHash },
+        CHAIN_VERIFY_PAGE,
+        async (records) => {
+          if (archive) await step(() => archive.write(records.map((record) => ({ type: 'record', ...record }))));
+          return null;
+        },
+      );
+      if (broken) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `the records to prune do not verify (${broken}): they are evidence, and nothing was pruned; find the first broken link with kmsctl audit verify`,
+        );
+      }
+      if (!archive) return null;
+      const checkpoints: Array<Record<string, unknown>> = await manager.query(
+        'SELECT * FROM keyhold_audit_checkpoints WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence',
+        [from.sequence, through],
+      );
+      await step(() => archive.write(checkpoints.map((row) => ({ type: 'checkpoint', ...auditCheckpointFromRow(row) }))));
+      return await step(() => archive.finish());
+    } catch (error) {
+      await archive?.abort();
+      throw error;
+    }
   }
 
   /**
