@@ -47,6 +47,10 @@ export async function startEmbeddedDatabase(home: string, port: number): Promise
     password,
     port,
     persistent: true,
+    // The password never crosses the connection in the clear (a data folder made before this keeps its pg_hba.conf).
+    authMethod: 'scram-sha-256',
+    // Keyhold connects over TCP on the loopback: no Unix socket in /tmp for every local user to try.
+    postgresFlags: ['-c', 'unix_socket_directories='],
     createPostgresUser: runningAsRoot,
     onLog: () => undefined,
     onError: () => undefined,
