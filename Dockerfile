@@ -21,6 +21,9 @@ ENV NODE_ENV=production
 WORKDIR /app
 # Root owns the application files; the server only reads them.
 COPY --from=build /app /app
+# The audit archive folder (KEYHOLD_AUDIT_ARCHIVE_DIR in docker-compose.yml), owner-only for the server's user: a
+# named volume mounted there starts with this owner and mode.
+RUN install -d -o node -g node -m 0700 /var/lib/keyhold/audit-archive
 USER node
 EXPOSE 8443
 # Liveness only: the port accepts connections. (Its HTTP health route needs an mTLS client certificate.)

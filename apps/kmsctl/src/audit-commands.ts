@@ -1,6 +1,6 @@
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
-import { type AuditExportLine, type AuditFilter, auditExportCheckpointRange } from '@keyhold/contracts';
-import { publicKeyFingerprint, verifyAuditChainInPages } from '@keyhold/crypto-core';
+import { type AuditExportLine, type AuditFilter, type AuditPruneView, auditExportCheckpointRange } from '@keyhold/contracts';
+import { type AuditChainPoint, type AuditVerification, publicKeyFingerprint, verifyAuditChainInPages } from '@keyhold/crypto-core';
 import { type AuditMaterial, AuditDatabase, UsageError, contentFilters, readExportFile } from './audit-source';
 
 export interface Output {
@@ -9,51 +9,94 @@ export interface Output {
 }
 
 /**
- * `kmsctl audit verify`: checks the hash chain and the signed checkpoints of an export file or of a range read
- * from the database, offline against the audit public key. Exit 0 when intact, 1 at the first broken link.
+ * `kmsctl audit verify`: checks the hash chain and the signed checkpoints of export files or of a range read from
+ * the database, offline against the audit public key. Exit 0 when intact, 1 at the first broken link.
+ *
+ * Several files are one chain in the order given: the archives of successive prunes, then an export of what the
+ * database holds now, prove the trail from #1 to that export's end. Each file after the first must continue where
+ * the one before ends: from the signed prune it carries, or, without one, linking to its last record.
  */
-export async function verifyCommand(options: { file?: string; databaseUrl?: string; publicKey?: string; fromSequence?: number; toSequence?: number }, io: Output): Promise<number> {
+export async function verifyCommand(options: { files?: string[]; databaseUrl?: string; publicKey?: string; fromSequence?: number; toSequence?: number }, io: Output): Promise<number> {
   if (!options.publicKey) throw new UsageError('--public-key FILE is required: the audit public key saved from `kmsctl audit public-key` or the admin API (never trust the one in the database being checked)');
   const publicKeyPem = readFileSync(options.publicKey, 'utf8');
-  const verify = async (material: AuditMaterial) => {
+  const verify = async (material: AuditMaterial, after?: AuditChainPoint) => {
     if (material.filteredBy.length > 0) {
       throw new UsageError(`this export is filtered by ${material.filteredBy.join(', ')}: records are missing by design, so it cannot be verified as a chain; export a time or sequence range without those filters`);
     }
-    const result = await verifyAuditChainInPages(material.pages, {
+    return verifyAuditChainInPages(material.pages, {
       checkpoints: material.checkpoints,
       publicKeyPem,
-      anchor: material.anchor,
+      anchor: material.anchor ?? (material.prune ? undefined : after),
       prune: material.prune,
       head: material.head,
     });
-    return { result, prune: material.prune };
   };
-  let verified: Awaited<ReturnType<typeof verify>>;
-  if (options.file) {
-    verified = await verify(await readExportFile(options.file));
+  const files = options.files ?? [];
+  const results: AuditVerification[] = [];
+  let prune: AuditPruneView | undefined;
+  if (files.length > 0) {
+    let end: AuditChainPoint | undefined;
+    for (const [index, file] of files.entries()) {
+      const material = await readExportFile(file);
+      if (index === 0) prune = material.prune;
+      const gap = end && material.prune ? discontinuity(files[index - 1], end, file, material.prune) : null;
+      if (gap) {
+        io.out(gap);
+        return 1;
+      }
+      const result = await verify(material, end);
+      if (!result.ok) {
+        io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind})${files.length > 1 ? ` in ${file}` : ''}: ${result.broken.message}`);
+        return 1;
+      }
+      results.push(result);
+      if (result.lastSequence !== null && result.lastHash !== null) end = { sequence: result.lastSequence, hash: result.lastHash };
+    }
   } else if (options.databaseUrl) {
     const db = await AuditDatabase.connect(options.databaseUrl);
     try {
-      verified = await db.material(options.fromSequence ?? 1, options.toSequence, verify);
+      const [result, latestPrune] = await db.material(options.fromSequence ?? 1, options.toSequence, async (material) => [await verify(material), material.prune] as const);
+      if (!result.ok) {
+        io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind}): ${result.broken.message}`);
+        return 1;
+      }
+      results.push(result);
+      prune = latestPrune;
     } finally {
       await db.close();
     }
   } else {
-    throw new UsageError('give --file EXPORT.jsonl or --database-url URL');
+    throw new UsageError('give --file EXPORT.jsonl (one or more) or --database-url URL');
   }
-  const { result, prune } = verified;
-  if (!result.ok) {
-    io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind}): ${result.broken.message}`);
-    return 1;
-  }
-  const range = result.records ? `#${result.firstSequence}..#${result.lastSequence}` : 'no records';
+  const verified = results.filter((result): result is Extract<AuditVerification, { ok: true }> => result.ok);
+  const records = verified.reduce((sum, result) => sum + result.records, 0);
+  const checkpoints = verified.reduce((sum, result) => sum + result.checkpoints, 0);
+  const first = verified.find((result) => result.firstSequence !== null)?.firstSequence ?? null;
+  const last = [...verified].reverse().find((result) => result.lastSequence !== null)?.lastSequence ?? null;
+  const lastCheckpoint = [...verified].reverse().find((result) => result.lastCheckpointSequence !== null)?.lastCheckpointSequence ?? null;
+  const range = records ? `#${first}..#${last}` : 'no records';
+  const across = files.length > 1 ? ` in ${files.length} files, each continuing the one before` : '';
   // What a signature does not cover, the chain alone cannot prove: a rewrite re-hashed to the end, or a tail cut off.
-  const covered = result.lastCheckpointSequence === null
+  const covered = lastCheckpoint === null
     ? 'no signed checkpoint within the range: the chain is consistent, but neither its content nor its end is proven'
-    : `latest signed checkpoint #${result.lastCheckpointSequence}; ${Number(result.lastSequence) - result.lastCheckpointSequence} record(s) after it are chained but not yet signed`;
+    : `latest signed checkpoint #${lastCheckpoint}; ${Number(last) - lastCheckpoint} record(s) after it are chained but not yet signed`;
   const pruned = prune ? `; records through #${prune.throughSequence} were pruned by Keyhold at ${prune.time} (signed prune verified)` : '';
-  io.out(`OK: ${result.records} record(s) ${range}, ${result.checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}${pruned}`);
+  io.out(`OK: ${records} record(s) ${range}${across}, ${checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}${pruned}`);
   return 0;
+}
+
+/** Why `next` does not continue where `previous` ended (its prune is elsewhere), or null when it does. */
+function discontinuity(previous: string, end: AuditChainPoint, next: string, prune: AuditPruneView): string | null {
+  if (prune.throughSequence > end.sequence) {
+    return `BROKEN at #${end.sequence + 1} (deleted): ${previous} ends at #${end.sequence} but ${next} continues after #${prune.throughSequence}: records #${end.sequence + 1}..#${prune.throughSequence} are in neither file`;
+  }
+  if (prune.throughSequence < end.sequence) {
+    return `BROKEN at #${prune.throughSequence + 1} (reordered): ${next} continues after #${prune.throughSequence}, inside ${previous} (which ends at #${end.sequence}): give the files in chain order, without overlaps`;
+  }
+  if (prune.anchorHash !== end.hash) {
+    return `BROKEN at #${end.sequence} (altered): ${next} continues from a record #${end.sequence} other than the one ${previous} ends with`;
+  }
+  return null;
 }
 
 /** `kmsctl audit export`: JSON Lines (a header, records in sequence order, checkpoints) from the database. */

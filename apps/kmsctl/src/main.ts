@@ -8,7 +8,7 @@ import { UNSEAL_USAGE, unsealCommand } from './unseal-command';
 
 const USAGE = `kmsctl: Keyhold's command line
 
-  kmsctl audit verify   --public-key KEY.pem (--file EXPORT.jsonl | --database-url URL [--from-sequence N] [--to-sequence M])
+  kmsctl audit verify   --public-key KEY.pem (--file EXPORT.jsonl[.gz] ... | --database-url URL [--from-sequence N] [--to-sequence M])
   kmsctl audit export   --database-url URL [--from ISO] [--to ISO] [--actor A] [--key K] [--operation O]
                         [--outcome success|refused|error] [--from-sequence N] [--to-sequence M] [--out FILE]
   kmsctl audit public-key --database-url URL [--out FILE]
@@ -21,10 +21,12 @@ Up to the head (no --to-sequence, or one past the last record), verify reads eve
 the start of the range: one whose record is missing means records were deleted (a tail, the head rewound),
 and so does one in an export file. Records after the latest checkpoint are proven by the chain only.
 After Keyhold pruned old records, verify starts at the latest signed prune and checks its signature.
+Several --file are one chain in the order given (the archives of successive prunes, then an export of the
+database): each must continue where the one before ends.
 `;
 
 const OPTIONS = {
-  file: { type: 'string' },
+  file: { type: 'string', multiple: true },
   'database-url': { type: 'string' },
   'public-key': { type: 'string' },
   out: { type: 'string' },
@@ -74,7 +76,7 @@ export async function run(argv: string[], io = { out: (line: string) => console.
     switch (command) {
       case 'verify':
         return await verifyCommand(
-          { file: values.file, databaseUrl, publicKey: values['public-key'], fromSequence: filter.fromSequence, toSequence: filter.toSequence },
+          { files: values.file, databaseUrl, publicKey: values['public-key'], fromSequence: filter.fromSequence, toSequence: filter.toSequence },
           io,
         );
       case 'export':
