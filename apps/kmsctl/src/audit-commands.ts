@@ -1,4 +1,9 @@
+import { once } from 'node:events';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { type Gzip, createGzip } from 'node:zlib';
 import { type AuditExportLine, type AuditFilter, type AuditPruneView, auditExportCheckpointRange } from '@keyhold/contracts';
 import { type AuditChainPoint, type AuditVerification, publicKeyFingerprint, verifyAuditChainInPages } from '@keyhold/crypto-core';
 import { type AuditMaterial, AuditDatabase, UsageError, contentFilters, readExportFile } from './audit-source';
@@ -103,15 +108,15 @@ function discontinuity(previous: string, end: AuditChainPoint, next: string, pru
 export async function exportCommand(options: { databaseUrl?: string; out?: string; filter: AuditFilter }, io: Output): Promise<number> {
   if (!options.databaseUrl) throw new UsageError('give --database-url URL (a read-only role is enough) or KEYHOLD_AUDIT_DATABASE_URL');
   const db = await AuditDatabase.connect(options.databaseUrl);
-  const stream = options.out ? createWriteStream(options.out) : null;
-  const write = (line: AuditExportLine) => {
-    const text = `${JSON.stringify(line)}\n`;
-    if (stream) stream.write(text);
-    else io.out(text.slice(0, -1));
+  let file: ExportFile | null = null;
+  const write = async (line: AuditExportLine) => {
+    if (file) await file.write(`${JSON.stringify(line)}\n`);
+    else io.out(JSON.stringify(line));
   };
   try {
+    if (options.out) file = await ExportFile.create(options.out);
     const publicKey = await db.publicKeyPem();
-    write({ type: 'header', format: 'keyhold-audit-export-v1', exportedAt: new Date().toISOString(), filters: options.filter, keyFingerprint: publicKey ? publicKeyFingerprint(publicKey) : null });
+    await write({ type: 'header', format: 'keyhold-audit-export-v1', exportedAt: new Date().toISOString(), filters: options.filter, keyFingerprint: publicKey ? publicKeyFingerprint(publicKey) : null });
     let count = 0;
     // One snapshot: a checkpoint signed while the export runs must not come without its record.
     await db.snapshot(async () => {
@@ -120,21 +125,63 @@ export async function exportCommand(options: { databaseUrl?: string; out?: strin
       const prune = await db.latestPrune();
       for await (const record of db.records(options.filter)) {
         // The prune the records continue from comes before them, as in the admin API's export.
-        if (first === null && prune && record.sequence === prune.throughSequence + 1) write({ type: 'prune', ...prune });
+        if (first === null && prune && record.sequence === prune.throughSequence + 1) await write({ type: 'prune', ...prune });
         first ??= record.sequence;
         last = record.sequence;
         count += 1;
-        write({ type: 'record', ...record });
+        await write({ type: 'record', ...record });
       }
       const range = auditExportCheckpointRange(options.filter, first, first === null ? null : last);
-      if (range) for (const checkpoint of await db.checkpoints(...range)) write({ type: 'checkpoint', ...checkpoint });
+      if (range) for (const checkpoint of await db.checkpoints(...range)) await write({ type: 'checkpoint', ...checkpoint });
     });
-    if (stream) await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await file?.finish();
     const note = contentFilters(options.filter).length ? ' (filtered: for reading, not for chain verification)' : '';
-    io.err(`exported ${count} record(s)${note}`);
+    io.err(`exported ${count} record(s)${note}${file?.compressed ? ', gzip-compressed' : ''}`);
     return 0;
+  } catch (error) {
+    await file?.abort();
+    throw error;
   } finally {
     await db.close();
+  }
+}
+
+/**
+ * `--out FILE`: written as FILE.partial and renamed once complete (an export cut short never sits under the name
+ * given, where it could pass for a whole one); gzip-compressed when the name ends in `.gz`. Writes wait for the disk,
+ * so memory stays bounded whatever the export's size.
+ */
+class ExportFile {
+  private constructor(
+    private readonly path: string,
+    private readonly input: Writable,
+    private readonly done: Promise<void>,
+    readonly compressed: boolean,
+  ) {}
+
+  static async create(path: string): Promise<ExportFile> {
+    const output = createWriteStream(`${path}.partial`, { mode: 0o600 });
+    await new Promise<void>((resolve, reject) => output.once('ready', resolve).once('error', reject));
+    const compressed = path.endsWith('.gz');
+    const input = compressed ? createGzip() : output;
+    const done = compressed ? pipeline(input as Gzip, output) : finished(output);
+    done.catch(() => undefined); // awaited in finish; an early failure also shows in the next write
+    return new ExportFile(path, input, done, compressed);
+  }
+
+  async write(text: string): Promise<void> {
+    if (!this.input.write(text)) await once(this.input, 'drain');
+  }
+
+  async finish(): Promise<void> {
+    this.input.end();
+    await this.done;
+    await rename(`${this.path}.partial`, this.path);
+  }
+
+  async abort(): Promise<void> {
+    this.input.destroy();
+    await rm(`${this.path}.partial`, { force: true });
   }
 }
 

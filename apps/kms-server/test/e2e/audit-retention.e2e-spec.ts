@@ -271,15 +271,23 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.match(await checkArchive(decided.result, first, through), new RegExp(`records through #${first - 1} were pruned by Keyhold .* \\(signed prune verified\\)`));
     // The archives and an export of what the database holds now are one chain, from #1 to the export's end.
     const archives = [join(archiveDir, `keyhold-audit-1-${first - 1}.jsonl.gz`), join(archiveDir, decided.result.archive.file)];
-    const live = join(dir, 'live.jsonl');
-    assert.equal((await kmsctl(['audit', 'export', '--out', live], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl })).code, 0);
+    // kmsctl exports gzip-compressed to a name ending in .gz, under that name only once complete.
+    const live = join(dir, 'live.jsonl.gz');
+    const exported = await kmsctl(['audit', 'export', '--out', live], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stderr, /exported \d+ record\(s\), gzip-compressed/);
+    assert.deepEqual([...readFileSync(live).subarray(0, 2)], [0x1f, 0x8b]);
+    assert.equal(existsSync(`${live}.partial`), false);
+    const nowhere = await kmsctl(['audit', 'export', '--out', join(dir, 'no-such-folder', 'x.jsonl')], { KEYHOLD_AUDIT_DATABASE_URL: readerUrl });
+    assert.equal(nowhere.code, 2);
+    assert.match(nowhere.stderr, /^kmsctl: ENOENT: no such file or directory, open '.*x\.jsonl\.partial'/);
     const verifyFiles = (...files: string[]) => kmsctl(['audit', 'verify', '--public-key', publicKeyFile, ...files.flatMap((file) => ['--file', file])]);
     const whole = await verifyFiles(...archives, live);
     assert.equal(whole.code, 0, whole.stdout + whole.stderr);
     assert.match(whole.stdout, /^OK: \d+ record\(s\) #1\.\.#\d+ in 3 files, each continuing the one before, \d+ checkpoint\(s\) verified/);
     const missing = await verifyFiles(archives[0], live);
     assert.equal(missing.code, 1);
-    assert.match(missing.stdout, new RegExp(`^BROKEN at #${first} \\(deleted\\): .* ends at #${first - 1} but .*live\\.jsonl continues after #${through}: records #${first}\\.\\.#${through} are in neither file`));
+    assert.match(missing.stdout, new RegExp(`^BROKEN at #${first} \\(deleted\\): .* ends at #${first - 1} but .*live\\.jsonl\\.gz continues after #${through}: records #${first}\\.\\.#${through} are in neither file`));
     const shuffled = await verifyFiles(live, archives[1]);
     assert.equal(shuffled.code, 1);
     assert.match(shuffled.stdout, /\(reordered\): .* give the files in chain order/);
