@@ -119,7 +119,7 @@ function printDevelopmentHelp(home: string, port: number, protection: string): v
   );
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`keyhold: cannot start: ${error.message}\n`);
+main().catch((error: unknown) => {
+  process.stderr.write(`keyhold: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

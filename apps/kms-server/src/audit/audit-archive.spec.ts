@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -41,5 +41,25 @@ describe('audit archive', () => {
     await writer.write([{ type: 'record', sequence: 21 } as never]);
     await writer.abort();
     assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('keyhold-audit-21')), []);
+  });
+
+  it('a file that fails (a full disk) fails the next write instead of hanging it; a link under its name is not followed', async () => {
+    const writer = await AuditArchiveWriter.create(dir, 31, 40);
+    (writer as unknown as { output: { destroy(error: Error): void } }).output.destroy(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
+    const noise = Array.from({ length: 2000 }, (_, i) => ({ type: 'record', sequence: i, pad: randomBytes(64).toString('hex') }) as never);
+    await assert.rejects(
+      (async () => {
+        for (let round = 0; round < 50; round += 1) await writer.write(noise);
+      })(),
+      /no space left on device/,
+    );
+    await writer.abort();
+    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('keyhold-audit-31')), []);
+
+    const target = join(dir, 'elsewhere');
+    writeFileSync(target, 'untouched');
+    symlinkSync(target, join(dir, 'keyhold-audit-41-50.jsonl.gz.partial'));
+    await assert.rejects(AuditArchiveWriter.create(dir, 41, 50), { code: 'ELOOP' });
+    assert.equal(readFileSync(target, 'utf8'), 'untouched');
   });
 });

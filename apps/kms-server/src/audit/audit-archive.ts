@@ -1,4 +1,5 @@
-import { type WriteStream, accessSync, constants, createWriteStream, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { type WriteStream, accessSync, constants, createWriteStream, openSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
@@ -69,11 +70,10 @@ export class AuditArchiveWriter {
   /** `keyhold-audit-<first>-<through>.jsonl.gz` in `folder`; an earlier attempt's partial file is replaced. */
   static async create(folder: string, firstSequence: number, throughSequence: number): Promise<AuditArchiveWriter> {
     const name = `keyhold-audit-${firstSequence}-${throughSequence}.jsonl.gz`;
-    const output = createWriteStream(join(folder, `${name}.partial`), { flags: 'w', mode: 0o600, flush: true });
-    await new Promise<void>((resolve, reject) => {
-      output.once('ready', resolve);
-      output.once('error', reject);
-    });
+    // O_NOFOLLOW: a link planted under this name does not redirect the write elsewhere.
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+    const path = join(folder, `${name}.partial`);
+    const output = createWriteStream(path, { fd: openSync(path, flags, 0o600), flush: true });
     return new AuditArchiveWriter(output, folder, name);
   }
 
@@ -82,14 +82,9 @@ export class AuditArchiveWriter {
     if (lines.length === 0) return;
     this.records += lines.filter((line) => line.type === 'record').length;
     const text = `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`;
-    if (!this.gzip.write(text)) await new Promise<void>((resolve, reject) => {
-      const failed = (error: Error) => reject(error);
-      this.gzip.once('drain', () => {
-        this.gzip.off('error', failed);
-        resolve();
-      });
-      this.gzip.once('error', failed);
-    });
+    // Wait for room, unless the file fails meanwhile (a full disk): then the compressor never drains.
+    if (!this.gzip.write(text)) await Promise.race([once(this.gzip, 'drain'), this.written]);
+    if (this.failure) throw this.failure;
   }
 
   /** Completes the file on disk (data, then its name in the folder) and says what it holds. */

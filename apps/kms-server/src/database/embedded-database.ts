@@ -41,6 +41,7 @@ export async function startEmbeddedDatabase(home: string, port: number): Promise
   await letPostgresUserReach([home]);
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomToken(24), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
+  const log = new RecentLog(40);
   const postgres = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: 'keyhold',
@@ -52,14 +53,58 @@ export async function startEmbeddedDatabase(home: string, port: number): Promise
     // Keyhold connects over TCP on the loopback: no Unix socket in /tmp for every local user to try.
     postgresFlags: ['-c', 'unix_socket_directories='],
     createPostgresUser: runningAsRoot,
-    onLog: () => undefined,
+    onLog: (message: string) => log.push(message),
     onError: () => undefined,
   });
   if (!initialised) await postgres.initialise();
-  await postgres.start();
+  await startPostgres(postgres, log);
   if (!initialised) await postgres.createDatabase('keyhold');
   return {
     url: `postgres://keyhold:${encodeURIComponent(password)}@127.0.0.1:${port}/keyhold`,
     stop: () => postgres.stop(),
   };
 }
+
+/** The last lines Postgres logged: what a failed start reports (the log is otherwise not kept). */
+class RecentLog {
+  private lines: string[] = [];
+
+  constructor(private readonly keep: number) {}
+
+  push(message: string): void {
+    this.lines.push(...message.split('\n').filter((line) => line.trim() !== ''));
+    if (this.lines.length > this.keep) this.lines = this.lines.slice(-this.keep);
+  }
+
+  clear(): void {
+    this.lines = [];
+  }
+
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+/** Held by a Postgres of a Keyhold that was just killed: its processes are still exiting. */
+const STILL_HELD = /lock file "postmaster\.pid" already exists|could not bind .* Address already in use|pre-existing shared memory block/;
+
+/**
+ * Starts Postgres, and again for a few seconds while what a killed predecessor held (its lock file, its port, its
+ * shared memory) is still being released; otherwise fails with the lines Postgres logged, not a bare rejection.
+ */
+async function startPostgres(postgres: EmbeddedPostgres, log: RecentLog): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    log.clear();
+    try {
+      await postgres.start();
+      return;
+    } catch {
+      if (attempt < 10 && STILL_HELD.test(log.text())) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      throw new Error(`the embedded Postgres exited while starting. Its last lines:\n${log.text() || '(nothing logged)'}`);
+    }
+  }
+}
+
