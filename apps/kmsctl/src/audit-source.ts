@@ -27,7 +27,8 @@ const INSUFFICIENT_PRIVILEGE = '42501';
  */
 export interface AuditMaterial {
   pages: AsyncIterable<AuditRecordView[]>;
-  checkpoints: AuditCheckpointView[];
+  /** In sequence order, read as the pages need them (a year of checkpoints is millions). */
+  checkpoints: AsyncIterable<AuditCheckpointView>;
   /** The record before the first one (sequence 0 and the genesis hash from 1), when known. */
   anchor?: { sequence: number; hash: string };
   /** The latest prune, when the records start right after it: their first link is checked against it. */
@@ -80,19 +81,24 @@ function parseExportLine(path: string, text: string, number: number): AuditExpor
 
 /**
  * Reads a JSON Lines export (header, prune, records, checkpoints; plain or gzip), keeping the line order: order is
- * evidence. The file is read twice: once for what comes with the records (checkpoints, the prune, the filters),
- * then for the records, page by page, as verification goes.
+ * evidence. The file is read once for the header and the prune, then twice side by side as verification goes: for
+ * the records, page by page, and for the checkpoints (which must be in sequence order, as Keyhold writes them).
  */
 export async function readExportFile(path: string, pageSize = PAGE): Promise<AuditMaterial> {
-  const checkpoints: AuditCheckpointView[] = [];
   let prune: AuditPruneView | undefined;
   let filteredBy: string[] = [];
   for await (const { text, number } of exportLines(path)) {
     if (text.trim() === '') continue;
     const { type, ...rest } = parseExportLine(path, text, number);
-    if (type === 'checkpoint') checkpoints.push(rest as AuditCheckpointView);
-    else if (type === 'prune') prune = rest as AuditPruneView;
+    if (type === 'prune') prune = rest as AuditPruneView;
     else if (type === 'header') filteredBy = contentFilters((rest as { filters?: AuditFilter }).filters ?? {});
+  }
+  async function* checkpoints(): AsyncGenerator<AuditCheckpointView> {
+    for await (const { text, number } of exportLines(path)) {
+      if (text.trim() === '' || !text.includes('"checkpoint"')) continue;
+      const { type, ...rest } = parseExportLine(path, text, number);
+      if (type === 'checkpoint') yield rest as AuditCheckpointView;
+    }
   }
   async function* pages(): AsyncGenerator<AuditRecordView[]> {
     let page: AuditRecordView[] = [];
@@ -108,7 +114,7 @@ export async function readExportFile(path: string, pageSize = PAGE): Promise<Aud
     }
     yield page;
   }
-  return { pages: pages(), checkpoints, prune, filteredBy };
+  return { pages: pages(), checkpoints: checkpoints(), prune, filteredBy };
 }
 
 /** A read-only connection to Keyhold's database (a role with SELECT on the keyhold_audit_* tables is enough). */
@@ -142,6 +148,20 @@ export class AuditDatabase {
   /** Records matching `filter`, in sequence order, read page by page. */
   async *records(filter: AuditFilter): AsyncGenerator<AuditRecordView> {
     for await (const page of this.recordPages(filter)) yield* page;
+  }
+
+  /** The checkpoints in a sequence range, in order, a page at a time. */
+  async *checkpointPages(fromSequence: number, toSequence: number): AsyncGenerator<AuditCheckpointView> {
+    let from = fromSequence;
+    for (;;) {
+      const { rows } = await this.client.query(
+        'SELECT * FROM keyhold_audit_checkpoints WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence LIMIT $3',
+        [from, toSequence, PAGE],
+      );
+      for (const row of rows) yield auditCheckpointFromRow(row);
+      if (rows.length < PAGE) return;
+      from = Number(rows[rows.length - 1].sequence) + 1;
+    }
   }
 
   async checkpoints(fromSequence: number, toSequence: number): Promise<AuditCheckpointView[]> {
@@ -196,7 +216,7 @@ export class AuditDatabase {
       const anchorHash = prune ? undefined : fromSequence > 1 ? await this.hashOf(fromSequence - 1) : GENESIS_HASH;
       return use({
         pages: this.recordPages({ fromSequence, toSequence }),
-        checkpoints: await this.checkpoints(fromSequence, toHead ? Number.MAX_SAFE_INTEGER : toSequence),
+        checkpoints: this.checkpointPages(fromSequence, toHead ? Number.MAX_SAFE_INTEGER : toSequence),
         anchor: anchorHash === undefined ? undefined : { sequence: fromSequence - 1, hash: anchorHash },
         prune,
         head: toHead ? head : undefined,

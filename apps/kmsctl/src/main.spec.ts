@@ -73,6 +73,14 @@ describe('kmsctl', () => {
     assert.equal(await run(['audit', 'verify', '--file', cut, '--public-key', keyFile], truncated.io), 1);
     assert.equal(truncated.out[0], 'BROKEN at #4 (deleted): records after #3 are missing: a signed checkpoint covers sequence #4');
 
+    // Checkpoints come in sequence order, as Keyhold writes them: out of order, they are reported (order is evidence).
+    const early = signCheckpoint(keys.privateKeyDer, { sequence: 2, headHash: records[1].hash, time: records[1].time, keyFingerprint: checkpoint.keyFingerprint });
+    const shuffled = join(dir, 'shuffled-checkpoints.jsonl');
+    writeFileSync(shuffled, [...lines, { type: 'checkpoint', ...early }].map((line) => JSON.stringify(line)).join('\n'));
+    const outOfOrder = capture();
+    assert.equal(await run(['audit', 'verify', '--file', shuffled, '--public-key', keyFile], outOfOrder.io), 1);
+    assert.equal(outOfOrder.out[0], 'BROKEN at #2 (reordered): checkpoint #2 comes after checkpoint #4: the checkpoints are out of their order');
+
     // Without any checkpoint, only the chain itself is checked, and the output says what that leaves unproven.
     const unsigned = join(dir, 'unsigned.jsonl');
     writeFileSync(unsigned, lines.slice(0, 5).map((line) => JSON.stringify(line)).join('\n'));

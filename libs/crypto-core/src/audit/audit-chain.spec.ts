@@ -295,16 +295,21 @@ describe('audit verifier in pages: the same result as the whole chain, in bounde
   async function* inPages(all: readonly AuditRecord[], size: number) {
     for (let at = 0; at < all.length; at += size) yield all.slice(at, at + size);
   }
+  async function* inOrder<T>(items: readonly T[]) {
+    yield* items;
+  }
 
   for (const [name, input, options] of scenarios) {
     it(name, async () => {
       const whole = verifyAuditChain(input, options);
-      for (const size of [1, 2, 3, 4, 100]) {
+      for (const [size, streamed] of [1, 2, 3, 4, 100].flatMap((size) => [[size, false], [size, true]] as const)) {
         const seen: number[] = [];
-        const paged = await verifyAuditChainInPages(inPages(input, size), { ...options, onPage: (page) => void seen.push(page.length) });
+        // The checkpoints as a list, or streamed in sequence order as a database or a file hands them out.
+        const checkpointsGiven = streamed ? inOrder([...(options.checkpoints ?? [])].sort((a, b) => a.sequence - b.sequence)) : options.checkpoints;
+        const paged = await verifyAuditChainInPages(inPages(input, size), { ...options, checkpoints: checkpointsGiven, onPage: (page) => void seen.push(page.length) });
         // A failure counts what was read up to it (the pages after it are never read).
-        if (whole.ok) assert.deepEqual(paged, whole, `pages of ${size}`);
-        else assert.deepEqual(!paged.ok && paged.broken, whole.broken, `pages of ${size}`);
+        if (whole.ok) assert.deepEqual(paged, whole, `pages of ${size}${streamed ? ', checkpoints streamed' : ''}`);
+        else assert.deepEqual(!paged.ok && paged.broken, whole.broken, `pages of ${size}${streamed ? ', checkpoints streamed' : ''}`);
         if (whole.ok) assert.equal(seen.reduce((a, b) => a + b, 0), input.length, 'every page is handed on once verified');
       }
     });
@@ -316,6 +321,11 @@ describe('audit verifier in pages: the same result as the whole chain, in bounde
     const paged = await verifyAuditChainInPages(inPages(swapped, 3));
     assert.deepEqual(!whole.ok && [whole.broken.kind, whole.broken.position], ['reordered', 2]);
     assert.deepEqual(!paged.ok && [paged.broken.kind, paged.broken.position], ['deleted', 2]);
+  });
+
+  it('checkpoints streamed out of their order are reported, not sorted', async () => {
+    const result = await verifyAuditChainInPages(inPages(records, 4), { checkpoints: inOrder([checkpoints[1], checkpoints[0], checkpoints[2]]), publicKeyPem });
+    assert.deepEqual(!result.ok && [result.broken.kind, result.broken.sequence, result.broken.message], ['reordered', 3, 'checkpoint #3 comes after checkpoint #6: the checkpoints are out of their order']);
   });
 
   it('a page handler that fails stops the verification with its error', async () => {

@@ -218,7 +218,12 @@ export function verifyAuditChain(records: readonly AuditRecord[], options: Verif
   };
 }
 
-export interface PagedVerifyOptions extends VerifyOptions {
+export interface PagedVerifyOptions extends Omit<VerifyOptions, 'checkpoints'> {
+  /**
+   * The checkpoints: a list (in any order), or a stream in ascending sequence order (read as the pages need them,
+   * so that they are not held all at once either; one out of order is reported as `reordered`).
+   */
+  checkpoints?: readonly AuditCheckpoint[] | AsyncIterable<AuditCheckpoint>;
   /** Called with each page once it verified (before the next is checked); a rejection stops the verification. */
   onPage?: (records: readonly AuditRecord[]) => void | Promise<void>;
 }
@@ -233,14 +238,13 @@ export interface PagedVerifyOptions extends VerifyOptions {
  * counts the records and checkpoints read up to it, not the whole input.
  */
 export async function verifyAuditChainInPages(pages: AsyncIterable<readonly AuditRecord[]>, options: PagedVerifyOptions = {}): Promise<AuditVerification> {
-  const checkpoints = [...(options.checkpoints ?? [])].sort((a, b) => a.sequence - b.sequence);
+  const checkpoints = checkpointStream(options.checkpoints ?? []);
   const iterator = pages[Symbol.asyncIterator]();
   let records = 0;
   let checkpointsChecked = 0;
   let firstSequence: number | null = null;
   let lastPoint: AuditChainPoint | null = null;
   let lastCheckpointSequence: number | null = null;
-  let nextCheckpoint = 0;
   /** The record at the head's sequence when an earlier page held it (a head behind the records is checked against it). */
   let atHead: { record: AuditRecord; position: number } | null = null;
   let current = await iterator.next();
@@ -252,14 +256,18 @@ export async function verifyAuditChainInPages(pages: AsyncIterable<readonly Audi
       current = following;
       continue;
     }
-    let take = checkpoints.length;
-    if (!final) {
-      const through = page[page.length - 1].sequence;
-      take = nextCheckpoint;
-      while (take < checkpoints.length && checkpoints[take].sequence <= through) take += 1;
+    const taken = await checkpoints.through(final ? null : page[page.length - 1].sequence);
+    if ('outOfOrder' in taken) {
+      const { outOfOrder, after } = taken;
+      return {
+        ok: false,
+        records,
+        checkpoints: checkpointsChecked,
+        broken: { kind: 'reordered', sequence: outOfOrder.sequence, position: null, message: `checkpoint #${outOfOrder.sequence} comes after checkpoint #${after}: the checkpoints are out of their order` },
+      };
     }
     const result = verifyAuditChain(page, {
-      checkpoints: checkpoints.slice(nextCheckpoint, take),
+      checkpoints: taken.checkpoints,
       publicKeyPem: options.publicKeyPem,
       ...(lastPoint ? { anchor: lastPoint } : { anchor: options.anchor, prune: options.prune }),
       head: final ? options.head : undefined,
@@ -281,7 +289,6 @@ export async function verifyAuditChainInPages(pages: AsyncIterable<readonly Audi
     if (headInPage >= 0) atHead = { record: page[headInPage], position: records + headInPage };
     records += result.records;
     checkpointsChecked += result.checkpoints;
-    nextCheckpoint = take;
     firstSequence ??= result.firstSequence;
     if (result.lastSequence !== null && result.lastHash !== null) lastPoint = { sequence: result.lastSequence, hash: result.lastHash };
     lastCheckpointSequence = result.lastCheckpointSequence ?? lastCheckpointSequence;
@@ -301,3 +308,37 @@ export async function verifyAuditChainInPages(pages: AsyncIterable<readonly Audi
     current = following;
   }
 }
+
+/** Checkpoints handed out in sequence order, up to a sequence at a time, from a list or an ascending stream. */
+function checkpointStream(source: readonly AuditCheckpoint[] | AsyncIterable<AuditCheckpoint>) {
+  const ordered: AsyncIterable<AuditCheckpoint> = Symbol.asyncIterator in source
+    ? (source as AsyncIterable<AuditCheckpoint>)
+    : (async function* () {
+        yield* [...(source as readonly AuditCheckpoint[])].sort((a, b) => a.sequence - b.sequence);
+      })();
+  const iterator = ordered[Symbol.asyncIterator]();
+  let pending: AuditCheckpoint | null = null;
+  let exhausted = false;
+  let previous: number | null = null;
+  return {
+    /** The next checkpoints up to `sequence` (null: all the rest), or the first one out of order. */
+    async through(sequence: number | null): Promise<{ checkpoints: AuditCheckpoint[] } | { outOfOrder: AuditCheckpoint; after: number }> {
+      const checkpoints: AuditCheckpoint[] = [];
+      for (;;) {
+        if (!pending && !exhausted) {
+          const next = await iterator.next();
+          if (next.done) exhausted = true;
+          else {
+            if (previous !== null && next.value.sequence < previous) return { outOfOrder: next.value, after: previous };
+            previous = next.value.sequence;
+            pending = next.value;
+          }
+        }
+        if (!pending || (sequence !== null && pending.sequence > sequence)) return { checkpoints };
+        checkpoints.push(pending);
+        pending = null;
+      }
+    },
+  };
+}
+
