@@ -34,8 +34,10 @@ export async function verifyCommand(options: { files?: string[]; databaseUrl?: s
       anchor: material.anchor ?? (material.prune ? undefined : after),
       prune: material.prune,
       head: material.head,
+      onPage: (records) => progress.verified(records),
     });
   };
+  const progress = new VerifyProgress(io);
   const files = options.files ?? [];
   const results: AuditVerification[] = [];
   let prune: AuditPruneView | undefined;
@@ -88,6 +90,24 @@ export async function verifyCommand(options: { files?: string[]; databaseUrl?: s
   const pruned = prune ? `; records through #${prune.throughSequence} were pruned by Keyhold at ${prune.time} (signed prune verified)` : '';
   io.out(`OK: ${records} record(s) ${range}${across}, ${checkpoints} checkpoint(s) verified with key ${publicKeyFingerprint(publicKeyPem)}; ${covered}${pruned}`);
   return 0;
+}
+
+/** A line on stderr per million records verified: a long verification shows it is moving (stdout keeps the verdict). */
+export class VerifyProgress {
+  static readonly EVERY = 1_000_000;
+  private records = 0;
+  private readonly started = Date.now();
+
+  constructor(private readonly io: Output) {}
+
+  verified(records: readonly { sequence: number }[]): void {
+    const before = Math.floor(this.records / VerifyProgress.EVERY);
+    this.records += records.length;
+    if (Math.floor(this.records / VerifyProgress.EVERY) > before) {
+      const seconds = Math.round((Date.now() - this.started) / 1000);
+      this.io.err(`verified ${this.records} records so far, through #${records[records.length - 1].sequence} (${seconds} s)`);
+    }
+  }
 }
 
 /** Why `next` does not continue where `previous` ended (its prune is elsewhere), or null when it does. */

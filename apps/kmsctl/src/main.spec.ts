@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { GENESIS_HASH, chainRecords, generateEd25519KeyPair, publicKeyFingerprint, signCheckpoint } from '@keyhold/crypto-core';
+import { VerifyProgress } from './audit-commands';
 import { run } from './main';
 
 function capture() {
@@ -147,4 +148,16 @@ describe('kmsctl', () => {
     assert.equal(unreadable.status, 2, unreadable.stdout);
     assert.match(unreadable.stderr, /^kmsctl: cannot read .*cut\.jsonl\.gz after line \d+: unexpected end of file/);
   });
+
+  it('says on stderr, once a million records, how far a long verification has come', () => {
+    const { io, err, out } = capture();
+    const counting = new VerifyProgress(io);
+    for (let page = 1; page <= 6; page += 1) counting.verified(Array.from({ length: 400_000 }, (_, i) => ({ sequence: (page - 1) * 400_000 + i + 1 })));
+    assert.deepEqual(err.map((line) => line.replace(/\(\d+ s\)$/, '(…)')), [
+      'verified 1200000 records so far, through #1200000 (…)',
+      'verified 2000000 records so far, through #2000000 (…)',
+    ]);
+    assert.deepEqual(out, [], 'the verdict alone goes to stdout');
+  });
 });
+
