@@ -213,6 +213,8 @@ export function AuditPage({ canAdminister }: { canAdminister: boolean }) {
         <p>
           Records form a hash chain, and Keyhold signs checkpoints of its head with an Ed25519 key. Check an export offline with{' '}
           <code>kmsctl audit verify --file keyhold-audit.jsonl --public-key audit.pem</code>: it names the first altered, missing or reordered record.
+          After a prune, give it the archives of the pruned records first, then the export (one <code>--file</code> each): together they prove the trail
+          from its first record.
         </p>
         {publicKey ? (
           <>
