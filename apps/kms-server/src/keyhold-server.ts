@@ -290,6 +290,8 @@ export async function startKeyholdServer(options: KeyholdServerOptions): Promise
           writeFailures: () => audit.trail.writeFailures,
           checkpointSigningOk: () => audit.checkpointer.signingStatus().status === 'ok',
           retentionFailures: () => audit.pruner?.retentionFailures ?? 0,
+          prunedRecords: () => audit.pruner?.pruned.records ?? 0,
+          archivedBytes: () => audit.pruner?.pruned.archivedBytes ?? 0,
         }
       : undefined,
   });

@@ -89,6 +89,15 @@ export class AuditPruner {
     return this.failedPasses;
   }
 
+  /** Records this instance pruned, and the bytes of the archives it wrote first (committed prunes only): for the metrics. */
+  readonly pruned = { records: 0, archivedBytes: 0 };
+
+  private committed(result: AuditPruneResult): AuditPruneResult {
+    this.pruned.records += result.recordsRemoved;
+    this.pruned.archivedBytes += result.archive?.bytes ?? 0;
+    return result;
+  }
+
   /** The standing retention in days (null: prune only by request). */
   async policyDays(): Promise<number | null> {
     const [row] = await this.dataSource.query(`SELECT value FROM keyhold_settings WHERE name = $1`, [RETENTION_POLICY_SETTING]);
@@ -144,7 +153,7 @@ export class AuditPruner {
             return through === null ? null : this.pruneLocked(manager, signing, through, schedule.audit);
           });
           if (!pruned) break;
-          results.push(pruned);
+          results.push(this.committed(pruned));
           this.logger.log({ msg: 'audit records pruned by the standing retention', throughSequence: pruned.prune.throughSequence, records: pruned.recordsRemoved, archive: pruned.archive?.file });
         }
       } catch (error) {
@@ -197,10 +206,11 @@ export class AuditPruner {
   async prune(throughSequence: number, audit?: AuditScope): Promise<AuditPruneResult> {
     const signing = await this.keys.signing();
     if (!signing) throw new ApiError('SEALED', 'Keyhold is sealed: the audit signing key is not open');
-    return this.dataSource.transaction(async (manager) => {
+    const result = await this.dataSource.transaction(async (manager) => {
       await lockPrunes(manager);
       return this.pruneLocked(manager, signing, throughSequence, audit);
     });
+    return this.committed(result);
   }
 
   /** The prune itself, in a transaction that holds the prunes' lock. */

@@ -10,6 +10,8 @@ export interface ServerMetricSources {
     writeFailures(): number;
     checkpointSigningOk(): boolean;
     retentionFailures(): number;
+    prunedRecords(): number;
+    archivedBytes(): number;
   };
 }
 
@@ -60,6 +62,10 @@ export class ServerMetrics {
           'Passes of the standing retention that could not prune: the records due do not verify (tampering), or the database failed.',
           audit.retentionFailures,
         ),
+      );
+      this.registry.register(new Counter('keyhold_audit_pruned_records_total', 'Audit records this instance pruned, by request or by the standing retention.', audit.prunedRecords));
+      this.registry.register(
+        new Counter('keyhold_audit_archived_bytes_total', 'Bytes of the archives this instance wrote before pruning (KEYHOLD_AUDIT_ARCHIVE_DIR).', audit.archivedBytes),
       );
     }
     registerProcessMetrics(this.registry);

@@ -372,5 +372,10 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     } finally {
       await setRetention(null);
     }
+    // Every prune of this file ran on this instance: the metrics count the records before the chain's start, and the archives' bytes.
+    const metrics = (await kh.http().get('/v1/metrics').expect(200)).text;
+    assert.match(metrics, new RegExp(`^keyhold_audit_pruned_records_total ${(await firstSequence()) - 1}$`, 'm'));
+    const archivedBytes = readdirSync(archiveDir).reduce((sum, name) => sum + statSync(join(archiveDir, name)).size, 0);
+    assert.match(metrics, new RegExp(`^keyhold_audit_archived_bytes_total ${archivedBytes}$`, 'm'));
   });
 });
