@@ -19,9 +19,14 @@ export interface Output {
  *
  * Several files are one chain in the order given: the archives of successive prunes, then an export of what the
  * database holds now, prove the trail from #1 to that export's end. Each file after the first must continue where
- * the one before ends: from the signed prune it carries, or, without one, linking to its last record.
+ * the one before ends: from the signed prune it carries, or, without one, linking to its last record. With
+ * `--database-url` given alongside the files, what the database holds after the last file is verified last, the same
+ * way (the environment's KEYHOLD_AUDIT_DATABASE_URL alone does not add it).
  */
-export async function verifyCommand(options: { files?: string[]; databaseUrl?: string; publicKey?: string; fromSequence?: number; toSequence?: number }, io: Output): Promise<number> {
+export async function verifyCommand(
+  options: { files?: string[]; databaseUrl?: string; databaseAfterFiles?: boolean; publicKey?: string; fromSequence?: number; toSequence?: number },
+  io: Output,
+): Promise<number> {
   if (!options.publicKey) throw new UsageError('--public-key FILE is required: the audit public key saved from `kmsctl audit public-key` or the admin API (never trust the one in the database being checked)');
   const publicKeyPem = readFileSync(options.publicKey, 'utf8');
   const verify = async (material: AuditMaterial, after?: AuditChainPoint) => {
@@ -39,41 +44,47 @@ export async function verifyCommand(options: { files?: string[]; databaseUrl?: s
   };
   const progress = new VerifyProgress(io);
   const files = options.files ?? [];
+  // The parts of the chain, in order: the files, then (when asked for alongside them) what the database holds after.
+  const segments: Array<{ name: string; run<T>(use: (material: AuditMaterial) => Promise<T>, after?: AuditChainPoint): Promise<T> }> = files.map((file) => ({
+    name: file,
+    run: async (use) => use(await readExportFile(file)),
+  }));
+  const databaseUrl = files.length === 0 || options.databaseAfterFiles ? options.databaseUrl : undefined;
+  if (databaseUrl) {
+    segments.push({
+      name: 'the database',
+      run: async (use, after) => {
+        const db = await AuditDatabase.connect(databaseUrl);
+        try {
+          return await db.material(after ? after.sequence + 1 : (options.fromSequence ?? 1), options.toSequence, use);
+        } finally {
+          await db.close();
+        }
+      },
+    });
+  }
+  if (segments.length === 0) throw new UsageError('give --file EXPORT.jsonl (one or more), --database-url URL, or both (the files first)');
   const results: AuditVerification[] = [];
   let prune: AuditPruneView | undefined;
-  if (files.length > 0) {
-    let end: AuditChainPoint | undefined;
-    for (const [index, file] of files.entries()) {
-      const material = await readExportFile(file);
+  let end: AuditChainPoint | undefined;
+  for (const [index, segment] of segments.entries()) {
+    const previous = segments[index - 1]?.name;
+    const outcome = await segment.run(async (material) => {
       if (index === 0) prune = material.prune;
-      const gap = end && material.prune ? discontinuity(files[index - 1], end, file, material.prune) : null;
-      if (gap) {
-        io.out(gap);
-        return 1;
-      }
-      const result = await verify(material, end);
-      if (!result.ok) {
-        io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind})${files.length > 1 ? ` in ${file}` : ''}: ${result.broken.message}`);
-        return 1;
-      }
-      results.push(result);
-      if (result.lastSequence !== null && result.lastHash !== null) end = { sequence: result.lastSequence, hash: result.lastHash };
+      const gap = end && previous ? discontinuity(previous, end, segment.name, material) : null;
+      return gap ?? (await verify(material, end));
+    }, end);
+    if (typeof outcome === 'string') {
+      io.out(outcome);
+      return 1;
     }
-  } else if (options.databaseUrl) {
-    const db = await AuditDatabase.connect(options.databaseUrl);
-    try {
-      const [result, latestPrune] = await db.material(options.fromSequence ?? 1, options.toSequence, async (material) => [await verify(material), material.prune] as const);
-      if (!result.ok) {
-        io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind}): ${result.broken.message}`);
-        return 1;
-      }
-      results.push(result);
-      prune = latestPrune;
-    } finally {
-      await db.close();
+    const result = outcome;
+    if (!result.ok) {
+      io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind})${segments.length > 1 ? ` in ${segment.name}` : ''}: ${result.broken.message}`);
+      return 1;
     }
-  } else {
-    throw new UsageError('give --file EXPORT.jsonl (one or more) or --database-url URL');
+    results.push(result);
+    if (result.lastSequence !== null && result.lastHash !== null) end = { sequence: result.lastSequence, hash: result.lastHash };
   }
   const verified = results.filter((result): result is Extract<AuditVerification, { ok: true }> => result.ok);
   const records = verified.reduce((sum, result) => sum + result.records, 0);
@@ -82,7 +93,8 @@ export async function verifyCommand(options: { files?: string[]; databaseUrl?: s
   const last = [...verified].reverse().find((result) => result.lastSequence !== null)?.lastSequence ?? null;
   const lastCheckpoint = [...verified].reverse().find((result) => result.lastCheckpointSequence !== null)?.lastCheckpointSequence ?? null;
   const range = records ? `#${first}..#${last}` : 'no records';
-  const across = files.length > 1 ? ` in ${files.length} files, each continuing the one before` : '';
+  const parts = [files.length ? `${files.length} file${files.length === 1 ? '' : 's'}` : null, databaseUrl && files.length ? 'the database' : null].filter(Boolean);
+  const across = segments.length > 1 ? ` in ${parts.join(' and ')}, each continuing the one before` : '';
   // What a signature does not cover, the chain alone cannot prove: a rewrite re-hashed to the end, or a tail cut off.
   const covered = lastCheckpoint === null
     ? 'no signed checkpoint within the range: the chain is consistent, but neither its content nor its end is proven'
@@ -110,10 +122,16 @@ export class VerifyProgress {
   }
 }
 
-/** Why `next` does not continue where `previous` ended (its prune is elsewhere), or null when it does. */
-function discontinuity(previous: string, end: AuditChainPoint, next: string, prune: AuditPruneView): string | null {
+/** Why `next` does not continue where `previous` ended (its prune is elsewhere, or its record there differs), or null. */
+function discontinuity(previous: string, end: AuditChainPoint, next: string, material: AuditMaterial): string | null {
+  const { prune, anchor } = material;
+  if (!prune) {
+    return anchor && anchor.sequence === end.sequence && anchor.hash !== end.hash
+      ? `BROKEN at #${end.sequence} (altered): ${next} holds a record #${end.sequence} other than the one ${previous} ends with`
+      : null;
+  }
   if (prune.throughSequence > end.sequence) {
-    return `BROKEN at #${end.sequence + 1} (deleted): ${previous} ends at #${end.sequence} but ${next} continues after #${prune.throughSequence}: records #${end.sequence + 1}..#${prune.throughSequence} are in neither file`;
+    return `BROKEN at #${end.sequence + 1} (deleted): ${previous} ends at #${end.sequence} but ${next} continues after #${prune.throughSequence}: records #${end.sequence + 1}..#${prune.throughSequence} are in neither`;
   }
   if (prune.throughSequence < end.sequence) {
     return `BROKEN at #${prune.throughSequence + 1} (reordered): ${next} continues after #${prune.throughSequence}, inside ${previous} (which ends at #${end.sequence}): give the files in chain order, without overlaps`;

@@ -8,7 +8,7 @@ import { UNSEAL_USAGE, unsealCommand } from './unseal-command';
 
 const USAGE = `kmsctl: Keyhold's command line
 
-  kmsctl audit verify   --public-key KEY.pem (--file EXPORT.jsonl[.gz] ... | --database-url URL [--from-sequence N] [--to-sequence M])
+  kmsctl audit verify   --public-key KEY.pem [--file EXPORT.jsonl[.gz] ...] [--database-url URL [--from-sequence N] [--to-sequence M]]
   kmsctl audit export   --database-url URL [--from ISO] [--to ISO] [--actor A] [--key K] [--operation O]
                         [--outcome success|refused|error] [--from-sequence N] [--to-sequence M] [--out FILE]
   kmsctl audit public-key --database-url URL [--out FILE]
@@ -22,7 +22,8 @@ the start of the range: one whose record is missing means records were deleted (
 and so does one in an export file. Records after the latest checkpoint are proven by the chain only.
 After Keyhold pruned old records, verify starts at the latest signed prune and checks its signature.
 Several --file are one chain in the order given (the archives of successive prunes, then an export of the
-database): each must continue where the one before ends.
+database): each must continue where the one before ends. With --database-url as well, the database's records
+after the last file are verified last, the same way.
 `;
 
 const OPTIONS = {
@@ -76,7 +77,14 @@ export async function run(argv: string[], io = { out: (line: string) => console.
     switch (command) {
       case 'verify':
         return await verifyCommand(
-          { files: values.file, databaseUrl, publicKey: values['public-key'], fromSequence: filter.fromSequence, toSequence: filter.toSequence },
+          {
+            files: values.file,
+            databaseUrl,
+            databaseAfterFiles: values['database-url'] !== undefined,
+            publicKey: values['public-key'],
+            fromSequence: filter.fromSequence,
+            toSequence: filter.toSequence,
+          },
           io,
         );
       case 'export':

@@ -287,7 +287,14 @@ describe('audit retention: pruning through a signed checkpoint, and verification
     assert.match(whole.stdout, /^OK: \d+ record\(s\) #1\.\.#\d+ in 3 files, each continuing the one before, \d+ checkpoint\(s\) verified/);
     const missing = await verifyFiles(archives[0], live);
     assert.equal(missing.code, 1);
-    assert.match(missing.stdout, new RegExp(`^BROKEN at #${first} \\(deleted\\): .* ends at #${first - 1} but .*live\\.jsonl\\.gz continues after #${through}: records #${first}\\.\\.#${through} are in neither file`));
+    assert.match(missing.stdout, new RegExp(`^BROKEN at #${first} \\(deleted\\): .* ends at #${first - 1} but .*live\\.jsonl\\.gz continues after #${through}: records #${first}\\.\\.#${through} are in neither`));
+    // The archives, then the database itself (--database-url alongside the files): the same proof without an export.
+    const withDatabase = await kmsctl(['audit', 'verify', '--public-key', publicKeyFile, '--file', archives[0], '--file', archives[1], '--database-url', readerUrl]);
+    assert.equal(withDatabase.code, 0, withDatabase.stdout + withDatabase.stderr);
+    assert.match(withDatabase.stdout, /^OK: \d+ record\(s\) #1\.\.#\d+ in 2 files and the database, each continuing the one before/);
+    const skipped = await kmsctl(['audit', 'verify', '--public-key', publicKeyFile, '--file', archives[0], '--database-url', readerUrl]);
+    assert.equal(skipped.code, 1);
+    assert.match(skipped.stdout, new RegExp(`^BROKEN at #${first} \\(deleted\\): .* ends at #${first - 1} but the database continues after #${through}`));
     const shuffled = await verifyFiles(live, archives[1]);
     assert.equal(shuffled.code, 1);
     assert.match(shuffled.stdout, /\(reordered\): .* give the files in chain order/);
