@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { type Gzip, createGzip } from 'node:zlib';
 import { type AuditExportLine, type AuditFilter, type AuditPruneView, auditExportCheckpointRange } from '@keyhold/contracts';
-import { type AuditChainPoint, type AuditVerification, publicKeyFingerprint, verifyAuditChainInPages } from '@keyhold/crypto-core';
+import { type AuditChainPoint, publicKeyFingerprint, verifyAuditChainInPages } from '@keyhold/crypto-core';
 import { type AuditMaterial, AuditDatabase, UsageError, contentFilters, readExportFile } from './audit-source';
 
 export interface Output {
@@ -64,34 +64,35 @@ export async function verifyCommand(
     });
   }
   if (segments.length === 0) throw new UsageError('give --file EXPORT.jsonl (one or more), --database-url URL, or both (the files first)');
-  const results: AuditVerification[] = [];
+  // What the parts verified, together.
+  let records = 0;
+  let checkpoints = 0;
+  let first: number | null = null;
+  let lastCheckpoint: number | null = null;
   let prune: AuditPruneView | undefined;
   let end: AuditChainPoint | undefined;
   for (const [index, segment] of segments.entries()) {
     const previous = segments[index - 1]?.name;
-    const outcome = await segment.run(async (material) => {
+    const result = await segment.run(async (material) => {
       if (index === 0) prune = material.prune;
       const gap = end && previous ? discontinuity(previous, end, segment.name, material) : null;
       return gap ?? (await verify(material, end));
     }, end);
-    if (typeof outcome === 'string') {
-      io.out(outcome);
+    if (typeof result === 'string') {
+      io.out(result);
       return 1;
     }
-    const result = outcome;
     if (!result.ok) {
       io.out(`BROKEN at #${result.broken.sequence} (${result.broken.kind})${segments.length > 1 ? ` in ${segment.name}` : ''}: ${result.broken.message}`);
       return 1;
     }
-    results.push(result);
+    records += result.records;
+    checkpoints += result.checkpoints;
+    first ??= result.firstSequence;
+    lastCheckpoint = result.lastCheckpointSequence ?? lastCheckpoint;
     if (result.lastSequence !== null && result.lastHash !== null) end = { sequence: result.lastSequence, hash: result.lastHash };
   }
-  const verified = results.filter((result): result is Extract<AuditVerification, { ok: true }> => result.ok);
-  const records = verified.reduce((sum, result) => sum + result.records, 0);
-  const checkpoints = verified.reduce((sum, result) => sum + result.checkpoints, 0);
-  const first = verified.find((result) => result.firstSequence !== null)?.firstSequence ?? null;
-  const last = [...verified].reverse().find((result) => result.lastSequence !== null)?.lastSequence ?? null;
-  const lastCheckpoint = [...verified].reverse().find((result) => result.lastCheckpointSequence !== null)?.lastCheckpointSequence ?? null;
+  const last = end?.sequence ?? null;
   const range = records ? `#${first}..#${last}` : 'no records';
   const parts = [files.length ? `${files.length} file${files.length === 1 ? '' : 's'}` : null, databaseUrl && files.length ? 'the database' : null].filter(Boolean);
   const across = segments.length > 1 ? ` in ${parts.join(' and ')}, each continuing the one before` : '';

@@ -80,6 +80,13 @@ function parseExportLine(path: string, text: string, number: number): AuditExpor
 }
 
 /**
+ * How Keyhold writes record and checkpoint lines (`type` first): each reading of the file parses only the lines it
+ * needs. A line that starts otherwise is parsed by every reading, so one written differently is still read right.
+ */
+const RECORD_LINE = '{"type":"record"';
+const CHECKPOINT_LINE = '{"type":"checkpoint"';
+
+/**
  * Reads a JSON Lines export (header, prune, records, checkpoints; plain or gzip), keeping the line order: order is
  * evidence. The file is read once for the header and the prune, then twice side by side as verification goes: for
  * the records, page by page, and for the checkpoints (which must be in sequence order, as Keyhold writes them).
@@ -88,14 +95,14 @@ export async function readExportFile(path: string, pageSize = PAGE): Promise<Aud
   let prune: AuditPruneView | undefined;
   let filteredBy: string[] = [];
   for await (const { text, number } of exportLines(path)) {
-    if (text.trim() === '') continue;
+    if (text.trim() === '' || text.startsWith(RECORD_LINE) || text.startsWith(CHECKPOINT_LINE)) continue;
     const { type, ...rest } = parseExportLine(path, text, number);
     if (type === 'prune') prune = rest as AuditPruneView;
     else if (type === 'header') filteredBy = contentFilters((rest as { filters?: AuditFilter }).filters ?? {});
   }
   async function* checkpoints(): AsyncGenerator<AuditCheckpointView> {
     for await (const { text, number } of exportLines(path)) {
-      if (text.trim() === '' || !text.includes('"checkpoint"')) continue;
+      if (text.trim() === '' || text.startsWith(RECORD_LINE)) continue;
       const { type, ...rest } = parseExportLine(path, text, number);
       if (type === 'checkpoint') yield rest as AuditCheckpointView;
     }
@@ -103,7 +110,7 @@ export async function readExportFile(path: string, pageSize = PAGE): Promise<Aud
   async function* pages(): AsyncGenerator<AuditRecordView[]> {
     let page: AuditRecordView[] = [];
     for await (const { text, number } of exportLines(path)) {
-      if (text.trim() === '') continue;
+      if (text.trim() === '' || text.startsWith(CHECKPOINT_LINE)) continue;
       const { type, ...rest } = parseExportLine(path, text, number);
       if (type !== 'record') continue;
       page.push(rest as AuditRecordView);

@@ -61,6 +61,8 @@ export class AuditPruner {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private failedPasses = 0;
+  /** Records this instance pruned, and the bytes of the archives it wrote first (committed prunes only): for the metrics. */
+  readonly pruned = { records: 0, archivedBytes: 0 };
 
   constructor(
     private readonly dataSource: DataSource,
@@ -88,9 +90,6 @@ export class AuditPruner {
   get retentionFailures(): number {
     return this.failedPasses;
   }
-
-  /** Records this instance pruned, and the bytes of the archives it wrote first (committed prunes only): for the metrics. */
-  readonly pruned = { records: 0, archivedBytes: 0 };
 
   private committed(result: AuditPruneResult): AuditPruneResult {
     this.pruned.records += result.recordsRemoved;
