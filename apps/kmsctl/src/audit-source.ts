@@ -14,6 +14,7 @@ import {
   auditCheckpointFromRow,
   auditPruneFromRow,
   auditRecordFromRow,
+  auditRecordPagesInRange,
   auditRecordsQuery,
 } from '@keyhold/contracts';
 import { GENESIS_HASH } from '@keyhold/crypto-core';
@@ -222,7 +223,12 @@ export class AuditDatabase {
       const toHead = toSequence === undefined || toSequence >= head.sequence || last < toSequence;
       const anchorHash = prune ? undefined : fromSequence > 1 ? await this.hashOf(fromSequence - 1) : GENESIS_HASH;
       return use({
-        pages: this.recordPages({ fromSequence, toSequence }),
+        pages: auditRecordPagesInRange(
+          async (sql, values) => (await this.client.query(sql, values)).rows,
+          fromSequence - 1,
+          toSequence ?? Number.MAX_SAFE_INTEGER,
+          PAGE,
+        ),
         checkpoints: this.checkpointPages(fromSequence, toHead ? Number.MAX_SAFE_INTEGER : toSequence),
         anchor: anchorHash === undefined ? undefined : { sequence: fromSequence - 1, hash: anchorHash },
         prune,

@@ -25,6 +25,42 @@ export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, li
   return { text: `SELECT * FROM keyhold_audit_records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT $${values.length}`, values };
 }
 
+/** The stored records with a sequence in ($1, $2], in order. */
+const AUDIT_RECORDS_IN_RANGE = `SELECT * FROM keyhold_audit_records WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence`;
+/** The first stored record in ($1, $2] (null: none); an index lookup, whatever the gap before it. */
+const AUDIT_NEXT_SEQUENCE = `SELECT min(sequence)::text AS sequence FROM keyhold_audit_records WHERE sequence > $1 AND sequence <= $2`;
+
+/**
+ * The stored records after `afterSequence` up to `throughSequence`, in order, a page at a time: the walk along
+ * the chain that verification takes (before a checkpoint or a prune, and `kmsctl audit verify`). Each page is a
+ * bounded stretch of sequences (`pageSize` of them), not `ORDER BY sequence LIMIT n` over the rest of the range:
+ * with the table's statistics behind its growth (a young table, or appends faster than autoanalyze), the planner
+ * expects a handful of rows there and reads ALL of them, bitmap scan and sort, for every page: a walk of 10 000
+ * records cost 30 µs of Postgres CPU per record instead of 5, the more so the longer the walk (measured
+ * 2026-11-27). Sequences have no gaps unless records were deleted; a stretch that holds none is skipped in one
+ * lookup, so deleted records cost nothing to walk over. Pages are never empty.
+ */
+export async function* auditRecordPagesInRange(
+  query: (sql: string, values: unknown[]) => Promise<Row[]>,
+  afterSequence: number,
+  throughSequence: number,
+  pageSize: number,
+): AsyncGenerator<AuditRecordView[]> {
+  let after = afterSequence;
+  while (after < throughSequence) {
+    const end = Math.min(after + pageSize, throughSequence);
+    const rows = await query(AUDIT_RECORDS_IN_RANGE, [after, end]);
+    if (rows.length > 0) {
+      yield rows.map(auditRecordFromRow);
+      after = end;
+      continue;
+    }
+    const [next] = await query(AUDIT_NEXT_SEQUENCE, [end, throughSequence]);
+    if (next?.sequence === null || next?.sequence === undefined) return;
+    after = Number(next.sequence) - 1;
+  }
+}
+
 /** Checkpoints with a sequence in [$1, $2], in order. */
 export const AUDIT_CHECKPOINTS_IN_RANGE = `SELECT * FROM keyhold_audit_checkpoints WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence`;
 /**

@@ -1,4 +1,4 @@
-import { type AuditRecordView, auditRecordFromRow, auditRecordsQuery } from '@keyhold/contracts';
+import { type AuditRecordView, auditRecordPagesInRange } from '@keyhold/contracts';
 import { type AuditChainPoint, verifyAuditChainInPages } from '@keyhold/crypto-core';
 
 /**
@@ -24,20 +24,10 @@ export async function verifyStoredChain(
   pageSize: number,
   checkPage: (records: readonly AuditRecordView[]) => string | null | Promise<string | null> = () => null,
 ): Promise<string | null> {
-  async function* pages(): AsyncGenerator<AuditRecordView[]> {
-    let after = from.sequence;
-    for (;;) {
-      const page = auditRecordsQuery({ toSequence: to.sequence }, after, pageSize);
-      const records = (await query(page.text, page.values)).map(auditRecordFromRow);
-      yield records;
-      if (records.length < pageSize) return;
-      after = records[records.length - 1].sequence;
-    }
-  }
   let refusal: string | null = null;
   const stop = new Error('refused by checkPage');
   try {
-    const result = await verifyAuditChainInPages(pages(), {
+    const result = await verifyAuditChainInPages(auditRecordPagesInRange(query, from.sequence, to.sequence, pageSize), {
       anchor: from,
       head: to,
       onPage: async (records) => {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { auditRecordFromRow } from '@keyhold/contracts';
+import { auditRecordFromRow, auditRecordPagesInRange } from '@keyhold/contracts';
 import { type AuditCheckpoint, chainRecords, publicKeyFingerprint, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import { type AuditReader, createAuditReader } from '../support/audit-reader';
 import { holdAnExport } from '../support/held-export';
@@ -503,6 +503,28 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
     }
     const signed = await kh.server.audit.checkpointer.checkpoint();
     assert.ok(signed && signed.sequence >= last, 'signs over the whole stretch once restored');
+
+    // A deleted stretch longer than a page: the walk goes over it in one lookup, and the checkpointer names where
+    // the records go missing.
+    const more = await kh.http().post('/v1/keys/audited/encrypt/batch').send({ items }).expect(200);
+    const [start, end] = String(more.headers[HEADER]).split('-').map(Number);
+    const removed: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence', [start + 100, start + 549]);
+    await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence BETWEEN $1 AND $2', [start + 100, start + 549]);
+    try {
+      await assert.rejects(kh.server.audit.checkpointer.checkpoint(), new RegExp(`checkpoint refused: .*#${start + 100}\\b`));
+      const statements: string[] = [];
+      const walked: number[][] = [];
+      const query = (sql: string, values: unknown[]) => (statements.push(sql), kh.dataSource.query(sql, values));
+      for await (const page of auditRecordPagesInRange(query, signed.sequence, end, 200)) walked.push(page.map((view) => view.sequence));
+      const expected = Array.from({ length: end - signed.sequence }, (_, i) => signed.sequence + 1 + i).filter((n) => n < start + 100 || n > start + 549);
+      assert.deepEqual(walked.flat(), expected, 'every stored record once, in order, none past the end');
+      assert.ok(walked.every((page) => page.length > 0 && page.length <= 200), 'pages are never empty and never longer than asked');
+      // Each query reads one stretch of 200 sequences; the gap costs one stretch that came back empty and one lookup.
+      assert.equal(statements.length, Math.ceil((end - signed.sequence - 450) / 200) + 2);
+    } finally {
+      await insertRows(removed);
+    }
+    assert.ok(await kh.server.audit.checkpointer.checkpoint(), 'signs once restored');
   });
 
   // Last: moving the clock two days ends the admin sessions above.
