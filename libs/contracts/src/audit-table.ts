@@ -25,8 +25,13 @@ export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, li
   return { text: `SELECT * FROM keyhold_audit_records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT $${values.length}`, values };
 }
 
-/** The stored records with a sequence in ($1, $2], in order. */
-const AUDIT_RECORDS_IN_RANGE = `SELECT * FROM keyhold_audit_records WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence`;
+/**
+ * The stored records with a sequence in ($1, $2], in order; the time as the chain encodes it (ISO 8601 UTC with
+ * milliseconds), formatted by Postgres: the driver's parse into a Date, and back, cost a fifth of a verification.
+ */
+const AUDIT_RECORDS_IN_RANGE = `SELECT sequence, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time, plane, actor,
+    operation, key_name, key_version, outcome, error_code, request_id, source_address, context_hmac, prev_hash, hash
+  FROM keyhold_audit_records WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence`;
 /** The first stored record in ($1, $2] (null: none); an index lookup, whatever the gap before it. */
 const AUDIT_NEXT_SEQUENCE = `SELECT min(sequence)::text AS sequence FROM keyhold_audit_records WHERE sequence > $1 AND sequence <= $2`;
 
@@ -99,7 +104,7 @@ export const AUDIT_CHAIN_HEAD = `SELECT sequence::text AS sequence, hash FROM ke
 export function auditRecordFromRow(row: Row): AuditRecordView {
   return {
     sequence: Number(row.sequence),
-    time: (row.time as Date).toISOString(),
+    time: typeof row.time === 'string' ? row.time : (row.time as Date).toISOString(),
     plane: row.plane as AuditRecordView['plane'],
     actor: (row.actor as string | null) ?? null,
     operation: row.operation as string,
