@@ -13,9 +13,8 @@ import {
   type AuditRecordView,
   auditCheckpointFromRow,
   auditPruneFromRow,
-  auditRecordFromRow,
+  auditRecordPagesByCursor,
   auditRecordPagesInRange,
-  auditRecordsQuery,
 } from '@keyhold/contracts';
 import { GENESIS_HASH } from '@keyhold/crypto-core';
 
@@ -141,21 +140,10 @@ export class AuditDatabase {
     return this.client.end();
   }
 
-  /** Records matching `filter`, in sequence order, a page at a time. */
-  async *recordPages(filter: AuditFilter): AsyncGenerator<AuditRecordView[]> {
-    let after = 0;
-    for (;;) {
-      const query = auditRecordsQuery(filter, after, PAGE);
-      const { rows } = await this.client.query(query.text, query.values);
-      yield rows.map(auditRecordFromRow);
-      if (rows.length < PAGE) return;
-      after = Number(rows[rows.length - 1].sequence);
-    }
-  }
-
-  /** Records matching `filter`, in sequence order, read page by page. */
+  /** Records matching `filter`, in sequence order, through one cursor: only within `snapshot`. */
   async *records(filter: AuditFilter): AsyncGenerator<AuditRecordView> {
-    for await (const page of this.recordPages(filter)) yield* page;
+    const query = async (sql: string, values?: unknown[]) => (await this.client.query(sql, values)).rows;
+    for await (const page of auditRecordPagesByCursor(query, filter, PAGE)) yield* page;
   }
 
   /** The checkpoints in a sequence range, in order, a page at a time. */

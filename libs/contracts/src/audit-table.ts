@@ -5,8 +5,11 @@ import type { AuditCheckpointView, AuditFilter, AuditPruneView, AuditRecordView 
 
 type Row = Record<string, unknown>;
 
-/** Records matching `filter` after `afterSequence`, in sequence order, at most `limit`: a parameterised query. */
-export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, limit: number): { text: string; values: unknown[] } {
+/**
+ * Records matching `filter` after `afterSequence`, in sequence order, at most `limit` (all without one: for a
+ * cursor): a parameterised query.
+ */
+export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, limit?: number): { text: string; values: unknown[] } {
   const where: string[] = ['sequence > $1'];
   const values: unknown[] = [afterSequence];
   const add = (clause: string, value: unknown) => {
@@ -21,8 +24,36 @@ export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, li
   if (filter.outcome) add('outcome = ?', filter.outcome);
   if (filter.fromSequence) add('sequence >= ?', filter.fromSequence);
   if (filter.toSequence) add('sequence <= ?', filter.toSequence);
+  const text = `SELECT * FROM keyhold_audit_records WHERE ${where.join(' AND ')} ORDER BY sequence`;
+  if (limit === undefined) return { text, values };
   values.push(limit);
-  return { text: `SELECT * FROM keyhold_audit_records WHERE ${where.join(' AND ')} ORDER BY sequence LIMIT $${values.length}`, values };
+  return { text: `${text} LIMIT $${values.length}`, values };
+}
+
+/**
+ * Every record matching `filter`, in sequence order, read page by page through a cursor: one query and one scan,
+ * however long the range (what exports read). Paging by `sequence > last ORDER BY sequence LIMIT n` instead starts a
+ * query per page, and where the planner expects few rows (a table whose statistics lag its growth, a time range on
+ * the BRIN index) each of them reads the rest of the range and sorts it: a long export then costs the square of its
+ * length. A cursor lives in a transaction: call it within one (the exports' snapshot).
+ */
+export async function* auditRecordPagesByCursor(
+  query: (sql: string, values?: unknown[]) => Promise<Row[]>,
+  filter: AuditFilter,
+  pageSize: number,
+): AsyncGenerator<AuditRecordView[]> {
+  const records = auditRecordsQuery(filter, 0);
+  await query(`DECLARE keyhold_audit_records_read NO SCROLL CURSOR FOR ${records.text}`, records.values);
+  try {
+    for (;;) {
+      const rows = await query(`FETCH FORWARD ${Math.trunc(pageSize)} FROM keyhold_audit_records_read`);
+      if (rows.length === 0) return;
+      yield rows.map(auditRecordFromRow);
+    }
+  } finally {
+    // In a transaction that failed meanwhile, the cursor is gone with it: nothing to close.
+    await query('CLOSE keyhold_audit_records_read').catch(() => undefined);
+  }
 }
 
 /**

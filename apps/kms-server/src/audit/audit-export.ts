@@ -47,18 +47,14 @@ export class AuditExporter {
       let count = 0;
       let first: number | null = null;
       let last = 0;
-      for (;;) {
-        const page = await queries.records(filter, EXPORT_PAGE, last);
+      for await (const page of queries.recordPages(filter, EXPORT_PAGE)) {
         count += page.length;
         if (count > MAX_EXPORT_RECORDS) {
           throw new ApiError('VALIDATION_FAILED', `more than ${MAX_EXPORT_RECORDS} records match: narrow the time or sequence range`);
         }
-        if (page.length > 0) {
-          chunks.push(page.map((record) => jsonLine({ type: 'record', ...record })).join('\n'));
-          first ??= page[0].sequence;
-          last = page[page.length - 1].sequence;
-        }
-        if (page.length < EXPORT_PAGE) break;
+        chunks.push(page.map((record) => jsonLine({ type: 'record', ...record })).join('\n'));
+        first ??= page[0].sequence;
+        last = page[page.length - 1].sequence;
       }
       const prune = await queries.latestPrune();
       if (prune && first === prune.throughSequence + 1) chunks.splice(1, 0, jsonLine({ type: 'prune', ...prune }));

@@ -10,6 +10,7 @@ import {
   auditCheckpointFromRow,
   auditPruneFromRow,
   auditRecordFromRow,
+  auditRecordPagesByCursor,
   auditRecordsQuery,
 } from '@keyhold/contracts';
 
@@ -33,6 +34,11 @@ export class AuditQueries {
     const query = auditRecordsQuery(filter, afterSequence, limit);
     const rows: Array<Record<string, unknown>> = await this.manager.query(query.text, query.values);
     return rows.map(auditRecordFromRow);
+  }
+
+  /** Every record matching `filter`, in sequence order, `pageSize` at a time through one cursor: only within `snapshot`. */
+  recordPages(filter: AuditFilter, pageSize: number): AsyncGenerator<AuditRecordView[]> {
+    return auditRecordPagesByCursor((sql, values) => this.manager.query(sql, values), filter, pageSize);
   }
 
   async checkpoints(fromSequence: number, toSequence: number): Promise<AuditCheckpointView[]> {
