@@ -71,7 +71,8 @@ export interface SessionView {
   expiresAt: string;
 }
 
-export const MAX_CERTIFICATE_VALIDITY_HOURS = 24 * 397;
+/** 397 days (24 × 397 hours), the most a public TLS certificate may be valid; a literal, so the console's copy is checked. */
+export const MAX_CERTIFICATE_VALIDITY_HOURS = 9528;
 export const issueCertificateRequestSchema = z
   .object({
     identity: z.string().min(1).max(512).regex(/^[a-z][a-z0-9+.-]*:\/\/[\x21-\x7e]+$/i, 'a URI such as spiffe://prod/ns/payments/sa/api'),
@@ -82,13 +83,15 @@ export const issueCertificateRequestSchema = z
 export const revokeCertificateRequestSchema = z.object({ reason: z.string().max(256).optional() }).strict();
 
 /** Sensitive operations: they need the requester's fresh passkey assertion and, with a quorum, M admins'. */
+/** The most approvals a sensitive operation can be set to need. */
+export const MAX_QUORUM = 10;
 export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('destroy-key-now'), key: keyNameSchema }).strict(),
   z.object({ kind: z.literal('destroy-version-now'), key: keyNameSchema, version: z.number().int().min(1) }).strict(),
   z.object({ kind: z.literal('remove-admin'), adminId: z.uuid() }).strict(),
   /** Granting or taking away the admin role (operator and auditor swap without an approval). */
   z.object({ kind: z.literal('set-admin-role'), adminId: z.uuid(), role: z.enum(ADMIN_ROLES) }).strict(),
-  z.object({ kind: z.literal('set-quorum'), approvals: z.number().int().min(1).max(10) }).strict(),
+  z.object({ kind: z.literal('set-quorum'), approvals: z.number().int().min(1).max(MAX_QUORUM) }).strict(),
   z
     .object({
       kind: z.literal('shorten-destruction-window'),
