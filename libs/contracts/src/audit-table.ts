@@ -30,6 +30,9 @@ export function auditRecordsQuery(filter: AuditFilter, afterSequence: number, li
   return { text: `${text} LIMIT $${values.length}`, values };
 }
 
+/** Cursors declared by this process, for their names. */
+let cursorsOpened = 0;
+
 /**
  * Every record matching `filter`, in sequence order, read page by page through a cursor: one query and one scan,
  * however long the range (what exports read). Paging by `sequence > last ORDER BY sequence LIMIT n` instead starts a
@@ -43,16 +46,18 @@ export async function* auditRecordPagesByCursor(
   pageSize: number,
 ): AsyncGenerator<AuditRecordView[]> {
   const records = auditRecordsQuery(filter, 0);
-  await query(`DECLARE keyhold_audit_records_read NO SCROLL CURSOR FOR ${records.text}`, records.values);
+  // A name of its own, so that two reads in one transaction never meet.
+  const cursor = `keyhold_audit_records_${(cursorsOpened += 1)}`;
+  await query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${records.text}`, records.values);
   try {
     for (;;) {
-      const rows = await query(`FETCH FORWARD ${Math.trunc(pageSize)} FROM keyhold_audit_records_read`);
+      const rows = await query(`FETCH FORWARD ${Math.trunc(pageSize)} FROM ${cursor}`);
       if (rows.length === 0) return;
       yield rows.map(auditRecordFromRow);
     }
   } finally {
     // In a transaction that failed meanwhile, the cursor is gone with it: nothing to close.
-    await query('CLOSE keyhold_audit_records_read').catch(() => undefined);
+    await query(`CLOSE ${cursor}`).catch(() => undefined);
   }
 }
 
