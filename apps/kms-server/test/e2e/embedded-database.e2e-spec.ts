@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
+import request from 'supertest';
+import { developmentPaths } from '../../src/config/keyhold-config';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from '../../src/database/embedded-database';
+import { createTestDatabase } from '../support/test-database';
 import { freePort } from '../support/test-keyhold';
+
+const SERVER_MAIN = resolve(__dirname, '../../src/main.js');
 
 describe('embedded Postgres (npm start without DATABASE_URL): its defaults', () => {
   const home = mkdtempSync(join(tmpdir(), 'keyhold-embedded-'));
@@ -44,5 +50,92 @@ describe('embedded Postgres (npm start without DATABASE_URL): its defaults', () 
     assert.equal(existsSync(`/tmp/.s.PGSQL.${port}`), false);
     assert.equal(statSync(join(home, 'postgres-password')).mode & 0o777, 0o600);
     assert.match(database.url, new RegExp(`^postgres://keyhold:[^@]+@127\\.0\\.0\\.1:${port}/keyhold$`));
+  });
+});
+
+/**
+ * A real Keyhold process stopped with SIGTERM right after five encryptions, whose usage counts (written every few
+ * seconds) are still in memory then: it must write them, and everything else, before its database goes.
+ */
+async function stopWithSigterm(home: string, database: { url?: string; embeddedPort?: number }): Promise<string> {
+  const [servicePort, adminPort] = [await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'development',
+    KEYHOLD_HOME: home,
+    KEYHOLD_SERVICE_PORT: String(servicePort),
+    KEYHOLD_ADMIN_PORT: String(adminPort),
+    KEYHOLD_LOG_LEVEL: 'warn',
+  };
+  delete env.DATABASE_URL;
+  if (database.url) env.DATABASE_URL = database.url;
+  if (database.embeddedPort) env.KEYHOLD_EMBEDDED_POSTGRES_PORT = String(database.embeddedPort);
+  const child = spawn(process.execPath, [SERVER_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += String(chunk)));
+  child.stderr.on('data', (chunk) => (output += String(chunk)));
+  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  try {
+    const service = (method: 'get' | 'post', path: string) => {
+      const paths = developmentPaths(home);
+      const tls = { ca: readFileSync(paths.caCert), cert: readFileSync(paths.operatorCert), key: readFileSync(paths.operatorKey) };
+      return request(`https://localhost:${servicePort}`)[method](path).ca(tls.ca).cert(tls.cert).key(tls.key);
+    };
+    for (let attempt = 0; ; attempt += 1) {
+      assert.ok(attempt < 600 && child.exitCode === null, `Keyhold did not become healthy:\n${output}`);
+      try {
+        if ((await service('get', '/v1/health')).status === 200) break;
+      } catch {
+        // not listening yet, or its certificates not written yet
+      }
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    await service('post', '/v1/keys').send({ name: 'counted', algorithm: 'aes-256-gcm' }).expect(201);
+    for (let call = 0; call < 5; call += 1) await service('post', '/v1/keys/counted/encrypt').send({ plaintext: 'aGk=' }).expect(200);
+    child.kill('SIGTERM');
+    // 0 is Keyhold's own shutdown; async-exit-hook, had it answered the signal, would have ended it with 143.
+    assert.equal(await exited, 0, output);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  assert.doesNotMatch(output, /not flushed|connection lost|terminating connection/, output);
+  return output;
+}
+
+const COUNTED = `SELECT sum(u.encryptions)::int AS encryptions FROM keyhold_key_usage_daily u JOIN keyhold_keys k ON k.id = u.key_id WHERE k.name = 'counted'`;
+
+describe('SIGTERM: Keyhold writes what it still holds, then stops (its database last)', () => {
+  const home = mkdtempSync(join(tmpdir(), 'keyhold-stop-'));
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  it('on the embedded Postgres (npm start)', async () => {
+    const embeddedHome = join(home, 'embedded');
+    const port = await freePort();
+    await stopWithSigterm(embeddedHome, { embeddedPort: port });
+    const database = await startEmbeddedDatabase(embeddedHome, port);
+    const client = new Client({ connectionString: database.url });
+    try {
+      await client.connect();
+      assert.equal((await client.query(COUNTED)).rows[0].encryptions, 5);
+    } finally {
+      await client.end();
+      await database.stop();
+    }
+  });
+
+  it('on a DATABASE_URL (embedded-postgres loaded but unused: it used to end the process at the signal)', async () => {
+    const database = await createTestDatabase();
+    try {
+      await stopWithSigterm(join(home, 'database-url'), { url: database.url });
+      const client = new Client({ connectionString: database.url });
+      try {
+        await client.connect();
+        assert.equal((await client.query(COUNTED)).rows[0].encryptions, 5);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await database.drop();
+    }
   });
 });
