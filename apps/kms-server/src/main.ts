@@ -88,10 +88,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.log({ msg: 'stopping', signal }, 'Keyhold');
-    await server.close();
-    await dataSource.destroy();
-    await embedded?.stop();
-    process.exit(0);
+    let code = 0;
+    try {
+      await server.close();
+      await dataSource.destroy();
+    } catch (error) {
+      // Whatever failed, the embedded database still goes, and the exit code says the stop was not clean.
+      logger.error({ msg: 'the shutdown did not complete', err: error instanceof Error ? error.message : String(error) }, 'Keyhold');
+      code = 1;
+    }
+    await embedded?.stop().catch(() => (code = 1));
+    process.exit(code);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
