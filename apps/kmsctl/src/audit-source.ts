@@ -140,10 +140,12 @@ export class AuditDatabase {
     return this.client.end();
   }
 
+  /** The rows a statement returns: how the shared readers in @keyhold/contracts query. */
+  private readonly rows = async (sql: string, values?: unknown[]): Promise<Array<Record<string, unknown>>> => (await this.client.query(sql, values)).rows;
+
   /** Records matching `filter`, in sequence order, through one cursor: only within `snapshot`. */
   async *records(filter: AuditFilter): AsyncGenerator<AuditRecordView> {
-    const query = async (sql: string, values?: unknown[]) => (await this.client.query(sql, values)).rows;
-    for await (const page of auditRecordPagesByCursor(query, filter, PAGE)) yield* page;
+    for await (const page of auditRecordPagesByCursor(this.rows, filter, PAGE)) yield* page;
   }
 
   /** The checkpoints in a sequence range, in order, a page at a time. */
@@ -211,12 +213,7 @@ export class AuditDatabase {
       const toHead = toSequence === undefined || toSequence >= head.sequence || last < toSequence;
       const anchorHash = prune ? undefined : fromSequence > 1 ? await this.hashOf(fromSequence - 1) : GENESIS_HASH;
       return use({
-        pages: auditRecordPagesInRange(
-          async (sql, values) => (await this.client.query(sql, values)).rows,
-          fromSequence - 1,
-          toSequence ?? Number.MAX_SAFE_INTEGER,
-          PAGE,
-        ),
+        pages: auditRecordPagesInRange(this.rows, fromSequence - 1, toSequence ?? Number.MAX_SAFE_INTEGER, PAGE),
         checkpoints: this.checkpointPages(fromSequence, toHead ? Number.MAX_SAFE_INTEGER : toSequence),
         anchor: anchorHash === undefined ? undefined : { sequence: fromSequence - 1, hash: anchorHash },
         prune,

@@ -82,9 +82,9 @@ export const issueCertificateRequestSchema = z
   .strict();
 export const revokeCertificateRequestSchema = z.object({ reason: z.string().max(256).optional() }).strict();
 
-/** Sensitive operations: they need the requester's fresh passkey assertion and, with a quorum, M admins'. */
 /** The most approvals a sensitive operation can be set to need. */
 export const MAX_QUORUM = 10;
+/** Sensitive operations: they need the requester's fresh passkey assertion and, with a quorum, M admins'. */
 export const sensitiveOperationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('destroy-key-now'), key: keyNameSchema }).strict(),
   z.object({ kind: z.literal('destroy-version-now'), key: keyNameSchema, version: z.number().int().min(1) }).strict(),

@@ -102,7 +102,19 @@ async function stopWithSigterm(home: string, database: { url?: string; embeddedP
   return output;
 }
 
-const COUNTED = `SELECT sum(u.encryptions)::int AS encryptions FROM keyhold_key_usage_daily u JOIN keyhold_keys k ON k.id = u.key_id WHERE k.name = 'counted'`;
+/** The encryptions with key `counted` that the database at `url` has counted. */
+async function countedEncryptions(url: string): Promise<number> {
+  const client = new Client({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query(
+      `SELECT sum(u.encryptions)::int AS encryptions FROM keyhold_key_usage_daily u JOIN keyhold_keys k ON k.id = u.key_id WHERE k.name = 'counted'`,
+    );
+    return rows[0].encryptions;
+  } finally {
+    await client.end();
+  }
+}
 
 describe('SIGTERM: Keyhold writes what it still holds, then stops (its database last)', () => {
   const home = mkdtempSync(join(tmpdir(), 'keyhold-stop-'));
@@ -113,12 +125,9 @@ describe('SIGTERM: Keyhold writes what it still holds, then stops (its database 
     const port = await freePort();
     await stopWithSigterm(embeddedHome, { embeddedPort: port });
     const database = await startEmbeddedDatabase(embeddedHome, port);
-    const client = new Client({ connectionString: database.url });
     try {
-      await client.connect();
-      assert.equal((await client.query(COUNTED)).rows[0].encryptions, 5);
+      assert.equal(await countedEncryptions(database.url), 5);
     } finally {
-      await client.end();
       await database.stop();
     }
   });
@@ -127,13 +136,7 @@ describe('SIGTERM: Keyhold writes what it still holds, then stops (its database 
     const database = await createTestDatabase();
     try {
       await stopWithSigterm(join(home, 'database-url'), { url: database.url });
-      const client = new Client({ connectionString: database.url });
-      try {
-        await client.connect();
-        assert.equal((await client.query(COUNTED)).rows[0].encryptions, 5);
-      } finally {
-        await client.end();
-      }
+      assert.equal(await countedEncryptions(database.url), 5);
     } finally {
       await database.drop();
     }
