@@ -57,6 +57,54 @@ export async function measureWithoutAudit({ startKeyhold, stopChild, run, post, 
   }
 }
 
+/**
+ * The floor under the audit comparison: on this machine, how much of a server's throughput a durable commit per
+ * answer leaves, whatever writes it (tools/bench/commit-floor-server.mjs). Two floor servers, one answering at once
+ * and one after a minimal group commit in Keyhold's Postgres, both spending about Keyhold's CPU per request without
+ * audit: `?work=N` HKDF derivations, N chosen so that the plain one's throughput at the first level comes closest to
+ * `targetThroughput` (the median of the unaudited Keyhold's rounds there). Then AUDIT_ROUNDS alternating rounds per
+ * level. Returns { work, rows: [{ concurrency, commit: [results], plain: [results] }] }.
+ */
+export async function measureCommitFloor({ startFloor, stopChild, run, quickLoad, levels, payload, targetThroughput, log }) {
+  const plain = await startFloor(null);
+  const committing = await startFloor('commit');
+  try {
+    // Throughput falls as work grows: a bisection over 0..MAX_FLOOR_WORK finds the nearest in a few short runs.
+    const throughputAt = new Map();
+    const measure = async (work) => {
+      if (!throughputAt.has(work)) throughputAt.set(work, (await quickLoad(plain.origin, `/encrypt?work=${work}`, payload, levels[0])).throughput);
+      return throughputAt.get(work);
+    };
+    let [low, high] = [0, MAX_FLOOR_WORK];
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      if ((await measure(middle)) > targetThroughput) low = middle;
+      else high = middle;
+    }
+    const distance = async (work) => Math.abs((await measure(work)) - targetThroughput);
+    const work = (await distance(low)) <= (await distance(high)) ? low : high;
+    log(`commit floor: ${work} HKDF derivations per request bring the plain floor server to ${Math.round(await measure(work))} req/s (Keyhold without audit: ${Math.round(targetThroughput)})`);
+    const path = `/encrypt?work=${work}`;
+    const rows = [];
+    for (const concurrency of levels) {
+      const commit = [];
+      const without = [];
+      for (let round = 1; round <= AUDIT_ROUNDS; round += 1) {
+        commit.push(await run(`floor encrypt (commit, round ${round})`, committing, path, payload, concurrency));
+        without.push(await run(`floor encrypt (no commit, round ${round})`, plain, path, payload, concurrency));
+      }
+      rows.push({ concurrency, commit, plain: without });
+    }
+    return { work, rows };
+  } finally {
+    await stopChild(committing.proc);
+    await stopChild(plain.proc);
+  }
+}
+
+/** The most HKDF derivations per request the calibration tries (about 10 µs each). */
+const MAX_FLOOR_WORK = 32;
+
 /** The audit group-commit totals in the server's metrics (records, batches, seconds); null if unreadable. */
 async function auditBatchTotals({ origin, tls }) {
   try {
@@ -96,15 +144,16 @@ function summary(results) {
 }
 
 /** Markdown: encrypt with and without the audit trail (medians of the alternating rounds), and the ratio. */
-export function auditTable(rows) {
+export function auditTable(rows, floor = null) {
   const lines = [
     `Audit trail cost (encrypt, group commit on; target: with audit ≥ ${pct(AUDIT_TARGET)} of without). ` +
       `The two Keyholds run side by side and are measured in ${AUDIT_ROUNDS} alternating rounds each per level; ` +
       'the table shows medians, the ratio of each round to the round without audit right after it, and the audited ' +
       "rounds' group commits (records per batch; ms from sending a batch to its commit, as the server thread sees it):",
     '',
-    '| concurrency | with audit req/s | p50 ms | p99 ms | without audit req/s | p50 ms | p99 ms | with / without (medians) | per round | batches per round (records, ms) |',
-    '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| concurrency | with audit req/s | p50 ms | p99 ms | without audit req/s | p50 ms | p99 ms | with / without (medians) | per round | batches per round (records, ms) |' +
+      (floor ? ' commit floor (medians) | floor per round |' : ''),
+    `|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|${floor ? '--:|--:|' : ''}`,
   ];
   for (const { concurrency, on: onRounds, off: offRounds } of rows) {
     const on = summary(onRounds);
@@ -114,11 +163,31 @@ export function auditTable(rows) {
     const batches = onRounds.map((result) => (result.batches ? `${result.batches.records.toFixed(1)}, ${result.batches.ms.toFixed(2)}` : '–')).join('; ');
     const verdict = Number.isFinite(ratio) ? ` (${ratio >= AUDIT_TARGET ? 'met' : '**NOT met**'})` : '';
     lines.push(
-      `| ${concurrency} | ${rps(on.throughput)} | ${ms(on.p50)} | ${ms(on.p99)} | ${rps(off.throughput)} | ${ms(off.p50)} | ${ms(off.p99)} | **${pct(ratio)}**${verdict} | ${perRound} | ${batches} |`,
+      `| ${concurrency} | ${rps(on.throughput)} | ${ms(on.p50)} | ${ms(on.p99)} | ${rps(off.throughput)} | ${ms(off.p50)} | ${ms(off.p99)} | **${pct(ratio)}**${verdict} | ${perRound} | ${batches} |` +
+        (floor ? floorCells(floor.rows.find((row) => row.concurrency === concurrency)) : ''),
     );
   }
   lines.push('', auditNotes(rows));
+  if (floor) lines.push('', floorNotes(floor));
   return lines.join('\n');
+}
+
+/** The floor's two cells of a level: the ratio of the medians, and each round's ratio. */
+function floorCells(row) {
+  if (!row) return ' – | – |';
+  const ratio = summary(row.commit).throughput / summary(row.plain).throughput;
+  return ` ${pct(ratio)} | ${row.commit.map((result, index) => pct(result.throughput / row.plain[index].throughput)).join(', ')} |`;
+}
+
+function floorNotes({ work, rows }) {
+  const plain = rows[0] ? rps(summary(rows[0].plain).throughput) : '–';
+  return (
+    `The commit floor: two servers that do the bare server's work plus ${work} HKDF derivations per request (which brings them ` +
+    `to about the unaudited Keyhold's throughput: ${plain} req/s at concurrency ${rows[0]?.concurrency ?? '–'}), one of which ` +
+    'answers only after a group commit of one bigint row per request in the same Postgres (no chain, no hash, no JSON, no ' +
+    'verification; tools/bench/commit-floor-server.mjs). Its ratio is about the most any audit trail that makes each answer ' +
+    "wait for its record's commit can keep on this machine, where the load generator, the server and Postgres share the cores."
+  );
 }
 
 /**

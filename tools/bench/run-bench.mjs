@@ -12,6 +12,7 @@
 //   --cpu-prof DIR   run the Keyhold server child with --cpu-prof, profiles written to DIR
 //   --no-plugin      skip the Kubernetes KMS plugin round trip (Encrypt/Decrypt at concurrency 1 and 64)
 //   --no-audit-off   skip the second Keyhold with KEYHOLD_AUDIT=off (the audit trail's cost on encrypt)
+//                    and the commit floor beside it (what a minimal durable commit per answer costs here)
 //   --plugin-only    only the plugin round trip (and its gRPC floor); prints, never writes the page
 //   --bare-only      measure only the bare server (a check of the harness itself); needs
 //   --certs DIR        a folder with ca.crt, server.crt, server.key, operator.crt, operator.key
@@ -28,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { startCpuSampling } from './cpu.mjs';
 import { requestOnce, runLoad } from './load.mjs';
 import { pluginTable, runPluginBench } from './plugin-bench.mjs';
-import { auditTable, measureWithoutAudit } from './audit-bench.mjs';
+import { auditTable, measureCommitFloor, measureWithoutAudit } from './audit-bench.mjs';
 import { freePort } from '../free-port.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,6 +42,7 @@ const SERVER_NODE_FLAGS = (() => {
   return match[1].split(' ').filter(Boolean);
 })();
 const BARE_MAIN = join(REPO, 'tools/bench/bare-server.mjs');
+const FLOOR_MAIN = join(REPO, 'tools/bench/commit-floor-server.mjs');
 const DOC = join(REPO, 'docs/benchmarks.md');
 const KEY_NAME = 'bench';
 const PLAINTEXT_BYTES = 256;
@@ -259,7 +261,11 @@ async function startKeyhold(home, extraEnv = {}) {
     try {
       const tls = certsFrom(home); // written by the server on first start
       const res = await requestOnce({ origin, path: '/v1/health', tls, timeoutMs: 2000 });
-      if (res.status === 200) return { proc, origin, tls, startMs: Date.now() - startedAt };
+      if (res.status === 200) {
+        // The embedded Postgres's own address (the commit floor writes there too); its password is in the home.
+        const password = encodeURIComponent(readFileSync(join(home, 'postgres-password'), 'utf8').trim());
+        return { proc, origin, tls, startMs: Date.now() - startedAt, databaseUrl: `postgres://keyhold:${password}@127.0.0.1:${postgresPort}/keyhold` };
+      }
       last = `${res.status} ${res.text.slice(0, 200)}`;
     } catch (error) {
       last = error.code ?? error.message;
@@ -271,13 +277,14 @@ async function startKeyhold(home, extraEnv = {}) {
   );
 }
 
-async function startBare(dir) {
-  const proc = startChild('bare', BARE_MAIN, {
+async function startBare(dir, { name = 'bare', main = BARE_MAIN, env = {} } = {}) {
+  const proc = startChild(name, main, {
     BARE_CERT: join(dir, 'server.crt'),
     BARE_KEY: join(dir, 'server.key'),
     BARE_CA: join(dir, 'ca.crt'),
     BARE_PORT: '0',
     BARE_HOST: '127.0.0.1',
+    ...env,
   });
   const port = await new Promise((resolvePort, reject) => {
     let buffered = '';
@@ -290,8 +297,8 @@ async function startBare(dir) {
       }
     };
     proc.child.stdout.on('data', onData);
-    proc.exited.then((info) => reject(new Error(`bare server exited (${JSON.stringify(info)})\n${proc.output()}`)));
-    sleep(10_000).then(() => reject(new Error(`bare server did not start\n${proc.output()}`)));
+    proc.exited.then((info) => reject(new Error(`${name} server exited (${JSON.stringify(info)})\n${proc.output()}`)));
+    sleep(10_000).then(() => reject(new Error(`${name} server did not start\n${proc.output()}`)));
   });
   return { proc, origin: `https://127.0.0.1:${port}` };
 }
@@ -341,7 +348,7 @@ function cpuTable(runs) {
   const lines = [
     '| run | concurrency | req/s | server CPU per request (µs) | ' +
       (withKeyhold ? "Keyhold server | Keyhold's PostgreSQL | " : '') +
-      `bare server | load generator | other processes |${withKeyhold ? ' Keyhold RSS after the run |' : ''}`,
+      `bare (or floor) server | load generator | other processes |${withKeyhold ? ' Keyhold RSS after the run |' : ''}`,
     `|---|--:|--:|--:|${withKeyhold ? '--:|--:|' : ''}--:|--:|--:|${withKeyhold ? '--:|' : ''}`,
   ];
   for (const run of runs) {
@@ -352,7 +359,7 @@ function cpuTable(runs) {
     lines.push(
       `| ${label} | ${concurrency} | ${fmt.rps(result.throughput)} | ${fmt.us(cpuPerRequest(run))} | ` +
         (withKeyhold ? `${cores(c.keyhold)} | ${cores(c['keyhold children'])} | ` : '') +
-        `${cores(c.bare)} | ${cores(c['load generator'])} | ${other} |` +
+        `${cores(c[run.server === 'floor' ? 'floor' : 'bare'])} | ${cores(c['load generator'])} | ${other} |` +
         (withKeyhold ? ` ${fmt.mb(result.keyholdRssMb)} |` : ''),
     );
   }
@@ -703,8 +710,7 @@ async function main() {
 
   const roots = { 'load generator': process.pid, keyhold: keyhold?.proc.pid, bare: bare.proc.pid };
   const runs = [];
-  const run = async (label, origin, path, body, concurrency) => {
-    const server = label.startsWith('bare') ? 'bare' : 'keyhold';
+  const run = async (label, origin, path, body, concurrency, server = label.startsWith('bare') ? 'bare' : 'keyhold') => {
     await waitForQuiet(roots);
     log(`${label} c=${concurrency}: ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s ...`);
     // CPU use over the measured window only (timers on this event loop: late by at most a few ms).
@@ -766,6 +772,35 @@ async function main() {
       audited: { origin: keyhold.origin, pid: keyhold.proc.pid, tls: keyhold.tls },
     });
   }
+  let floor = null;
+  if (withoutAudit) {
+    const offAtFirstLevel = withoutAudit[0].off.map((result) => result.throughput).sort((a, b) => a - b);
+    floor = await measureCommitFloor({
+      startFloor: async (commit) => {
+        const server = await startBare(certDir, {
+          name: commit ? 'floor (commit)' : 'floor',
+          main: FLOOR_MAIN,
+          env: commit ? { FLOOR_DATABASE_URL: keyhold.databaseUrl } : {},
+        });
+        cleanup.push(() => stopChild(server.proc));
+        return server;
+      },
+      stopChild,
+      run: async (label, server, path, body, concurrency) => {
+        roots.floor = server.proc.pid;
+        try {
+          return await run(label, server.origin, path, body, concurrency, 'floor');
+        } finally {
+          delete roots.floor;
+        }
+      },
+      quickLoad: (origin, path, body, concurrency) => runLoad({ origin, path, method: 'POST', body, concurrency, durationMs: 2000, warmupMs: 1000, tls }),
+      levels,
+      payload,
+      targetThroughput: offAtFirstLevel[Math.floor(offAtFirstLevel.length / 2)],
+      log,
+    });
+  }
   let pluginRows = null;
   if (keyhold && !args['no-plugin']) {
     await waitForQuiet(roots);
@@ -800,7 +835,7 @@ async function main() {
     verdicts(rows, memory),
     errorDetails(rows) && `Errors:\n${errorDetails(rows)}`,
     pluginRows && `Kubernetes KMS v2 plugin round trip (through Keyhold):\n\n${pluginTable(pluginRows)}`,
-    withoutAudit && auditTable(withoutAudit),
+    withoutAudit && auditTable(withoutAudit, floor),
     `Machine: ${m.model}, ${m.cores} cores; Node ${m.node}; ${when}; bench took ${totalSeconds.toFixed(0)} s.`,
   ].filter(Boolean);
   process.stdout.write(`\n${out.join('\n\n')}\n`);
@@ -808,7 +843,7 @@ async function main() {
   if (!args['no-write'] && keyhold) {
     const startMs = keyhold.startMs;
     const report = { rows, runs, memory, bareMemory: bareMem, when, m, startMs, interpretation, totalSeconds, pluginRows };
-    writeFileSync(resolve(args.out), document(report) + (withoutAudit ? `\n## Audit trail cost\n\n${auditTable(withoutAudit)}\n` : ''));
+    writeFileSync(resolve(args.out), document(report) + (withoutAudit ? `\n## Audit trail cost\n\n${auditTable(withoutAudit, floor)}\n` : ''));
     log(`wrote ${resolve(args.out)}`);
   } else if (!keyhold) {
     log('bare-only run: docs/benchmarks.md left alone');
@@ -816,7 +851,8 @@ async function main() {
   const failed =
     rows.some((r) => r.bare.errors > 0 || (r.keyhold && r.keyhold.errors > 0)) ||
     pluginRows?.some((r) => r.plugin.errors > 0) ||
-    withoutAudit?.some((r) => [...r.on, ...r.off].some((result) => result.errors > 0));
+    withoutAudit?.some((r) => [...r.on, ...r.off].some((result) => result.errors > 0)) ||
+    floor?.rows.some((r) => [...r.commit, ...r.plain].some((result) => result.errors > 0));
   return failed ? 1 : 0;
 }
 

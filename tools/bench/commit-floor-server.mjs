@@ -1,0 +1,110 @@
+// The audit comparison's floor (issue #6): what any durable commit per answer costs on this machine, whatever
+// writes it. The bare server's work (one AES-256-GCM per request, tools/bench/bare-server.mjs) plus `?work=N`
+// HKDF-SHA256 derivations, a knob that the bench turns until this server spends about as much CPU per request
+// as Keyhold does without its audit trail. With FLOOR_DATABASE_URL set, every answer also waits for a group
+// commit in that Postgres: the least an audit record can be (one bigint row per request, no chain, no hash, no
+// JSON, no verification), written the way Keyhold's group commit writes (one INSERT per batch, one batch in
+// flight, the next batch everything that queued meanwhile).
+//
+// Run as a child process of run-bench.mjs, configured like bare-server.mjs (BARE_CERT, BARE_KEY, BARE_CA,
+// BARE_PORT, BARE_HOST) plus FLOOR_DATABASE_URL. Prints {"listening":<port>} once listening.
+import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import pg from 'pg';
+
+const KEY = randomBytes(32);
+const MAX_WORK = 100;
+const TABLE = 'keyhold_bench_commit_floor';
+
+const database = process.env.FLOOR_DATABASE_URL ? new pg.Client({ connectionString: process.env.FLOOR_DATABASE_URL }) : null;
+if (database) {
+  await database.connect();
+  await database.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (n bigint PRIMARY KEY)`);
+}
+
+/** Group commit, reduced to its shape: callers wait for the batch that carries their row. */
+const commits = { waiting: [], inFlight: false, scheduled: false, next: 1 };
+function commitBatch() {
+  commits.scheduled = false;
+  if (commits.inFlight || commits.waiting.length === 0) return;
+  const batch = commits.waiting;
+  commits.waiting = [];
+  commits.inFlight = true;
+  const first = commits.next;
+  commits.next += batch.length;
+  database
+    .query({ name: 'floor-append', text: `INSERT INTO ${TABLE} (n) SELECT generate_series($1::bigint, $2::bigint)`, values: [first, commits.next - 1] })
+    .then(
+      () => batch.forEach(({ resolve }) => resolve()),
+      (error) => batch.forEach(({ reject }) => reject(error)),
+    )
+    .finally(() => {
+      commits.inFlight = false;
+      commitBatch();
+    });
+}
+function committed() {
+  return new Promise((resolve, reject) => {
+    commits.waiting.push({ resolve, reject });
+    if (!commits.inFlight && !commits.scheduled) {
+      commits.scheduled = true;
+      setImmediate(commitBatch); // after the requests already read in this turn, as Keyhold's group commit does
+    }
+  });
+}
+
+function answer(res, status, payload) {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function encrypt(plaintext, work) {
+  for (let round = 0; round < work; round += 1) hkdfSync('sha256', KEY, 'salt', 'info', 32);
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', KEY, iv);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64');
+}
+
+const server = createServer(
+  {
+    cert: readFileSync(process.env.BARE_CERT),
+    key: readFileSync(process.env.BARE_KEY),
+    ca: readFileSync(process.env.BARE_CA),
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+  },
+  (req, res) => {
+    const work = Math.min(MAX_WORK, Math.max(0, Number(new URL(req.url, 'https://floor').searchParams.get('work')) || 0));
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      let ciphertext;
+      try {
+        ciphertext = encrypt(Buffer.from(JSON.parse(Buffer.concat(chunks).toString('utf8')).plaintext, 'base64'), work);
+      } catch {
+        return answer(res, 400, { error: { code: 'VALIDATION_FAILED' } });
+      }
+      if (!database) return answer(res, 200, { ciphertext });
+      committed().then(
+        () => answer(res, 200, { ciphertext }),
+        () => answer(res, 503, { error: { code: 'AUDIT_UNAVAILABLE' } }),
+      );
+    });
+  },
+);
+
+server.keepAliveTimeout = 30_000;
+server.listen(Number(process.env.BARE_PORT ?? 0), process.env.BARE_HOST ?? '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ listening: server.address().port })}\n`);
+});
+
+const stop = () => {
+  server.close(() => void (database ? database.end() : Promise.resolve()).finally(() => process.exit(0)));
+  server.closeAllConnections();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
