@@ -333,7 +333,9 @@ const cores = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 function describeCpu(cpu) {
   const parts = [];
   if ('keyhold' in cpu) parts.push(`Keyhold ${cores(cpu.keyhold)} + its PostgreSQL ${cores(cpu['keyhold children'])}`);
-  parts.push(`bare ${cores(cpu.bare)}`, `load generator ${cores(cpu['load generator'])}`, `other ${cores(cpu.other)}`);
+  parts.push(`bare ${cores(cpu.bare)}`);
+  if ('floor' in cpu) parts.push(`floor ${cores(cpu.floor)}`);
+  parts.push(`load generator ${cores(cpu['load generator'])}`, `other ${cores(cpu.other)}`);
   return parts.join(', ');
 }
 

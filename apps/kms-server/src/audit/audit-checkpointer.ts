@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { type AuditCheckpointSigningView, auditCheckpointFromRow } from '@keyhold/contracts';
 import { type AuditChainPoint, type AuditCheckpoint, GENESIS_HASH, signCheckpoint, verifyCheckpointSignature } from '@keyhold/crypto-core';
 import type { AuditKeys } from './audit-keys';
-import { CHAIN_VERIFY_PAGE, verifyStoredChain } from './stored-chain';
+import { CHAIN_VERIFY_PAGE, chainVerifiesInDatabase, verifyStoredChain } from './stored-chain';
 
 /** The chain since the last checkpoint did not verify: nothing was signed. */
 export class CheckpointRefusedError extends Error {
@@ -28,7 +28,8 @@ export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { intervalMs: 60_000,
  * so several instances never conflict. Sealed, nothing is signed (the key cannot be opened).
  *
  * It signs only a head it has verified: the records since the latest signed checkpoint (whose signature it
- * checks) are re-hashed up to the head, and the head must be that last hash. Otherwise, records were rewritten,
+ * checks) are re-hashed up to the head (by Postgres; by Keyhold too when that fails, to name the first broken link),
+ * and the head must be that last hash. Otherwise, records were rewritten,
  * deleted or added behind Keyhold's back: it refuses, logs an error and reports the refusal in
  * `signingStatus()` (GET /api/v1/audit/checkpoints) until it signs again. The work is bounded by the records
  * since the latest checkpoint.
@@ -140,13 +141,21 @@ export class AuditCheckpointer {
    * the last record this instance wrote (when there is one since `from`): the hash there commits to every record
    * before it.
    */
-  private verifySince(from: AuditChainPoint, head: AuditChainPoint, witnessed: AuditChainPoint | null): Promise<string | null> {
-    return verifyStoredChain((sql, parameters) => this.dataSource.query(sql, parameters), from, head, CHAIN_VERIFY_PAGE, (records) => {
+  private async verifySince(from: AuditChainPoint, head: AuditChainPoint, witnessed: AuditChainPoint | null): Promise<string | null> {
+    const query = (sql: string, parameters?: unknown[]) => this.dataSource.query(sql, parameters);
+    // Postgres re-hashes its rows first, so that the records never cross to the thread that serves requests; only
+    // when it finds something wrong does this thread walk the chain, to name the first broken link.
+    if (await chainVerifiesInDatabase(query, from, head, witnessed)) return null;
+    const broken = await verifyStoredChain(query, from, head, CHAIN_VERIFY_PAGE, (records) => {
       const mine = witnessed ? records.find((record) => record.sequence === witnessed.sequence) : undefined;
       return witnessed && mine && mine.hash !== witnessed.hash
         ? `record #${witnessed.sequence} is not the one this instance wrote: the chain up to it was rewritten and re-hashed`
         : null;
     });
+    if (!broken) {
+      this.logger.warn({ msg: 'the database-side chain check failed where the full verification passed; signing on the full verification', from: from.sequence, head: head.sequence });
+    }
+    return broken;
   }
 
   private refuse(head: AuditChainPoint, sinceSequence: number, reason: string): never {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { auditRecordFromRow, auditRecordPagesInRange } from '@keyhold/contracts';
-import { type AuditCheckpoint, chainRecords, publicKeyFingerprint, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { type AuditCheckpoint, type AuditEntry, chainRecords, publicKeyFingerprint, verifyCheckpointSignature } from '@keyhold/crypto-core';
+import { appendLocked } from '../../src/audit/chain-appender';
+import { chainVerifiesInDatabase, verifyStoredChain } from '../../src/audit/stored-chain';
 import { type AuditReader, createAuditReader } from '../support/audit-reader';
 import { holdAnExport } from '../support/held-export';
 import { kmsctl } from '../support/kmsctl';
@@ -525,6 +527,56 @@ describe('audit trail: records, group commit, fail closed, checkpoints, kmsctl',
       await insertRows(removed);
     }
     assert.ok(await kh.server.audit.checkpointer.checkpoint(), 'signs once restored');
+  });
+
+  it('Postgres re-hashes the stored records exactly as crypto-core chains them, hostile strings and all, and catches what Keyhold catches', async () => {
+    await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200);
+    const since = await kh.server.audit.checkpointer.checkpoint();
+    assert.ok(since);
+    // Everything JSON escapes, or might be thought to: quotes, backslashes, every short escape, other control
+    // characters, DEL, the line and paragraph separators, astral and combining characters; and every nullable field null.
+    const hostile: AuditEntry[] = [
+      { actor: 'he said "hi" \\ and \\"', keyName: '\u0001\u0008\u000c\n\r\t\u001f\u007f', requestId: '\u2028\u2029 🔑 鍵 e\u0301 \u00a0', sourceAddress: '</script><!--', errorCode: "'; DROP TABLE x; --", contextHmac: 'f'.repeat(64), keyVersion: 2_147_483_647 },
+      { actor: null, keyName: null, requestId: null, sourceAddress: null, errorCode: null, contextHmac: null, keyVersion: null },
+      { actor: '/\\/ \\u0041 \u0085 \ud83d\ude00', keyName: '{"a":[1,null]}', requestId: ' ', sourceAddress: '::1', errorCode: 'NOT_FOUND', contextHmac: null, keyVersion: 0 },
+    ].map((fields) => ({ time: new Date().toISOString(), plane: 'system' as const, operation: 'test.hostile', outcome: 'error' as const, ...fields }));
+    const written = await kh.dataSource.transaction((manager) => appendLocked((sql, parameters) => manager.query(sql, parameters), hostile));
+    await kh.http().post('/v1/random').send({ bytes: 8 }).expect(200); // and one more through the group commit after them
+    const [head] = await kh.dataSource.query('SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head');
+    const to = { sequence: Number(head.sequence), hash: head.hash as string };
+    const from = { sequence: since.sequence, hash: since.headHash };
+    const query = (sql: string, parameters?: unknown[]) => kh.dataSource.query(sql, parameters);
+    const mine = written[1];
+    // One stretch, and stretches of two: each anchored on the last hash of the one before.
+    for (const stretch of [10_000, 2]) assert.equal(await chainVerifiesInDatabase(query, from, to, mine, stretch), true, `stretches of ${stretch}`);
+    assert.equal(await verifyStoredChain(query, from, to, 200), null, 'and crypto-core agrees');
+    // What crypto-core catches, Postgres catches: a field altered, a record gone, the wrong end, a known hash not there.
+    const target = written[0];
+    await kh.dataSource.query('UPDATE keyhold_audit_records SET key_name = $2 WHERE sequence = $1', [target.sequence, target.keyName?.replace('\t', ' ')]);
+    try {
+      assert.equal(await chainVerifiesInDatabase(query, from, to, null), false, 'altered');
+      assert.match(String(await verifyStoredChain(query, from, to, 200)), new RegExp(`record #${target.sequence} was altered`));
+    } finally {
+      await kh.dataSource.query('UPDATE keyhold_audit_records SET key_name = $2 WHERE sequence = $1', [target.sequence, target.keyName]);
+    }
+    const removed: Row[] = await kh.dataSource.query('SELECT * FROM keyhold_audit_records WHERE sequence = $1', [mine.sequence]);
+    await kh.dataSource.query('DELETE FROM keyhold_audit_records WHERE sequence = $1', [mine.sequence]);
+    try {
+      assert.equal(await chainVerifiesInDatabase(query, from, to, null), false, 'deleted');
+    } finally {
+      await insertRows(removed);
+    }
+    assert.equal(await chainVerifiesInDatabase(query, from, { ...to, hash: mine.hash }, null), false, 'another head');
+    assert.equal(await chainVerifiesInDatabase(query, from, to, { ...mine, hash: written[0].hash }), false, 'a known record that is not there');
+    await kh.dataSource.query(`UPDATE keyhold_audit_records SET prev_hash = 'not hex' WHERE sequence = $1`, [mine.sequence]);
+    try {
+      assert.equal(await chainVerifiesInDatabase(query, from, to, null), false, 'a hash Postgres cannot decode fails the check, not the caller');
+    } finally {
+      await kh.dataSource.query('UPDATE keyhold_audit_records SET prev_hash = $2 WHERE sequence = $1', [mine.sequence, mine.prevHash]);
+    }
+    const signed = await kh.server.audit.checkpointer.checkpoint();
+    assert.ok(signed && signed.sequence >= to.sequence, 'the checkpointer signs over them');
+    assert.equal((await verifyDatabase()).code, 0);
   });
 
   it('kmsctl and the admin API export past their fetch size through one cursor, filters and all', async () => {
