@@ -61,30 +61,31 @@ export async function measureWithoutAudit({ startKeyhold, stopChild, run, post, 
  * The floor under the audit comparison: on this machine, how much of a server's throughput a durable commit per
  * answer leaves, whatever writes it (tools/bench/commit-floor-server.mjs). Two floor servers, one answering at once
  * and one after a minimal group commit in Keyhold's Postgres, both spending about Keyhold's CPU per request without
- * audit: `?work=N` HKDF derivations, N chosen so that the plain one's throughput at the first level comes closest to
- * `targetThroughput` (the median of the unaudited Keyhold's rounds there). Then AUDIT_ROUNDS alternating rounds per
- * level. Returns { work, rows: [{ concurrency, commit: [results], plain: [results] }] }.
+ * audit: `?spin=N` microseconds of busy CPU on top of the bare server's work, N chosen so that the plain one's
+ * throughput at the first level comes closest to `targetThroughput` (the median of the unaudited Keyhold's rounds
+ * there). Then AUDIT_ROUNDS alternating rounds per level. Returns { spinUs, targetThroughput, rows: [{ concurrency,
+ * commit: [results], plain: [results] }] }.
  */
 export async function measureCommitFloor({ startFloor, stopChild, run, quickLoad, levels, payload, targetThroughput, log }) {
   const plain = await startFloor(null);
   const committing = await startFloor('commit');
   try {
-    // Throughput falls as work grows: a bisection over 0..MAX_FLOOR_WORK finds the nearest in a few short runs.
+    // Throughput falls as the spin grows: a bisection over 0..MAX_FLOOR_SPIN_US finds the nearest in a few short runs.
     const throughputAt = new Map();
-    const measure = async (work) => {
-      if (!throughputAt.has(work)) throughputAt.set(work, (await quickLoad(plain.origin, `/encrypt?work=${work}`, payload, levels[0])).throughput);
-      return throughputAt.get(work);
+    const measure = async (spinUs) => {
+      if (!throughputAt.has(spinUs)) throughputAt.set(spinUs, (await quickLoad(plain.origin, `/encrypt?spin=${spinUs}`, payload, levels[0])).throughput);
+      return throughputAt.get(spinUs);
     };
-    let [low, high] = [0, MAX_FLOOR_WORK];
-    while (high - low > 1) {
-      const middle = Math.floor((low + high) / 2);
+    let [low, high] = [0, MAX_FLOOR_SPIN_US];
+    while (high - low > FLOOR_SPIN_STEP_US) {
+      const middle = Math.round((low + high) / 2);
       if ((await measure(middle)) > targetThroughput) low = middle;
       else high = middle;
     }
-    const distance = async (work) => Math.abs((await measure(work)) - targetThroughput);
-    const work = (await distance(low)) <= (await distance(high)) ? low : high;
-    log(`commit floor: ${work} HKDF derivations per request bring the plain floor server to ${Math.round(await measure(work))} req/s (Keyhold without audit: ${Math.round(targetThroughput)})`);
-    const path = `/encrypt?work=${work}`;
+    const distance = async (spinUs) => Math.abs((await measure(spinUs)) - targetThroughput);
+    const spinUs = (await distance(low)) <= (await distance(high)) ? low : high;
+    log(`commit floor: ${spinUs} µs of extra CPU per request bring the plain floor server to ${Math.round(await measure(spinUs))} req/s (Keyhold without audit: ${Math.round(targetThroughput)})`);
+    const path = `/encrypt?spin=${spinUs}`;
     const rows = [];
     for (const concurrency of levels) {
       const commit = [];
@@ -95,15 +96,16 @@ export async function measureCommitFloor({ startFloor, stopChild, run, quickLoad
       }
       rows.push({ concurrency, commit, plain: without });
     }
-    return { work, rows };
+    return { spinUs, rows, targetThroughput };
   } finally {
     await stopChild(committing.proc);
     await stopChild(plain.proc);
   }
 }
 
-/** The most HKDF derivations per request the calibration tries (about 10 µs each). */
-const MAX_FLOOR_WORK = 32;
+/** The calibration's range and resolution: Keyhold spends tens of microseconds per request more than bare. */
+const MAX_FLOOR_SPIN_US = 256;
+const FLOOR_SPIN_STEP_US = 2;
 
 /** The audit group-commit totals in the server's metrics (records, batches, seconds); null if unreadable. */
 async function auditBatchTotals({ origin, tls }) {
@@ -179,14 +181,17 @@ function floorCells(row) {
   return ` ${pct(ratio)} | ${row.commit.map((result, index) => pct(result.throughput / row.plain[index].throughput)).join(', ')} |`;
 }
 
-function floorNotes({ work, rows }) {
-  const plain = rows[0] ? rps(summary(rows[0].plain).throughput) : '–';
+function floorNotes({ spinUs, rows, targetThroughput }) {
+  const first = rows[0];
+  const plain = first ? rps(summary(first.plain).throughput) : '–';
   return (
-    `The commit floor: two servers that do the bare server's work plus ${work} HKDF derivations per request (which brings them ` +
-    `to about the unaudited Keyhold's throughput: ${plain} req/s at concurrency ${rows[0]?.concurrency ?? '–'}), one of which ` +
-    'answers only after a group commit of one bigint row per request in the same Postgres (no chain, no hash, no JSON, no ' +
-    'verification; tools/bench/commit-floor-server.mjs). Its ratio is about the most any audit trail that makes each answer ' +
-    "wait for its record's commit can keep on this machine, where the load generator, the server and Postgres share the cores."
+    `The commit floor: two servers that do the bare server's work plus ${spinUs} µs of busy CPU per ` +
+    `request, the amount that brought the one without commits closest to the unaudited Keyhold's throughput in short ` +
+    `calibration runs (in the rounds above it served ${plain} req/s at concurrency ${first?.concurrency ?? '–'}, the ` +
+    `unaudited Keyhold ${rps(targetThroughput)}). The other answers only after a group commit of one bigint row per ` +
+    'request in the same Postgres (no chain, no hash, no JSON, no verification; tools/bench/commit-floor-server.mjs). ' +
+    "Its ratio is about the most any audit trail that makes each answer wait for its record's commit can keep on this " +
+    'machine, where the load generator, the server and Postgres share the cores.'
   );
 }
 

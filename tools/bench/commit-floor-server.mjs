@@ -1,6 +1,6 @@
 // The audit comparison's floor (issue #6): what any durable commit per answer costs on this machine, whatever
-// writes it. The bare server's work (one AES-256-GCM per request, tools/bench/bare-server.mjs) plus `?work=N`
-// HKDF-SHA256 derivations, a knob that the bench turns until this server spends about as much CPU per request
+// writes it. The bare server's work (one AES-256-GCM per request, tools/bench/bare-server.mjs) plus `?spin=N`
+// microseconds of busy CPU, a knob that the bench turns until this server spends about as much CPU per request
 // as Keyhold does without its audit trail. With FLOOR_DATABASE_URL set, every answer also waits for a group
 // commit in that Postgres: the least an audit record can be (one bigint row per request, no chain, no hash, no
 // JSON, no verification), written the way Keyhold's group commit writes (one INSERT per batch, one batch in
@@ -8,13 +8,13 @@
 //
 // Run as a child process of run-bench.mjs, configured like bare-server.mjs (BARE_CERT, BARE_KEY, BARE_CA,
 // BARE_PORT, BARE_HOST) plus FLOOR_DATABASE_URL. Prints {"listening":<port>} once listening.
-import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import pg from 'pg';
 
 const KEY = randomBytes(32);
-const MAX_WORK = 100;
+const MAX_SPIN_US = 1000;
 const TABLE = 'keyhold_bench_commit_floor';
 
 const database = process.env.FLOOR_DATABASE_URL ? new pg.Client({ connectionString: process.env.FLOOR_DATABASE_URL }) : null;
@@ -60,8 +60,14 @@ function answer(res, status, payload) {
   res.end(body);
 }
 
-function encrypt(plaintext, work) {
-  for (let round = 0; round < work; round += 1) hkdfSync('sha256', KEY, 'salt', 'info', 32);
+/** Busy for `us` microseconds: the CPU a heavier server would spend on each request. */
+function spin(us) {
+  const until = process.hrtime.bigint() + BigInt(us) * 1000n;
+  while (process.hrtime.bigint() < until);
+}
+
+function encrypt(plaintext, spinUs) {
+  spin(spinUs);
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', KEY, iv);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -78,13 +84,13 @@ const server = createServer(
     minVersion: 'TLSv1.2',
   },
   (req, res) => {
-    const work = Math.min(MAX_WORK, Math.max(0, Number(new URL(req.url, 'https://floor').searchParams.get('work')) || 0));
+    const spinUs = Math.min(MAX_SPIN_US, Math.max(0, Math.trunc(Number(new URL(req.url, 'https://floor').searchParams.get('spin')) || 0)));
     const chunks = [];
     req.on('data', (chunk) => chunks.push(chunk));
     req.on('end', () => {
       let ciphertext;
       try {
-        ciphertext = encrypt(Buffer.from(JSON.parse(Buffer.concat(chunks).toString('utf8')).plaintext, 'base64'), work);
+        ciphertext = encrypt(Buffer.from(JSON.parse(Buffer.concat(chunks).toString('utf8')).plaintext, 'base64'), spinUs);
       } catch {
         return answer(res, 400, { error: { code: 'VALIDATION_FAILED' } });
       }
