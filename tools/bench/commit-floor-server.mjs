@@ -8,12 +8,9 @@
 //
 // Run as a child process of run-bench.mjs, configured like bare-server.mjs (BARE_CERT, BARE_KEY, BARE_CA,
 // BARE_PORT, BARE_HOST) plus FLOOR_DATABASE_URL. Prints {"listening":<port>} once listening.
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:https';
 import pg from 'pg';
+import { answer, encrypt, serveBare } from './bare-https.mjs';
 
-const KEY = randomBytes(32);
 const MAX_SPIN_US = 1000;
 const TABLE = 'keyhold_bench_commit_floor';
 
@@ -54,35 +51,13 @@ function committed() {
   });
 }
 
-function answer(res, status, payload) {
-  const body = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
 /** Busy for `us` microseconds: the CPU a heavier server would spend on each request. */
 function spin(us) {
   const until = process.hrtime.bigint() + BigInt(us) * 1000n;
   while (process.hrtime.bigint() < until);
 }
 
-function encrypt(plaintext, spinUs) {
-  spin(spinUs);
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', KEY, iv);
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64');
-}
-
-const server = createServer(
-  {
-    cert: readFileSync(process.env.BARE_CERT),
-    key: readFileSync(process.env.BARE_KEY),
-    ca: readFileSync(process.env.BARE_CA),
-    requestCert: true,
-    rejectUnauthorized: true,
-    minVersion: 'TLSv1.2',
-  },
+serveBare(
   (req, res) => {
     const spinUs = Math.min(MAX_SPIN_US, Math.max(0, Math.trunc(Number(new URL(req.url, 'https://floor').searchParams.get('spin')) || 0)));
     const chunks = [];
@@ -90,7 +65,9 @@ const server = createServer(
     req.on('end', () => {
       let ciphertext;
       try {
-        ciphertext = encrypt(Buffer.from(JSON.parse(Buffer.concat(chunks).toString('utf8')).plaintext, 'base64'), spinUs);
+        const plaintext = Buffer.from(JSON.parse(Buffer.concat(chunks).toString('utf8')).plaintext, 'base64');
+        spin(spinUs);
+        ciphertext = encrypt(plaintext);
       } catch {
         return answer(res, 400, { error: { code: 'VALIDATION_FAILED' } });
       }
@@ -101,16 +78,5 @@ const server = createServer(
       );
     });
   },
+  () => (database ? database.end() : Promise.resolve()),
 );
-
-server.keepAliveTimeout = 30_000;
-server.listen(Number(process.env.BARE_PORT ?? 0), process.env.BARE_HOST ?? '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ listening: server.address().port })}\n`);
-});
-
-const stop = () => {
-  server.close(() => void (database ? database.end() : Promise.resolve()).finally(() => process.exit(0)));
-  server.closeAllConnections();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
