@@ -28,11 +28,11 @@ export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { intervalMs: 60_000,
  * so several instances never conflict. Sealed, nothing is signed (the key cannot be opened).
  *
  * It signs only a head it has verified: the records since the latest signed checkpoint (whose signature it
- * checks) are re-hashed up to the head (by Postgres; by Keyhold too when that fails, to name the first broken link),
- * and the head must be that last hash. Otherwise, records were rewritten,
- * deleted or added behind Keyhold's back: it refuses, logs an error and reports the refusal in
- * `signingStatus()` (GET /api/v1/audit/checkpoints) until it signs again. The work is bounded by the records
- * since the latest checkpoint.
+ * checks) are re-hashed up to the head (by Postgres; by Keyhold too when that fails, to name the first broken
+ * link), and the head must be that last hash. Otherwise, records were rewritten, deleted or added behind
+ * Keyhold's back: it refuses, logs an error and reports the refusal in `signingStatus()`
+ * (GET /api/v1/audit/checkpoints) until it signs again. The work is bounded by the records since the latest
+ * checkpoint.
  */
 export class AuditCheckpointer {
   private readonly logger = new Logger('AuditCheckpointer');

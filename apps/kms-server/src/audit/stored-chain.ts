@@ -67,7 +67,7 @@ const CANONICAL_RECORD_SQL = `'[' || to_json($5::text)::text || ',' || sequence:
  * match its hash, link to the one before it (the first one to $3), or follow it by one; and the hashes stored at
  * $2 (the stretch's end) and $4 (a record whose hash is known from elsewhere; 0: none).
  */
-export const AUDIT_STRETCH_CHECK = `WITH stretch AS (
+const AUDIT_STRETCH_CHECK = `WITH stretch AS (
     SELECT sequence, prev_hash, hash, lag(hash) OVER chain AS before_hash, lag(sequence) OVER chain AS before_sequence,
       encode(sha256(decode(prev_hash, 'hex') || convert_to(${CANONICAL_RECORD_SQL}, 'UTF8')), 'hex') AS computed
     FROM keyhold_audit_records WHERE sequence > $1 AND sequence <= $2

@@ -43,7 +43,9 @@ export const GENESIS_HASH = '0'.repeat(64);
  * The canonical encoding of a record (docs/audit.md): the UTF-8 bytes of a JSON array, no whitespace, in this
  * fixed order: [domain, sequence, time, plane, actor, operation, keyName, keyVersion, outcome, errorCode,
  * requestId, sourceAddress, contextHmac]. Strings are JSON strings (non-ASCII as is), numbers are integers,
- * absent values are null. An array of scalars has exactly one JSON.stringify form, in any language.
+ * absent values are null. An array of scalars has exactly one JSON.stringify form, in any language. The
+ * checkpointer's database-side check writes the same encoding in SQL (kms-server, audit/stored-chain.ts): change
+ * both together; an e2e test (audit-trail) holds them to the same hashes.
  */
 export function canonicalRecordBytes(record: Omit<AuditRecord, 'prevHash' | 'hash'>): Buffer {
   return Buffer.from(canonicalRecordText(record), 'utf8');
