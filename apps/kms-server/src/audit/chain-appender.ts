@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { type AuditEntry, type AuditRecord, chainRecords } from '@keyhold/crypto-core';
+import { type AuditEntry, type AuditRecord, chainRecordsAsRows } from '@keyhold/crypto-core';
 
 /** A statement must not hold the chain lock for long; a database that stops answering fails closed. */
 export const AUDIT_STATEMENT_TIMEOUT_MS = 10_000;
@@ -9,21 +9,21 @@ export type Query = (sql: string, parameters?: unknown[]) => Promise<Array<Recor
 const RECORD_COLUMNS =
   'sequence, time, plane, actor, operation, key_name, key_version, outcome, error_code, request_id, source_address, context_hmac, prev_hash, hash';
 /**
- * A batch travels as ONE parameter, the JSON array of its records (JSON.stringify is native; fourteen array
- * parameters cost the driver a quoting pass per value), unpacked by Postgres with the record fields as columns.
+ * A batch travels as ONE parameter: the JSON array of its rows, each a record's canonical encoding with its two
+ * hashes appended (crypto-core's `chainRecordsAsRows`: the texts already hashed, so nothing is encoded twice), unpacked
+ * by Postgres by position. jsonb: parsed once, then each field is a lookup (a `json` value is re-parsed for each).
+ * Measured on an idle machine (2026-11-28): 20 % less of Postgres's CPU than named fields through json_to_recordset.
  */
-const RECORDS_FROM_JSON = `SELECT sequence, time, plane, actor, operation, "keyName", "keyVersion", outcome, "errorCode", "requestId",
-    "sourceAddress", "contextHmac", "prevHash", hash
-  FROM json_to_recordset($1::json) AS batch(sequence bigint, time timestamptz, plane text, actor text, operation text,
-    "keyName" text, "keyVersion" int, outcome text, "errorCode" text, "requestId" text, "sourceAddress" text,
-    "contextHmac" text, "prevHash" text, hash text)`;
+const RECORDS_FROM_ROWS = `SELECT (r->>1)::bigint, (r->>2)::timestamptz, r->>3, r->>4, r->>5, r->>6, (r->>7)::int, r->>8, r->>9, r->>10,
+    r->>11, r->>12, r->>13, r->>14
+  FROM jsonb_array_elements($1::jsonb) AS batch(r)`;
 
 /** Moves the head from ($4, $5) to ($2, $3) and inserts the records, or does nothing if the head moved. */
 const OPTIMISTIC_APPEND = `WITH moved AS (
     UPDATE keyhold_audit_chain_head SET sequence = $2, hash = $3 WHERE id = 1 AND sequence = $4 AND hash = $5 RETURNING 1),
   inserted AS (
     INSERT INTO keyhold_audit_records (${RECORD_COLUMNS})
-    ${RECORDS_FROM_JSON} WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
+    ${RECORDS_FROM_ROWS} WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
   SELECT (SELECT count(*) FROM moved)::int AS moved`;
 
 interface ChainHead {
@@ -39,12 +39,12 @@ interface ChainHead {
 export async function appendLocked(query: Query, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
   const [head] = await query('SELECT sequence::text AS sequence, hash FROM keyhold_audit_chain_head WHERE id = 1 FOR UPDATE');
   if (!head) throw new Error('the audit chain head row is missing');
-  const records = chainRecords(Number(head.sequence), head.hash as string, entries);
+  const { records, rows } = chainRecordsAsRows(Number(head.sequence), head.hash as string, entries);
   const last = records[records.length - 1];
   await query(
-    `WITH inserted AS (INSERT INTO keyhold_audit_records (${RECORD_COLUMNS}) ${RECORDS_FROM_JSON} RETURNING 1)
+    `WITH inserted AS (INSERT INTO keyhold_audit_records (${RECORD_COLUMNS}) ${RECORDS_FROM_ROWS} RETURNING 1)
      UPDATE keyhold_audit_chain_head SET sequence = $2, hash = $3 WHERE id = 1`,
-    [JSON.stringify(records), last.sequence, last.hash],
+    [rows, last.sequence, last.hash],
   );
   return records;
 }
@@ -91,15 +91,15 @@ export class ChainAppender {
       let records: AuditRecord[] | null = null;
       if (this.knownHead) {
         const head = this.knownHead;
-        const chained = chainRecords(head.sequence, head.hash, entries);
-        const last = chained[chained.length - 1];
+        const chained = chainRecordsAsRows(head.sequence, head.hash, entries);
+        const last = chained.records[chained.records.length - 1];
         // A named statement: parsed and planned once per connection, not once per batch.
         const { rows } = await client.query({
           name: 'keyhold-audit-append',
           text: OPTIMISTIC_APPEND,
-          values: [JSON.stringify(chained), last.sequence, last.hash, head.sequence, head.hash],
+          values: [chained.rows, last.sequence, last.hash, head.sequence, head.hash],
         });
-        if (rows[0]?.moved === 1) records = chained;
+        if (rows[0]?.moved === 1) records = chained.records;
       }
       if (!records) {
         await client.query('BEGIN');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateEd25519KeyPair, publicKeyFingerprint } from '../ed25519';
 import { type AuditCheckpoint, checkpointBytes, signCheckpoint, verifyCheckpointSignature } from './audit-checkpoint';
-import { type AuditEntry, type AuditRecord, GENESIS_HASH, canonicalRecordBytes, chainHash, chainRecords } from './audit-record';
+import { AUDIT_RECORD_DOMAIN, type AuditEntry, type AuditRecord, GENESIS_HASH, canonicalRecordBytes, chainHash, chainRecords, chainRecordsAsRows } from './audit-record';
 import { type AuditPrune, pruneBytes, signPrune, verifyPruneSignature } from './audit-prune';
 import { type VerifyOptions, verifyAuditChain, verifyAuditChainInPages } from './audit-verifier';
 
@@ -52,6 +52,18 @@ describe('audit chain: canonical encoding and hashes (test-vectors/audit-chain-v
     assert.deepEqual([...first, ...more].map((r) => r.sequence), [1, 2, 3]);
     assert.equal(more[0].prevHash, first[1].hash);
     assert.equal(verifyAuditChain([...first, ...more]).ok, true);
+  });
+
+  it('chainRecordsAsRows chains alike and gives each record as a row: its canonical encoding, then prevHash and hash', () => {
+    const entries: AuditEntry[] = [entry(1), { ...entry(2), actor: 'quote " and \\ and \u2028 and 🔑', keyName: null, keyVersion: null, contextHmac: 'a'.repeat(64) }];
+    const { records, rows } = chainRecordsAsRows(7, vectorRecords[0].hash, entries);
+    assert.deepEqual(records, chainRecords(7, vectorRecords[0].hash, entries));
+    const parsed = JSON.parse(rows) as unknown[][];
+    assert.deepEqual(
+      parsed,
+      records.map((r) => [AUDIT_RECORD_DOMAIN, r.sequence, r.time, r.plane, r.actor, r.operation, r.keyName, r.keyVersion, r.outcome, r.errorCode, r.requestId, r.sourceAddress, r.contextHmac, r.prevHash, r.hash]),
+    );
+    assert.equal(JSON.stringify(parsed[1].slice(0, 13)), canonicalRecordBytes(records[1]).toString('utf8'), 'the row starts with the very text hashed');
   });
 
   it('the vector checkpoint verifies under the vector public key, and its signature is the documented one', () => {
