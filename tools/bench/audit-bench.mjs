@@ -184,8 +184,7 @@ export function auditTable(rows, floor = null) {
   for (const { concurrency, on: onRounds, off: offRounds } of rows) {
     const on = summary(onRounds);
     const off = summary(offRounds);
-    const ratio = on.throughput / off.throughput;
-    const perRound = onRounds.map((result, index) => pct(result.throughput / offRounds[index].throughput)).join(', ');
+    const { ratio, perRound } = ratios(onRounds, offRounds);
     const batches = onRounds.map((result) => (result.batches ? `${result.batches.records.toFixed(1)}, ${result.batches.ms.toFixed(2)}` : '–')).join('; ');
     const verdict = Number.isFinite(ratio) ? ` (${ratio >= AUDIT_TARGET ? 'met' : '**NOT met**'})` : '';
     lines.push(
@@ -198,11 +197,19 @@ export function auditTable(rows, floor = null) {
   return lines.join('\n');
 }
 
-/** The floor's two cells of a level: the ratio of the medians, and each round's ratio. */
+/** Throughput of one side's rounds against the other's: the ratio of the medians, and each round's ratio. */
+function ratios(rounds, againstRounds) {
+  return {
+    ratio: summary(rounds).throughput / summary(againstRounds).throughput,
+    perRound: rounds.map((result, index) => pct(result.throughput / againstRounds[index].throughput)).join(', '),
+  };
+}
+
+/** The floor's two cells of a level. */
 function floorCells(row) {
   if (!row) return ' – | – |';
-  const ratio = summary(row.commit).throughput / summary(row.plain).throughput;
-  return ` ${pct(ratio)} | ${row.commit.map((result, index) => pct(result.throughput / row.plain[index].throughput)).join(', ')} |`;
+  const { ratio, perRound } = ratios(row.commit, row.plain);
+  return ` ${pct(ratio)} | ${perRound} |`;
 }
 
 function floorNotes({ spinUs, rows, targetThroughput }) {

@@ -61,12 +61,15 @@ export async function* auditRecordPagesByCursor(
   }
 }
 
+/** A record's `time` as the chain encodes it (ISO 8601 UTC with milliseconds), in SQL. */
+export const AUDIT_TIME_AS_CHAIN_TEXT = `to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 /**
- * The stored records with a sequence in ($1, $2], in order; the time as the chain encodes it (ISO 8601 UTC with
- * milliseconds), formatted by Postgres: the driver's parse into a Date, and back, cost the serving thread 2 µs of the
- * 9-11 that re-verifying a record takes there.
+ * The stored records with a sequence in ($1, $2], in order; the time as the chain encodes it, formatted by Postgres:
+ * the driver's parse into a Date, and back, cost the serving thread 2 µs of the 9-11 that re-verifying a record takes
+ * there.
  */
-const AUDIT_RECORDS_IN_RANGE = `SELECT sequence, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time, plane, actor,
+const AUDIT_RECORDS_IN_RANGE = `SELECT sequence, ${AUDIT_TIME_AS_CHAIN_TEXT} AS time, plane, actor,
     operation, key_name, key_version, outcome, error_code, request_id, source_address, context_hmac, prev_hash, hash
   FROM keyhold_audit_records WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence`;
 /** The first stored record in ($1, $2] (null: none); an index lookup, whatever the gap before it. */

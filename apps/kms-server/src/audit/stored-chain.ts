@@ -1,4 +1,4 @@
-import { type AuditRecordView, auditRecordPagesInRange } from '@keyhold/contracts';
+import { AUDIT_TIME_AS_CHAIN_TEXT, type AuditRecordView, auditRecordPagesInRange } from '@keyhold/contracts';
 import { AUDIT_RECORD_DOMAIN, type AuditChainPoint, verifyAuditChainInPages } from '@keyhold/crypto-core';
 
 /**
@@ -46,16 +46,16 @@ export async function verifyStoredChain(
  * Sequences re-hashed per statement by `chainVerifiesInDatabase`: a checkpoint's worth by default, in one statement
  * of some tens of milliseconds of Postgres's CPU.
  */
-export const CHAIN_CHECK_STRETCH = 10_000;
+const CHAIN_CHECK_STRETCH = 10_000;
 
 /**
  * One record's canonical encoding (crypto-core's `canonicalRecordText`: a JSON array of scalars with no whitespace)
  * written in SQL. `to_json(text)` escapes exactly the characters JSON.stringify escapes (quote, backslash, the
  * control characters, with the same short forms and lower-case \u00XX); an e2e test compares the two on hostile
- * strings. The time is formatted the way the chain encodes it (the same expression as the records' range query).
+ * strings.
  */
 const CANONICAL_RECORD_SQL = `'[' || to_json($5::text)::text || ',' || sequence::text
-    || ',' || to_json(to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text || ',' || to_json(plane)::text
+    || ',' || to_json(${AUDIT_TIME_AS_CHAIN_TEXT})::text || ',' || to_json(plane)::text
     || ',' || coalesce(to_json(actor)::text, 'null') || ',' || to_json(operation)::text
     || ',' || coalesce(to_json(key_name)::text, 'null') || ',' || coalesce(key_version::text, 'null')
     || ',' || to_json(outcome)::text || ',' || coalesce(to_json(error_code)::text, 'null')
