@@ -13,6 +13,7 @@ import { UniqueAdminNames1764550000000 } from './1764550000000-UniqueAdminNames'
 import { IndexChallengeExpiry1764560000000 } from './1764560000000-IndexChallengeExpiry';
 import { CreateAuditPrunes1764570000000 } from './1764570000000-CreateAuditPrunes';
 import { IndexAuditCheckpointTime1764580000000 } from './1764580000000-IndexAuditCheckpointTime';
+import { IndexAuditKeyActorBloom1764590000000 } from './1764590000000-IndexAuditKeyActorBloom';
 
 /** Every migration in order. Applied by the server at start-up and by the tests; never edited once released. */
 export const KEYHOLD_MIGRATIONS = [
@@ -29,4 +30,5 @@ export const KEYHOLD_MIGRATIONS = [
   IndexChallengeExpiry1764560000000,
   CreateAuditPrunes1764570000000,
   IndexAuditCheckpointTime1764580000000,
+  IndexAuditKeyActorBloom1764590000000,
 ];
