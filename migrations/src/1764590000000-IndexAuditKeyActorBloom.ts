@@ -1,8 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * The audit records' key and actor filters through one BRIN bloom index instead of two B-trees (docs/audit.md,
- * "How the records are indexed"). Every group commit inserted each record into both B-trees, and that was a large
+ * The audit records' key and actor filters through one BRIN bloom index instead of two B-trees (docs/audit.md, "Where
+ * the audit's cost goes, split"). Every group commit inserted each record into both B-trees, and that was a large
  * share of Postgres's work per record; a BRIN index costs nothing while its newest range fills and is summarised
  * once per range afterwards (`autosummarize`). A filter on a key or an actor then reads only the ranges whose bloom
  * filter may hold it, plus the newest, still unsummarised ones.
