@@ -174,7 +174,7 @@ export function auditTable(rows, floor = null) {
   const lines = [
     `Audit trail cost (encrypt, group commit on; target: with audit ≥ ${pct(AUDIT_TARGET)} of without). ` +
       `The two Keyholds run side by side and are measured in ${AUDIT_ROUNDS} alternating rounds each per level (taking turns to go first); ` +
-      'the table shows medians, the ratio of each round to the round without audit right after it, and the audited ' +
+      'the table shows medians, the ratio of each round with audit to the round without it in the same pair, and the audited ' +
       "rounds' group commits (records per batch; ms from sending a batch to its commit, as the server thread sees it):",
     '',
     '| concurrency | with audit req/s | p50 ms | p99 ms | without audit req/s | p50 ms | p99 ms | with / without (medians) | per round | batches per round (records, ms) |' +
