@@ -88,8 +88,8 @@ export class ChainAppender {
   async append(entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
     // Checked out per batch on purpose: the checkout waits for Node's tick queue, so a batch goes out after the
     // answers the last commit released, and each cycle is long enough for the next batch to gather. Kept checked
-    // out, batches went smaller (more commits for Postgres) and throughput fell by a tenth at concurrency 16 and 64
-    // (docs/audit.md).
+    // out, batches went smaller (more commits for Postgres) and throughput fell by a tenth at concurrency 16 and a
+    // fifth at 64 (docs/audit.md).
     const client = await this.pool.connect();
     try {
       let records: AuditRecord[] | null = null;
